@@ -1,0 +1,15 @@
+DROP TABLE audit_log;
+DROP TABLE outbox;
+DROP TABLE patches;
+DROP TABLE advisories;
+DROP TABLE releases;
+DROP TABLE upstreams;
+DROP TABLE breaches;
+DROP TABLE members;
+DROP TABLE comments;
+DROP TABLE votes;
+DROP TABLE criteria_results;
+DROP TABLE confirmation_tokens;
+DROP TABLE applications;
+DROP TABLE account_roles;
+DROP TABLE accounts;

@@ -1,0 +1,181 @@
+//! Storage: one diesel code path over PostgreSQL (production) and SQLite (the embedded default).
+//! The backend comes from the URL scheme; the pool sets SQLite's pragmas on every connection;
+//! migrations for both trees are embedded in the binary and run at start and by `edl migrate`.
+
+pub mod schema;
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection, Pool, PooledConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::config::{DatabaseUrl, Settings};
+
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// A connection to either backend; queries written once run on both.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgresql(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+pub type DbPool = Pool<ConnectionManager>;
+pub type PooledDb = PooledConnection<ConnectionManager>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot connect to the {backend} database at {url}: {reason}")]
+    Connect {
+        backend: &'static str,
+        url: String,
+        reason: String,
+    },
+    #[error("database migrations failed: {0}")]
+    Migration(String),
+    #[error("no database connection available: {0}")]
+    Pool(#[from] r2d2::PoolError),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    #[error("the database task stopped unexpectedly: {0}")]
+    Task(String),
+}
+
+/// Opens connections of the backend the URL names: no guessing between backends.
+#[derive(Debug, Clone)]
+pub struct ConnectionManager {
+    url: DatabaseUrl,
+}
+
+/// Pragmas every SQLite connection needs: concurrent readers with one writer (WAL), waiting
+/// for the writer lock instead of failing at once, and enforced foreign keys.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
+
+impl ConnectionManager {
+    pub fn new(url: DatabaseUrl) -> Self {
+        Self { url }
+    }
+
+    fn establish(&self) -> Result<DbConnection, DbError> {
+        let connect_error = |reason: String| DbError::Connect {
+            backend: self.url.backend_name(),
+            url: self.url.masked(),
+            reason: reason.split_whitespace().collect::<Vec<_>>().join(" "),
+        };
+        match &self.url {
+            DatabaseUrl::Postgres(url) => diesel::PgConnection::establish(url.expose())
+                .map(DbConnection::Postgresql)
+                .map_err(|e| connect_error(e.to_string())),
+            DatabaseUrl::Sqlite(path) => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).map_err(|e| connect_error(e.to_string()))?;
+                }
+                let path = path
+                    .to_str()
+                    .ok_or_else(|| connect_error("the path is not UTF-8".into()))?;
+                let mut conn = diesel::SqliteConnection::establish(path)
+                    .map_err(|e| connect_error(e.to_string()))?;
+                conn.batch_execute(SQLITE_PRAGMAS)
+                    .map_err(|e| connect_error(e.to_string()))?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+}
+
+impl ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = DbError;
+
+    fn connect(&self) -> Result<DbConnection, DbError> {
+        self.establish()
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), DbError> {
+        conn.batch_execute("SELECT 1").map_err(DbError::from)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+/// Builds the pool and checks that the database answers, so a bad URL stops start-up with one
+/// clear line rather than failing on the first request.
+pub fn connect(settings: &Settings) -> Result<DbPool, DbError> {
+    let manager = ConnectionManager::new(settings.database_url.clone());
+    // One connection first: its error says what is wrong, where the pool's would only time out.
+    let first = manager.establish()?;
+    drop(first);
+    let pool = Pool::builder()
+        .max_size(settings.database_pool_size)
+        .connection_timeout(Duration::from_secs(10))
+        .build(manager)?;
+    Ok(pool)
+}
+
+/// Applies every pending migration of the connection's backend; returns how many ran.
+pub fn migrate(conn: &mut DbConnection) -> Result<usize, DbError> {
+    let result = match conn {
+        DbConnection::Postgresql(c) => c
+            .run_pending_migrations(POSTGRES_MIGRATIONS)
+            .map(|v| v.len()),
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+    };
+    result.map_err(|e| DbError::Migration(e.to_string()))
+}
+
+/// Whether the database schema is at the version this binary expects.
+pub fn migrations_current(conn: &mut DbConnection) -> Result<bool, DbError> {
+    let pending = match conn {
+        DbConnection::Postgresql(c) => c.has_pending_migration(POSTGRES_MIGRATIONS),
+        DbConnection::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
+    };
+    pending
+        .map(|p| !p)
+        .map_err(|e| DbError::Migration(e.to_string()))
+}
+
+/// Runs blocking diesel work on the blocking thread pool, so async workers never wait on I/O.
+pub async fn run<T, F>(pool: &DbPool, work: F) -> Result<T, DbError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+{
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get()?;
+        work(&mut conn)
+    })
+    .await
+    .map_err(|e| DbError::Task(e.to_string()))?
+}
+
+/// The current time as stored: UTC without a zone, to the microsecond both backends keep.
+pub fn now() -> chrono::NaiveDateTime {
+    use chrono::Timelike;
+    let now = chrono::Utc::now().naive_utc();
+    now.with_nanosecond(now.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(now)
+}
+
+/// [`migrate`], serialised across processes on PostgreSQL with an advisory lock.
+pub fn migrate_locked(conn: &mut DbConnection) -> Result<usize, DbError> {
+    // An arbitrary constant that names "edl schema migrations" for pg_advisory_lock.
+    const LOCK_KEY: i64 = 0x0ed1_0001;
+    match conn {
+        DbConnection::Postgresql(pg) => {
+            diesel::sql_query(format!("SELECT pg_advisory_lock({LOCK_KEY})")).execute(pg)?;
+            let result = migrate(conn);
+            if let DbConnection::Postgresql(pg) = conn {
+                diesel::sql_query(format!("SELECT pg_advisory_unlock({LOCK_KEY})")).execute(pg)?;
+            }
+            result
+        }
+        DbConnection::Sqlite(_) => migrate(conn),
+    }
+}

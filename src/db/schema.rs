@@ -1,0 +1,269 @@
+// The tables of both migration trees. The SQLite and PostgreSQL migrations create the same
+// columns with portable types, so one schema serves both backends.
+
+diesel::table! {
+    accounts (id) {
+        id -> BigInt,
+        email -> Text,
+        name -> Text,
+        password_hash -> Text,
+        disabled -> Bool,
+        failed_logins -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        last_login_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    account_roles (account_id, role) {
+        account_id -> BigInt,
+        role -> Text,
+    }
+}
+
+diesel::table! {
+    applications (id) {
+        id -> BigInt,
+        status -> Text,
+        org_name -> Text,
+        org_domains -> Text,
+        website -> Text,
+        security_alias -> Text,
+        category -> Text,
+        product_name -> Text,
+        product_url -> Text,
+        redistribution -> Text,
+        user_base -> Text,
+        user_base_size -> Text,
+        track_record -> Text,
+        community_links -> Text,
+        contributor_handles -> Text,
+        rep_name -> Text,
+        rep_email -> Text,
+        rep_chat -> Text,
+        voucher_alias -> Nullable<Text>,
+        days_to_fix -> Integer,
+        pgp_key -> Nullable<Text>,
+        policy_version -> Integer,
+        attests_stage_privately -> Bool,
+        attests_contribute_back -> Bool,
+        status_token_hash -> Text,
+        alias_confirmed_at -> Nullable<Timestamp>,
+        decided_at -> Nullable<Timestamp>,
+        decision_reason -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    confirmation_tokens (id) {
+        id -> BigInt,
+        application_id -> BigInt,
+        token_hash -> Text,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    criteria_results (id) {
+        id -> BigInt,
+        application_id -> BigInt,
+        check_key -> Text,
+        outcome -> Text,
+        reason -> Text,
+        checked_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    votes (id) {
+        id -> BigInt,
+        application_id -> BigInt,
+        account_id -> BigInt,
+        vote -> Text,
+        reason -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    comments (id) {
+        id -> BigInt,
+        application_id -> BigInt,
+        account_id -> BigInt,
+        body -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    members (id) {
+        id -> BigInt,
+        application_id -> Nullable<BigInt>,
+        org_name -> Text,
+        org_domain -> Text,
+        security_alias -> Text,
+        pgp_key -> Nullable<Text>,
+        policy_version -> Integer,
+        status -> Text,
+        status_reason -> Nullable<Text>,
+        joined_at -> Timestamp,
+        last_reviewed_at -> Timestamp,
+        next_review_due -> Timestamp,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    breaches (id) {
+        id -> BigInt,
+        member_id -> BigInt,
+        what_leaked -> Text,
+        leaked_to -> Text,
+        occurred_at -> Timestamp,
+        follow_up -> Text,
+        recorded_by -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    upstreams (id) {
+        id -> BigInt,
+        slug -> Text,
+        name -> Text,
+        policy_url -> Text,
+        may_redistribute -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    releases (id) {
+        id -> BigInt,
+        kind -> Text,
+        title -> Text,
+        status -> Text,
+        revision -> Integer,
+        release_at -> Timestamp,
+        disclosure_at -> Nullable<Timestamp>,
+        announce_at -> Nullable<Timestamp>,
+        upstream_id -> Nullable<BigInt>,
+        release_lines -> Text,
+        members_may_deploy -> Bool,
+        notes -> Text,
+        created_by -> BigInt,
+        approved_by -> Nullable<BigInt>,
+        approved_at -> Nullable<Timestamp>,
+        disclosed_at -> Nullable<Timestamp>,
+        announced_at -> Nullable<Timestamp>,
+        published_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    advisories (id) {
+        id -> BigInt,
+        release_id -> BigInt,
+        cve_id -> Text,
+        severity -> Text,
+        cvss_vector -> Text,
+        summary -> Text,
+        affected_versions -> Text,
+        fixed_versions -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    patches (id) {
+        id -> BigInt,
+        release_id -> BigInt,
+        filename -> Text,
+        content -> Binary,
+        sha256 -> Text,
+        release_line -> Text,
+        upstream_id -> Nullable<BigInt>,
+        is_security_fix -> Bool,
+        looks_like_upstream -> Bool,
+        reclassified_reason -> Nullable<Text>,
+        uploaded_by -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> BigInt,
+        template -> Text,
+        recipient -> Text,
+        subject -> Text,
+        body_text -> Text,
+        body_html -> Text,
+        dedupe_key -> Nullable<Text>,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        lease_until -> Nullable<Timestamp>,
+        leased_by -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        message_id -> Text,
+        sent_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        seq -> BigInt,
+        occurred_at -> Timestamp,
+        actor -> Text,
+        action -> Text,
+        subject -> Text,
+        details -> Text,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::joinable!(account_roles -> accounts (account_id));
+diesel::joinable!(confirmation_tokens -> applications (application_id));
+diesel::joinable!(criteria_results -> applications (application_id));
+diesel::joinable!(votes -> applications (application_id));
+diesel::joinable!(votes -> accounts (account_id));
+diesel::joinable!(comments -> applications (application_id));
+diesel::joinable!(members -> applications (application_id));
+diesel::joinable!(breaches -> members (member_id));
+diesel::joinable!(releases -> upstreams (upstream_id));
+diesel::joinable!(advisories -> releases (release_id));
+diesel::joinable!(patches -> releases (release_id));
+diesel::joinable!(patches -> upstreams (upstream_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    accounts,
+    account_roles,
+    applications,
+    confirmation_tokens,
+    criteria_results,
+    votes,
+    comments,
+    members,
+    breaches,
+    upstreams,
+    releases,
+    advisories,
+    patches,
+    outbox,
+    audit_log,
+);

@@ -1,0 +1,11 @@
+//! `edl` runs a project's security early-disclosure list: membership applications and their
+//! review, and the embargoed distribution of patches ahead of Patch Tuesday.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod mail;
+pub mod releases;
+pub mod startup;
+pub mod telemetry;
+pub mod web;

@@ -1,0 +1,83 @@
+//! Mail: templates render a message, the outbox holds it durably, workers deliver it through a
+//! transport. Callers only ever enqueue, inside their own transaction, through [`Mailer`].
+
+pub mod outbox;
+pub mod templates;
+pub mod transport;
+pub mod worker;
+
+use std::sync::Arc;
+
+use lettre::message::Mailbox;
+use serde::Serialize;
+use tokio::sync::Notify;
+
+use crate::config::Settings;
+use crate::db::{DbConnection, DbError};
+use outbox::NewMail;
+use templates::{Globals, MailTemplates, TemplateError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Renders and enqueues mail. Cheap to clone; shared by web handlers, the CLI and the scheduler.
+#[derive(Clone)]
+pub struct Mailer {
+    pub templates: MailTemplates,
+    pub from: Mailbox,
+    id_domain: String,
+    /// Wakes idle workers after a commit, so mail leaves without waiting for the next poll.
+    pub wake: Arc<Notify>,
+}
+
+impl Mailer {
+    pub fn new(settings: &Settings) -> Self {
+        let globals = Globals {
+            list_name: settings.list_name.clone(),
+            project_name: settings.project_name.clone(),
+            base_url: settings.base_url.to_string(),
+        };
+        let id_domain = settings
+            .base_url
+            .host_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| settings.mail_from.email.domain().to_owned());
+        Self {
+            templates: MailTemplates::new(&globals, settings.templates_dir.as_deref()),
+            from: settings.mail_from.clone(),
+            id_domain,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Renders `template` for `recipient` and adds it to the outbox on `conn`, which should be
+    /// inside the transaction of the change that causes the mail. Returns the outbox id, or
+    /// `None` if a mail with the same dedupe key was enqueued before.
+    pub fn enqueue(
+        &self,
+        conn: &mut DbConnection,
+        template: &str,
+        recipient: &str,
+        context: impl Serialize,
+        dedupe_key: Option<String>,
+    ) -> Result<Option<i64>, MailError> {
+        let rendered = self.templates.render(template, context)?;
+        let mail = NewMail {
+            template: template.to_owned(),
+            recipient: recipient.to_owned(),
+            rendered,
+            dedupe_key,
+        };
+        Ok(outbox::enqueue(conn, &mail, &self.id_domain)?)
+    }
+
+    /// Call after committing a transaction that enqueued mail.
+    pub fn wake_workers(&self) {
+        self.wake.notify_waiters();
+    }
+}

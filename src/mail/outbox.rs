@@ -1,0 +1,378 @@
+//! The outbox: every mail is a row, written in the same transaction as the change that causes
+//! it. Workers claim due rows with a lease in one short transaction, commit, send, and record
+//! the outcome in another; no transaction is ever open while SMTP is spoken. A row whose worker
+//! died stays `sending` until its lease expires and is then claimed again.
+
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use rand::Rng;
+use serde::Serialize;
+
+use crate::db::schema::outbox;
+use crate::db::{DbConnection, DbError};
+use crate::mail::templates::RenderedMail;
+
+pub const QUEUED: &str = "queued";
+pub const SENDING: &str = "sending";
+pub const SENT: &str = "sent";
+pub const FAILED: &str = "failed";
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = outbox)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub template: String,
+    pub recipient: String,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: String,
+    pub dedupe_key: Option<String>,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: NaiveDateTime,
+    pub lease_until: Option<NaiveDateTime>,
+    pub leased_by: Option<String>,
+    pub last_error: Option<String>,
+    pub message_id: String,
+    pub sent_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A mail to put in the outbox.
+#[derive(Debug, Clone)]
+pub struct NewMail {
+    pub template: String,
+    pub recipient: String,
+    pub rendered: RenderedMail,
+    /// A key that makes a second enqueue of the same logical message a no-op, e.g.
+    /// `release:12:rev:2:member:7`.
+    pub dedupe_key: Option<String>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = outbox)]
+struct InsertRow<'a> {
+    template: &'a str,
+    recipient: &'a str,
+    subject: &'a str,
+    body_text: &'a str,
+    body_html: &'a str,
+    dedupe_key: Option<&'a str>,
+    status: &'a str,
+    attempts: i32,
+    next_attempt_at: NaiveDateTime,
+    message_id: &'a str,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+/// A Message-ID of our own, fixed at enqueue time: every retry of a row carries the same one.
+pub fn new_message_id(domain: &str) -> String {
+    let bytes: [u8; 16] = rand::rng().random();
+    format!("<{}@{}>", hex::encode(bytes), domain)
+}
+
+/// Adds one mail to the outbox inside the caller's transaction. Returns the new row's id, or
+/// `None` when a row with the same dedupe key already exists.
+pub fn enqueue(
+    conn: &mut DbConnection,
+    mail: &NewMail,
+    id_domain: &str,
+) -> Result<Option<i64>, DbError> {
+    if let Some(key) = &mail.dedupe_key {
+        let existing = outbox::table
+            .filter(outbox::dedupe_key.eq(key))
+            .select(outbox::id)
+            .first::<i64>(conn)
+            .optional()?;
+        if existing.is_some() {
+            return Ok(None);
+        }
+    }
+    let now = crate::db::now();
+    let message_id = new_message_id(id_domain);
+    let row = InsertRow {
+        template: &mail.template,
+        recipient: &mail.recipient,
+        subject: &mail.rendered.subject,
+        body_text: &mail.rendered.text,
+        body_html: &mail.rendered.html,
+        dedupe_key: mail.dedupe_key.as_deref(),
+        status: QUEUED,
+        attempts: 0,
+        next_attempt_at: now,
+        message_id: &message_id,
+        created_at: now,
+        updated_at: now,
+    };
+    // A savepoint, so that losing a race on the dedupe key leaves the caller's transaction usable.
+    let inserted = conn.transaction(|conn| {
+        diesel::insert_into(outbox::table)
+            .values(&row)
+            .execute(conn)
+    });
+    match inserted {
+        Ok(_) => {}
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) if mail.dedupe_key.is_some() => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let id = outbox::table
+        .filter(outbox::message_id.eq(&message_id))
+        .select(outbox::id)
+        .first::<i64>(conn)?;
+    Ok(Some(id))
+}
+
+/// Claims up to `batch` due rows for `worker` until `now + lease`, and returns them. Due means
+/// queued with its retry time reached, or `sending` with an expired lease (its worker died).
+///
+/// This is the one place where the backends differ: PostgreSQL skips rows another worker has
+/// locked (`FOR UPDATE SKIP LOCKED`), so several processes claim disjoint batches; SQLite has a
+/// single writer, so an immediate transaction with a guarded update is enough.
+pub fn claim(
+    conn: &mut DbConnection,
+    worker: &str,
+    batch: u32,
+    lease: Duration,
+    now: NaiveDateTime,
+) -> Result<Vec<OutboxRow>, DbError> {
+    let lease_until =
+        now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(5));
+    let limit = i64::from(batch);
+    macro_rules! due {
+        () => {
+            outbox::status
+                .eq(QUEUED)
+                .and(outbox::next_attempt_at.le(now))
+                .or(outbox::status.eq(SENDING).and(outbox::lease_until.lt(now)))
+        };
+    }
+    macro_rules! take {
+        ($ids:expr) => {
+            (
+                outbox::status.eq(SENDING),
+                outbox::attempts.eq(outbox::attempts + 1),
+                outbox::lease_until.eq(Some(lease_until)),
+                outbox::leased_by.eq(Some(worker)),
+                outbox::updated_at.eq(now),
+            )
+        };
+    }
+    let claimed: Vec<i64> = match conn {
+        DbConnection::Postgresql(pg) => pg.transaction(|pg| {
+            let ids: Vec<i64> = outbox::table
+                .filter(due!())
+                .order((outbox::next_attempt_at, outbox::id))
+                .limit(limit)
+                .select(outbox::id)
+                .for_update()
+                .skip_locked()
+                .load(pg)?;
+            diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
+                .set(take!(ids))
+                .execute(pg)?;
+            Ok::<_, diesel::result::Error>(ids)
+        })?,
+        DbConnection::Sqlite(sq) => sq.immediate_transaction(|sq| {
+            let candidates: Vec<i64> = outbox::table
+                .filter(due!())
+                .order((outbox::next_attempt_at, outbox::id))
+                .limit(limit)
+                .select(outbox::id)
+                .load(sq)?;
+            let mut ids = Vec::with_capacity(candidates.len());
+            for id in candidates {
+                // Guarded: only a row that is still due changes hands.
+                let taken = diesel::update(outbox::table.filter(outbox::id.eq(id)).filter(due!()))
+                    .set(take!(id))
+                    .execute(sq)?;
+                if taken == 1 {
+                    ids.push(id);
+                }
+            }
+            Ok::<_, diesel::result::Error>(ids)
+        })?,
+    };
+    if claimed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = outbox::table
+        .filter(outbox::id.eq_any(&claimed))
+        .order(outbox::id)
+        .select(OutboxRow::as_select())
+        .load(conn)?;
+    Ok(rows)
+}
+
+/// Records a delivery. Returns false when the worker no longer held the lease.
+pub fn mark_sent(conn: &mut DbConnection, id: i64, worker: &str) -> Result<bool, DbError> {
+    let now = crate::db::now();
+    let n = diesel::update(held(id, worker))
+        .set((
+            outbox::status.eq(SENT),
+            outbox::sent_at.eq(Some(now)),
+            outbox::lease_until.eq(None::<NaiveDateTime>),
+            outbox::last_error.eq(None::<String>),
+            outbox::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Puts a row back in the queue to be tried again at `next_attempt_at`.
+pub fn mark_retry(
+    conn: &mut DbConnection,
+    id: i64,
+    worker: &str,
+    reason: &str,
+    next_attempt_at: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let n = diesel::update(held(id, worker))
+        .set((
+            outbox::status.eq(QUEUED),
+            outbox::next_attempt_at.eq(next_attempt_at),
+            outbox::lease_until.eq(None::<NaiveDateTime>),
+            outbox::leased_by.eq(None::<String>),
+            outbox::last_error.eq(Some(reason)),
+            outbox::updated_at.eq(crate::db::now()),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Gives up on a row; the reason stays for the people who have to act on it.
+pub fn mark_failed(
+    conn: &mut DbConnection,
+    id: i64,
+    worker: &str,
+    reason: &str,
+) -> Result<bool, DbError> {
+    let n = diesel::update(held(id, worker))
+        .set((
+            outbox::status.eq(FAILED),
+            outbox::lease_until.eq(None::<NaiveDateTime>),
+            outbox::last_error.eq(Some(reason)),
+            outbox::updated_at.eq(crate::db::now()),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Hands claimed but unsent rows back at shutdown, without counting an attempt.
+pub fn release(conn: &mut DbConnection, ids: &[i64], worker: &str) -> Result<usize, DbError> {
+    let n = diesel::update(
+        outbox::table
+            .filter(outbox::id.eq_any(ids))
+            .filter(outbox::leased_by.eq(worker))
+            .filter(outbox::status.eq(SENDING)),
+    )
+    .set((
+        outbox::status.eq(QUEUED),
+        outbox::attempts.eq(outbox::attempts - 1),
+        outbox::lease_until.eq(None::<NaiveDateTime>),
+        outbox::leased_by.eq(None::<String>),
+    ))
+    .execute(conn)?;
+    Ok(n)
+}
+
+fn held(
+    id: i64,
+    worker: &str,
+) -> diesel::dsl::Filter<
+    diesel::dsl::Filter<
+        diesel::dsl::Filter<outbox::table, diesel::dsl::Eq<outbox::id, i64>>,
+        diesel::dsl::Eq<outbox::leased_by, &str>,
+    >,
+    diesel::dsl::Eq<outbox::status, &'static str>,
+> {
+    outbox::table
+        .filter(outbox::id.eq(id))
+        .filter(outbox::leased_by.eq(worker))
+        .filter(outbox::status.eq(SENDING))
+}
+
+/// How long to wait before attempt `attempt + 1`: the base doubled per attempt, capped, then
+/// "equal jitter" (a random point in the upper half) so that a burst of failures spreads out.
+pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
+    let exponent = attempt.saturating_sub(1).min(30);
+    let delay = base.saturating_mul(1u32 << exponent).min(max);
+    let factor: f64 = rand::rng().random_range(0.5..=1.0);
+    delay.mul_f64(factor)
+}
+
+/// How many rows are in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub queued: i64,
+    pub sending: i64,
+    pub sent: i64,
+    pub failed: i64,
+}
+
+pub fn counts(conn: &mut DbConnection) -> Result<Counts, DbError> {
+    let rows: Vec<(String, i64)> = outbox::table
+        .group_by(outbox::status)
+        .select((outbox::status, diesel::dsl::count_star()))
+        .load(conn)?;
+    let mut counts = Counts::default();
+    for (status, n) in rows {
+        match status.as_str() {
+            QUEUED => counts.queued = n,
+            SENDING => counts.sending = n,
+            SENT => counts.sent = n,
+            FAILED => counts.failed = n,
+            _ => {}
+        }
+    }
+    Ok(counts)
+}
+
+/// All rows, newest first: for operators and tests.
+pub fn recent(conn: &mut DbConnection, limit: i64) -> Result<Vec<OutboxRow>, DbError> {
+    Ok(outbox::table
+        .order(outbox::id.desc())
+        .limit(limit)
+        .select(OutboxRow::as_select())
+        .load(conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_caps_and_jitters() {
+        let base = Duration::from_secs(30);
+        let max = Duration::from_secs(3600);
+        for attempt in 1..=12 {
+            let full = base.saturating_mul(1 << (attempt - 1)).min(max);
+            for _ in 0..50 {
+                let d = backoff(attempt, base, max);
+                assert!(
+                    d >= full / 2 && d <= full,
+                    "attempt {attempt}: {d:?} not in [{:?}, {full:?}]",
+                    full / 2
+                );
+            }
+        }
+        assert!(backoff(100, base, max) <= max);
+    }
+
+    #[test]
+    fn message_ids_are_unique_and_well_formed() {
+        let a = new_message_id("edl.example.org");
+        let b = new_message_id("edl.example.org");
+        assert_ne!(a, b);
+        assert!(
+            a.starts_with('<') && a.ends_with("@edl.example.org>"),
+            "{a}"
+        );
+    }
+}

@@ -1,0 +1,266 @@
+//! Email templates: one folder per mail in `email-templates/` with `subject.txt`, `body.txt`
+//! and `body.html` over the shared `base.txt` and `base.html`, and `sample.json` for previews.
+//! They are embedded in the binary; an operator's `EDL_TEMPLATES_DIR` overrides any file.
+//! HTML parts are autoescaped; text parts and subjects are not HTML and are not escaped.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use include_dir::{include_dir, Dir};
+use minijinja::{Environment, UndefinedBehavior};
+use serde::Serialize;
+
+static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/email-templates");
+
+/// The three parts of one rendered mail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RenderedMail {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("there is no email template named {0:?}")]
+    Unknown(String),
+    #[error("email template {name}: {source}")]
+    Render {
+        name: String,
+        #[source]
+        source: minijinja::Error,
+    },
+    #[error("sample data of email template {name}: {reason}")]
+    Sample { name: String, reason: String },
+}
+
+/// Values every mail may use: the list's name and where it lives.
+#[derive(Debug, Clone, Serialize)]
+pub struct Globals {
+    pub list_name: String,
+    pub project_name: String,
+    pub base_url: String,
+}
+
+#[derive(Clone)]
+pub struct MailTemplates {
+    env: Arc<Environment<'static>>,
+    override_dir: Option<PathBuf>,
+}
+
+impl MailTemplates {
+    pub fn new(globals: &Globals, override_dir: Option<&Path>) -> Self {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_trim_blocks(true);
+        env.set_keep_trailing_newline(true);
+        let dir = override_dir.map(Path::to_path_buf);
+        env.set_loader(move |name| Ok(load(dir.as_deref(), name)));
+        env.add_global("list_name", globals.list_name.clone());
+        env.add_global("project_name", globals.project_name.clone());
+        env.add_global(
+            "base_url",
+            globals.base_url.trim_end_matches('/').to_owned(),
+        );
+        Self {
+            env: Arc::new(env),
+            override_dir: override_dir.map(Path::to_path_buf),
+        }
+    }
+
+    /// Every mail template name, built-in and overridden, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = EMBEDDED
+            .dirs()
+            .filter(|d| d.get_file(d.path().join("subject.txt")).is_some())
+            .filter_map(|d| d.path().to_str().map(str::to_owned))
+            .collect();
+        if let Some(dir) = &self.override_dir {
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                for entry in entries.flatten() {
+                    if entry.path().join("subject.txt").is_file() {
+                        if let Some(name) = entry.file_name().to_str() {
+                            names.push(name.to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Render the subject, text and HTML parts of one mail.
+    pub fn render(
+        &self,
+        name: &str,
+        context: impl Serialize,
+    ) -> Result<RenderedMail, TemplateError> {
+        if !is_template_name(name)
+            || load(self.override_dir.as_deref(), &format!("{name}/subject.txt")).is_none()
+        {
+            return Err(TemplateError::Unknown(name.to_owned()));
+        }
+        let context = minijinja::Value::from_serialize(&context);
+        let part = |file: &str| -> Result<String, TemplateError> {
+            let path = format!("{name}/{file}");
+            self.env
+                .get_template(&path)
+                .and_then(|t| t.render(&context))
+                .map_err(|source| TemplateError::Render { name: path, source })
+        };
+        // A subject is one header line: fold any line breaks a template or a value brought in.
+        let subject = part("subject.txt")?
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        Ok(RenderedMail {
+            subject,
+            text: part("body.txt")?,
+            html: part("body.html")?,
+        })
+    }
+
+    /// The sample data shipped beside a template, for `edl mail preview`.
+    pub fn sample(&self, name: &str) -> Result<serde_json::Value, TemplateError> {
+        if !is_template_name(name) {
+            return Err(TemplateError::Unknown(name.to_owned()));
+        }
+        let Some(text) = load(self.override_dir.as_deref(), &format!("{name}/sample.json")) else {
+            return Ok(serde_json::Value::Object(serde_json::Map::new()));
+        };
+        serde_json::from_str(&text).map_err(|e| TemplateError::Sample {
+            name: name.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Render a template with its sample data.
+    pub fn preview(&self, name: &str) -> Result<RenderedMail, TemplateError> {
+        let sample = self.sample(name)?;
+        self.render(name, sample)
+    }
+}
+
+/// Template names are folder names: no path tricks reach outside the template folders.
+fn is_template_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn load(override_dir: Option<&Path>, name: &str) -> Option<String> {
+    if name
+        .split('/')
+        .any(|part| part.is_empty() || part == ".." || part == ".")
+    {
+        return None;
+    }
+    if let Some(dir) = override_dir {
+        if let Ok(text) = std::fs::read_to_string(dir.join(name)) {
+            return Some(text);
+        }
+    }
+    EMBEDDED
+        .get_file(name)
+        .and_then(|f| f.contents_utf8())
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn globals() -> Globals {
+        Globals {
+            list_name: "Example early-disclosure list".into(),
+            project_name: "Example".into(),
+            base_url: "https://edl.example.org/".into(),
+        }
+    }
+
+    #[test]
+    fn every_built_in_template_previews() {
+        let templates = MailTemplates::new(&globals(), None);
+        let names = templates.names();
+        assert!(names.contains(&"test_message".to_owned()), "{names:?}");
+        for name in names {
+            let mail = templates
+                .preview(&name)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(
+                !mail.subject.is_empty() && !mail.subject.contains('\n'),
+                "{name}"
+            );
+            assert!(
+                mail.text.contains("Example early-disclosure list"),
+                "{name}: {}",
+                mail.text
+            );
+            assert!(
+                mail.html.contains("<html") && mail.html.contains("</html>"),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn html_parts_escape_and_text_parts_do_not() {
+        let templates = MailTemplates::new(&globals(), None);
+        let evil = "<script>alert(1)</script> & \"friends\"";
+        let mail = templates
+            .render("test_message", serde_json::json!({ "requested_by": evil }))
+            .expect("render");
+        assert!(!mail.html.contains("<script>"), "{}", mail.html);
+        assert!(
+            mail.html
+                .contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt; &amp;"),
+            "{}",
+            mail.html
+        );
+        assert!(mail.text.contains(evil));
+    }
+
+    #[test]
+    fn subjects_cannot_carry_header_breaks() {
+        let templates = MailTemplates::new(&globals(), None);
+        let mail = templates
+            .render(
+                "test_message",
+                serde_json::json!({ "requested_by": "x\r\nBcc: victim@example.org" }),
+            )
+            .expect("render");
+        assert!(!mail.subject.contains('\n') && !mail.subject.contains('\r'));
+    }
+
+    #[test]
+    fn an_operator_folder_overrides_single_files() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(dir.path().join("test_message")).expect("mkdir");
+        std::fs::write(
+            dir.path().join("test_message/subject.txt"),
+            "Custom: {{ list_name }}",
+        )
+        .expect("write");
+        let templates = MailTemplates::new(&globals(), Some(dir.path()));
+        let mail = templates.preview("test_message").expect("render");
+        assert_eq!(mail.subject, "Custom: Example early-disclosure list");
+        // The parts not overridden still come from the built-in folder.
+        assert!(mail.text.contains("test message"), "{}", mail.text);
+    }
+
+    #[test]
+    fn unknown_and_path_like_names_are_refused() {
+        let templates = MailTemplates::new(&globals(), None);
+        assert!(matches!(
+            templates.preview("nope"),
+            Err(TemplateError::Unknown(_))
+        ));
+        assert!(matches!(
+            templates.preview("../src"),
+            Err(TemplateError::Unknown(_))
+        ));
+    }
+}

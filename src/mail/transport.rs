@@ -1,0 +1,251 @@
+//! How a message leaves: SMTP through lettre (production), `.eml` files in a folder (the default
+//! when no SMTP server is configured), or memory (tests). Every failure is classified as
+//! transient (try again later) or permanent (give up), which is all the outbox needs to know.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lettre::message::{header, Mailbox, MultiPart, SinglePart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::config::{Secret, Settings};
+
+/// What a transport is handed: one finished message for one recipient.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    pub message_id: String,
+    pub recipient: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// A 4xx reply, a refused connection, a timeout: the same message may go through later.
+    Transient(String),
+    /// A 5xx reply or a message that cannot be built: retrying will not help.
+    Permanent(String),
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Transient(reason) => write!(f, "temporary failure: {reason}"),
+            Self::Permanent(reason) => write!(f, "permanent failure: {reason}"),
+        }
+    }
+}
+
+/// One message as a test sees it after "delivery".
+#[derive(Debug, Clone)]
+pub struct CapturedMail {
+    pub recipient: String,
+    pub subject: String,
+    pub raw: Vec<u8>,
+}
+
+#[derive(Clone)]
+pub enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Files(PathBuf),
+    Memory(Arc<Mutex<Vec<CapturedMail>>>),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("EDL_SMTP_URL cannot be used: {0}")]
+pub struct TransportError(String);
+
+impl Transport {
+    /// SMTP when `EDL_SMTP_URL` is set, otherwise `.eml` files under `EDL_MAIL_DIR`.
+    pub fn from_settings(settings: &Settings) -> Result<Self, TransportError> {
+        match &settings.smtp_url {
+            Some(url) => Self::smtp(url, settings.smtp_timeout),
+            None => Ok(Self::Files(settings.mail_dir.clone())),
+        }
+    }
+
+    /// The URL scheme decides TLS as lettre reads it: `smtps://` is TLS from the first byte,
+    /// `smtp://…?tls=required` upgrades with STARTTLS, plain `smtp://` sends in the clear (only
+    /// for a relay on the same host or network).
+    pub fn smtp(url: &Secret, timeout: Duration) -> Result<Self, TransportError> {
+        let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
+            .map_err(|e| TransportError(e.to_string()))?;
+        Ok(Self::Smtp(builder.timeout(Some(timeout)).build()))
+    }
+
+    pub fn memory() -> (Self, Arc<Mutex<Vec<CapturedMail>>>) {
+        let store = Arc::new(Mutex::new(Vec::new()));
+        (Self::Memory(store.clone()), store)
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Smtp(_) => "SMTP".to_owned(),
+            Self::Files(dir) => format!(".eml files in {}", dir.display()),
+            Self::Memory(_) => "memory".to_owned(),
+        }
+    }
+
+    pub async fn send(&self, from: &Mailbox, envelope: &Envelope) -> Result<(), SendError> {
+        let message = build_message(from, envelope)?;
+        match self {
+            Self::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(classify_smtp),
+            Self::Files(dir) => {
+                write_eml(
+                    dir.clone(),
+                    envelope.message_id.clone(),
+                    message.formatted(),
+                )
+                .await
+            }
+            Self::Memory(store) => {
+                let mut store = store
+                    .lock()
+                    .map_err(|_| SendError::Transient("memory transport poisoned".into()))?;
+                store.push(CapturedMail {
+                    recipient: envelope.recipient.clone(),
+                    subject: envelope.subject.clone(),
+                    raw: message.formatted(),
+                });
+                Ok(())
+            }
+        }
+    }
+}
+
+fn classify_smtp(error: lettre::transport::smtp::Error) -> SendError {
+    let reason = error.to_string();
+    if error.is_permanent() {
+        SendError::Permanent(reason)
+    } else {
+        SendError::Transient(reason)
+    }
+}
+
+/// A text and HTML alternative with the service's own Message-ID, so a retried or duplicated
+/// delivery of one outbox row is recognisable as the same message.
+pub fn build_message(from: &Mailbox, envelope: &Envelope) -> Result<Message, SendError> {
+    let to: Mailbox = envelope
+        .recipient
+        .parse()
+        .map_err(|e| SendError::Permanent(format!("the recipient address is not valid: {e}")))?;
+    Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(envelope.subject.clone())
+        .message_id(Some(envelope.message_id.clone()))
+        .date_now()
+        .multipart(
+            MultiPart::alternative()
+                .singlepart(
+                    SinglePart::builder()
+                        .header(header::ContentType::TEXT_PLAIN)
+                        .body(envelope.text.clone()),
+                )
+                .singlepart(
+                    SinglePart::builder()
+                        .header(header::ContentType::TEXT_HTML)
+                        .body(envelope.html.clone()),
+                ),
+        )
+        .map_err(|e| SendError::Permanent(format!("the message cannot be built: {e}")))
+}
+
+/// Writes the message whole or not at all: a temporary file renamed into place.
+async fn write_eml(dir: PathBuf, message_id: String, bytes: Vec<u8>) -> Result<(), SendError> {
+    tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&dir)?;
+        let stem: String = message_id
+            .trim_matches(|c| c == '<' || c == '>')
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let final_path = dir.join(format!("{stem}.eml"));
+        let temp_path = dir.join(format!(".{stem}.eml.tmp"));
+        std::fs::write(&temp_path, bytes)?;
+        std::fs::rename(&temp_path, &final_path)
+    })
+    .await
+    .map_err(|e| SendError::Transient(e.to_string()))?
+    .map_err(|e| SendError::Transient(format!("cannot write the .eml file: {e}")))
+}
+
+/// `alice@example.org` becomes `a***@example.org`: enough to tell recipients apart in logs
+/// without writing full addresses into them.
+pub fn mask_address(address: &str) -> String {
+    match address.rsplit_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(recipient: &str) -> Envelope {
+        Envelope {
+            message_id: "<abc123@edl.example.org>".into(),
+            recipient: recipient.into(),
+            subject: "Hello".into(),
+            text: "plain body".into(),
+            html: "<p>html body</p>".into(),
+        }
+    }
+
+    fn from() -> Mailbox {
+        "List <edl@example.org>".parse().expect("from")
+    }
+
+    #[test]
+    fn messages_carry_our_message_id_and_both_parts() {
+        let raw = build_message(&from(), &envelope("security@vendor.example"))
+            .expect("build")
+            .formatted();
+        let text = String::from_utf8(raw).expect("utf8");
+        assert!(
+            text.contains("Message-ID: <abc123@edl.example.org>"),
+            "{text}"
+        );
+        assert!(text.contains("multipart/alternative") && text.contains("plain body"));
+        assert!(text.contains("<p>html body</p>"));
+    }
+
+    #[test]
+    fn a_bad_recipient_is_permanent() {
+        let err = build_message(&from(), &envelope("not an address")).expect_err("bad");
+        assert!(matches!(err, SendError::Permanent(_)));
+    }
+
+    #[tokio::test]
+    async fn files_are_written_whole_and_named_by_message_id() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let transport = Transport::Files(dir.path().join("out"));
+        transport
+            .send(&from(), &envelope("security@vendor.example"))
+            .await
+            .expect("send");
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("out"))
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().into_string().expect("name"))
+            .collect();
+        assert_eq!(names, vec!["abc123.edl.example.org.eml".to_owned()]);
+    }
+
+    #[test]
+    fn addresses_are_masked() {
+        assert_eq!(mask_address("alice@example.org"), "a***@example.org");
+        assert_eq!(mask_address("nonsense"), "***");
+    }
+}

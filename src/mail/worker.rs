@@ -1,0 +1,188 @@
+//! The outbox worker: claim a batch, send each message, record each outcome. Runs inside
+//! `edl serve` and alone in `edl worker`; any number may run against one PostgreSQL database.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+use tokio::sync::{watch, Notify};
+
+use crate::config::OutboxSettings;
+use crate::db::{self, DbError, DbPool};
+use crate::mail::outbox::{self, OutboxRow};
+use crate::mail::transport::{mask_address, Envelope, SendError, Transport};
+
+#[derive(Clone)]
+pub struct Worker {
+    pub name: String,
+    pool: DbPool,
+    transport: Transport,
+    from: Mailbox,
+    settings: OutboxSettings,
+    wake: Arc<Notify>,
+}
+
+/// What one pass over the outbox did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    pub claimed: usize,
+    pub sent: usize,
+    pub retried: usize,
+    pub failed: usize,
+}
+
+impl Worker {
+    pub fn new(
+        name: String,
+        pool: DbPool,
+        transport: Transport,
+        from: Mailbox,
+        settings: OutboxSettings,
+        wake: Arc<Notify>,
+    ) -> Self {
+        Self {
+            name,
+            pool,
+            transport,
+            from,
+            settings,
+            wake,
+        }
+    }
+
+    /// Works until `shutdown` turns true, then hands back what it had claimed but not sent.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        tracing::info!(worker = %self.name, transport = %self.transport.describe(), "Outbox worker started.");
+        while !*shutdown.borrow() {
+            let claimed = match self.pass(Some(&shutdown)).await {
+                Ok(pass) => pass.claimed,
+                Err(error) => {
+                    tracing::warn!(worker = %self.name, %error, "Outbox worker could not reach the database; it will try again.");
+                    0
+                }
+            };
+            if claimed == 0 {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.settings.poll_interval) => {}
+                    _ = self.wake.notified() => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+        tracing::info!(worker = %self.name, "Outbox worker stopped.");
+    }
+
+    /// Claims one batch and delivers it. With a shutdown signal, stops between messages.
+    pub async fn pass(&self, shutdown: Option<&watch::Receiver<bool>>) -> Result<Pass, DbError> {
+        let (name, batch, lease) = (
+            self.name.clone(),
+            self.settings.batch_size,
+            self.settings.lease,
+        );
+        let rows = db::run(&self.pool, move |conn| {
+            outbox::claim(conn, &name, batch, lease, db::now())
+        })
+        .await?;
+        let mut pass = Pass {
+            claimed: rows.len(),
+            ..Pass::default()
+        };
+        for (i, row) in rows.iter().enumerate() {
+            if shutdown.is_some_and(|s| *s.borrow()) {
+                let rest: Vec<i64> = rows[i..].iter().map(|r| r.id).collect();
+                let name = self.name.clone();
+                db::run(&self.pool, move |conn| outbox::release(conn, &rest, &name)).await?;
+                break;
+            }
+            match self.deliver(row).await {
+                Outcome::Sent => pass.sent += 1,
+                Outcome::Retry => pass.retried += 1,
+                Outcome::Failed => pass.failed += 1,
+            }
+        }
+        Ok(pass)
+    }
+
+    async fn deliver(&self, row: &OutboxRow) -> Outcome {
+        let attempts = u32::try_from(row.attempts).unwrap_or(u32::MAX);
+        let recipient = mask_address(&row.recipient);
+        if attempts > self.settings.max_attempts {
+            // Only reachable when workers died mid-send again and again.
+            let reason = format!("gave up after {} attempts without a reply", attempts - 1);
+            self.record(row.id, Record::Failed(reason.clone())).await;
+            tracing::error!(outbox_id = row.id, %recipient, %reason, "Mail marked failed.");
+            return Outcome::Failed;
+        }
+        let envelope = Envelope {
+            message_id: row.message_id.clone(),
+            recipient: row.recipient.clone(),
+            subject: row.subject.clone(),
+            text: row.body_text.clone(),
+            html: row.body_html.clone(),
+        };
+        match self.transport.send(&self.from, &envelope).await {
+            Ok(()) => {
+                self.record(row.id, Record::Sent).await;
+                tracing::info!(outbox_id = row.id, template = %row.template, %recipient, attempt = attempts, "Mail sent.");
+                Outcome::Sent
+            }
+            Err(SendError::Transient(reason)) if attempts < self.settings.max_attempts => {
+                let delay =
+                    outbox::backoff(attempts, self.settings.retry_base, self.settings.retry_max);
+                let next = db::now()
+                    + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::minutes(1));
+                tracing::warn!(outbox_id = row.id, %recipient, attempt = attempts, %reason, retry_in = ?delay, "Mail delivery failed; it will be retried.");
+                self.record(row.id, Record::Retry(reason, next)).await;
+                Outcome::Retry
+            }
+            Err(error) => {
+                let reason = match error {
+                    SendError::Transient(r) => format!("gave up after {attempts} attempts: {r}"),
+                    SendError::Permanent(r) => r,
+                };
+                tracing::error!(outbox_id = row.id, %recipient, attempt = attempts, %reason, "Mail marked failed.");
+                self.record(row.id, Record::Failed(reason)).await;
+                Outcome::Failed
+            }
+        }
+    }
+
+    /// Writes an outcome, trying a few times: after a send, losing the record would mean the
+    /// row is sent again when its lease expires.
+    async fn record(&self, id: i64, record: Record) {
+        for attempt in 1..=5u32 {
+            let (name, record_now) = (self.name.clone(), record.clone());
+            let result = db::run(&self.pool, move |conn| match record_now {
+                Record::Sent => outbox::mark_sent(conn, id, &name),
+                Record::Retry(reason, next) => outbox::mark_retry(conn, id, &name, &reason, next),
+                Record::Failed(reason) => outbox::mark_failed(conn, id, &name, &reason),
+            })
+            .await;
+            match result {
+                Ok(true) => return,
+                Ok(false) => {
+                    tracing::warn!(outbox_id = id, worker = %self.name, "Outbox row was no longer leased to this worker; its outcome was not recorded.");
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(outbox_id = id, attempt, %error, "Could not record a mail outcome; trying again.");
+                    tokio::time::sleep(Duration::from_millis(200) * attempt).await;
+                }
+            }
+        }
+        tracing::error!(outbox_id = id, "Could not record a mail outcome; the row will be claimed again when its lease expires.");
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Record {
+    Sent,
+    Retry(String, chrono::NaiveDateTime),
+    Failed(String),
+}
+
+enum Outcome {
+    Sent,
+    Retry,
+    Failed,
+}

@@ -1,0 +1,355 @@
+//! The `edl` command: subcommands only. Each builds [`Settings`] and hands them on.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::Datelike;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use edl::config::{RawSettings, Settings};
+use edl::mail::transport::Transport;
+use edl::mail::Mailer;
+use edl::releases::calendar::{parse_year_month, PatchTuesday};
+use edl::startup::{self, Application, Options};
+use edl::{db, mail, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "edl",
+    version,
+    about = "Runs a project's security early-disclosure list."
+)]
+struct Cli {
+    /// Configuration file (default: ./edl.toml when it exists). Also EDL_CONFIG.
+    #[arg(long, global = true, env = "EDL_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web service with its mail workers and scheduler.
+    Serve,
+    /// Run mail workers only, to scale delivery out across processes.
+    Worker,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print upcoming Patch Tuesdays with their early-disclosure dates.
+    Calendar {
+        /// First month, as YYYY-MM (default: the current month in the list's time zone).
+        #[arg(long)]
+        from: Option<String>,
+        /// How many months to print.
+        #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=600))]
+        months: u32,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Email templates and delivery.
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+    },
+    /// Print the effective settings, with secrets masked, and where each came from.
+    CheckConfig,
+}
+
+#[derive(Subcommand)]
+enum MailCommand {
+    /// List the email templates.
+    List,
+    /// Render an email template with its sample data.
+    Preview {
+        name: String,
+        #[arg(long, value_enum, default_value_t = Part::All)]
+        part: Part,
+    },
+    /// Queue a test message to an address and deliver it now, to check the mail settings.
+    Test {
+        #[arg(long)]
+        to: String,
+    },
+    /// Count the messages in the outbox by state, and show the latest failures.
+    Status,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Part {
+    All,
+    Subject,
+    Text,
+    Html,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init();
+    let (settings, raw) = match Settings::load(cli.config.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    for name in &raw.unknown_variables {
+        tracing::warn!(variable = %name, "An EDL_ variable names no setting and is ignored; check its spelling.");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, settings, raw)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings, raw: RawSettings) -> Result<(), String> {
+    match command {
+        Command::Serve => serve(settings).await,
+        Command::Worker => worker(settings).await,
+        Command::Migrate => {
+            let pool = startup::prepare_database(&settings)
+                .await
+                .map_err(|e| e.to_string())?;
+            drop(pool);
+            println!(
+                "The {} database is up to date.",
+                settings.database_url.backend_name()
+            );
+            Ok(())
+        }
+        Command::Calendar { from, months, json } => {
+            calendar(&settings, from.as_deref(), months, json)
+        }
+        Command::Mail { command } => mail_command(settings, command).await,
+        Command::CheckConfig => {
+            for (name, value, source) in raw.describe(&settings) {
+                println!("{name:<28} {value:<48} ({source})");
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> Result<(), String> {
+    if settings.smtp_url.is_none() {
+        tracing::info!(folder = %settings.mail_dir.display(), "No SMTP server is configured: mail is written as .eml files. Set EDL_SMTP_URL to send it.");
+    }
+    let base_url = settings.base_url.clone();
+    let backend = settings.database_url.masked();
+    let app = Application::build(settings, Options::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(%base_url, port = app.port(), database = %backend, "Listening.");
+    app.run_until_stopped().await.map_err(|e| e.to_string())
+}
+
+async fn worker(settings: Settings) -> Result<(), String> {
+    if settings.outbox.workers == 0 {
+        return Err("EDL_OUTBOX_WORKERS is 0: this process would do nothing".into());
+    }
+    let pool = startup::prepare_database(&settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let transport = Transport::from_settings(&settings).map_err(|e| e.to_string())?;
+    let mailer = Mailer::new(&settings);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let workers = startup::spawn_workers(&settings, &pool, &transport, &mailer, &stopped, "worker");
+    shutdown_signal().await;
+    tracing::info!("Stopping: finishing the messages in hand.");
+    startup::stop_workers(&stop, workers).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn calendar(
+    settings: &Settings,
+    from: Option<&str>,
+    months: u32,
+    json: bool,
+) -> Result<(), String> {
+    let calendar = settings.calendar();
+    let (year, month) = match from {
+        Some(value) => parse_year_month(value)?,
+        None => {
+            let today = chrono::Utc::now().with_timezone(&settings.timezone);
+            (today.year(), today.month())
+        }
+    };
+    let entries: Vec<PatchTuesday> = calendar.months_from(year, month, months);
+    if json {
+        let text = serde_json::to_string_pretty(&entries).map_err(|e| e.to_string())?;
+        println!("{text}");
+        return Ok(());
+    }
+    println!(
+        "{:<14} {:<18} {:<26} {:<26}",
+        "Patch Tuesday", "Early disclosure", "Release", "Disclosure mailing"
+    );
+    for pt in entries {
+        println!(
+            "{:<14} {:<18} {:<26} {:<26}",
+            pt.patch_tuesday.to_string(),
+            pt.early_disclosure.to_string(),
+            pt.release_local,
+            pt.early_disclosure_local
+        );
+    }
+    Ok(())
+}
+
+async fn mail_command(settings: Settings, command: MailCommand) -> Result<(), String> {
+    let mailer = Mailer::new(&settings);
+    match command {
+        MailCommand::List => {
+            for name in mailer.templates.names() {
+                println!("{name}");
+            }
+            Ok(())
+        }
+        MailCommand::Preview { name, part } => {
+            let mail = mailer.templates.preview(&name).map_err(|e| e.to_string())?;
+            match part {
+                Part::Subject => println!("{}", mail.subject),
+                Part::Text => print!("{}", mail.text),
+                Part::Html => print!("{}", mail.html),
+                Part::All => {
+                    println!(
+                        "Subject: {}\n\n----- text/plain -----\n{}",
+                        mail.subject, mail.text
+                    );
+                    println!("----- text/html -----\n{}", mail.html);
+                }
+            }
+            Ok(())
+        }
+        MailCommand::Test { to } => mail_test(settings, mailer, &to).await,
+        MailCommand::Status => {
+            let pool = startup::prepare_database(&settings)
+                .await
+                .map_err(|e| e.to_string())?;
+            let (counts, recent) = db::run(&pool, |conn| {
+                Ok((
+                    mail::outbox::counts(conn)?,
+                    mail::outbox::recent(conn, 200)?,
+                ))
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            println!(
+                "queued {}  sending {}  sent {}  failed {}",
+                counts.queued, counts.sending, counts.sent, counts.failed
+            );
+            for row in recent
+                .iter()
+                .filter(|r| r.last_error.is_some() && r.status != "sent")
+                .take(20)
+            {
+                println!(
+                    "#{} {} to {} ({} attempts): {}",
+                    row.id,
+                    row.status,
+                    mail::transport::mask_address(&row.recipient),
+                    row.attempts,
+                    row.last_error.as_deref().unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Queues one test message and runs a worker pass at once, reporting what happened.
+async fn mail_test(settings: Settings, mailer: Mailer, to: &str) -> Result<(), String> {
+    if to.parse::<lettre::Address>().is_err() {
+        return Err(format!("{to:?} is not an email address"));
+    }
+    let pool = startup::prepare_database(&settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let transport = Transport::from_settings(&settings).map_err(|e| e.to_string())?;
+    let (to_owned, enqueuer) = (to.to_owned(), mailer.clone());
+    let id = db::run(&pool, move |conn| {
+        enqueuer
+            .enqueue(
+                conn,
+                "test_message",
+                &to_owned,
+                serde_json::json!({ "requested_by": "edl mail test" }),
+                None,
+            )
+            .map_err(|e| match e {
+                mail::MailError::Db(db) => db,
+                other => db::DbError::Task(other.to_string()),
+            })
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let worker = edl::mail::worker::Worker::new(
+        format!("cli:{}", std::process::id()),
+        pool.clone(),
+        transport.clone(),
+        mailer.from.clone(),
+        settings.outbox.clone(),
+        mailer.wake.clone(),
+    );
+    let pass = worker.pass(None).await.map_err(|e| e.to_string())?;
+    let row = db::run(&pool, move |conn| {
+        Ok(mail::outbox::recent(conn, 500)?
+            .into_iter()
+            .find(|r| Some(r.id) == id))
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    match row {
+        Some(row) if row.status == "sent" => {
+            println!(
+                "Sent through {} (Message-ID {}).",
+                transport.describe(),
+                row.message_id
+            );
+            Ok(())
+        }
+        Some(row) => Err(format!(
+            "not sent ({}): {}; it stays in the outbox and will be retried by a running worker",
+            row.status,
+            row.last_error.unwrap_or_default()
+        )),
+        None => Err(format!(
+            "the test message was not found after the pass ({pass:?})"
+        )),
+    }
+}

@@ -1,0 +1,208 @@
+//! Builds the running service from [`Settings`]: the database pool (migrated), the mail
+//! transport and its workers, and the HTTP server with the whole route table below.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::{DefaultHeaders, ErrorHandlers};
+use actix_web::{web, App, HttpServer};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing_actix_web::TracingLogger;
+
+use crate::telemetry::RequestSpan;
+
+use crate::config::Settings;
+use crate::db::{self, DbError, DbPool};
+use crate::mail::transport::{Transport, TransportError};
+use crate::mail::worker::Worker;
+use crate::mail::Mailer;
+use crate::web::{assets, errors, health, home, pages::Pages, AppState, CONTENT_SECURITY_POLICY};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// Every route of the service. Adding a route means adding it here.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(home::home)
+        .service(health::healthz)
+        .service(health::readyz)
+        .service(assets::get_asset);
+}
+
+/// Opens the pool and brings the schema up to date. PostgreSQL runs the migrations under an
+/// advisory lock, so several processes starting at once do not race each other.
+pub async fn prepare_database(settings: &Settings) -> Result<DbPool, DbError> {
+    let settings = settings.clone();
+    let pool = tokio::task::spawn_blocking(move || db::connect(&settings))
+        .await
+        .map_err(|e| DbError::Task(e.to_string()))??;
+    let applied = db::run(&pool, db::migrate_locked).await?;
+    if applied > 0 {
+        tracing::info!(applied, "Database migrations applied.");
+    }
+    Ok(pool)
+}
+
+/// How the application is assembled; the defaults are what `edl serve` runs.
+pub struct Options {
+    /// Overrides the transport from the settings (tests capture mail in memory).
+    pub transport: Option<Transport>,
+    /// Whether SIGINT/SIGTERM stop the server (off in tests, where many run in one process).
+    pub handle_signals: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            transport: None,
+            handle_signals: true,
+        }
+    }
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    workers: Vec<JoinHandle<()>>,
+    stop_workers: watch::Sender<bool>,
+    pub state: web::Data<AppState>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings, options: Options) -> Result<Self, StartupError> {
+        let pool = prepare_database(&settings).await?;
+        let transport = match options.transport {
+            Some(t) => t,
+            None => Transport::from_settings(&settings)?,
+        };
+        let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
+            addr: settings.bind.to_string(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind {
+                addr: settings.bind.to_string(),
+                source,
+            })?
+            .port();
+
+        let mailer = Mailer::new(&settings);
+        let (stop_workers, stopped) = watch::channel(false);
+        let workers = spawn_workers(&settings, &pool, &transport, &mailer, &stopped, "serve");
+
+        let state = web::Data::new(AppState {
+            pages: Pages::new(&settings),
+            settings: Arc::new(settings),
+            pool,
+            mailer,
+        });
+        let app_state = state.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .app_data(web::FormConfig::default().limit(256 * 1024))
+                .wrap(ErrorHandlers::new().default_handler(errors::render_error_page))
+                .wrap(
+                    DefaultHeaders::new()
+                        .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY))
+                        .add(("X-Content-Type-Options", "nosniff"))
+                        .add(("X-Frame-Options", "DENY"))
+                        .add(("Referrer-Policy", "no-referrer")),
+                )
+                .wrap(TracingLogger::<RequestSpan>::new())
+                .configure(routes)
+        })
+        .shutdown_timeout(30)
+        .listen(listener)
+        .map_err(|source| StartupError::Bind {
+            addr: format!("port {port}"),
+            source,
+        })?;
+        if !options.handle_signals {
+            server = server.disable_signals();
+        }
+        Ok(Self {
+            port,
+            server: server.run(),
+            workers,
+            stop_workers,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGINT/SIGTERM (or the handle stops it), then lets in-flight requests and
+    /// the mail workers finish before returning.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        stop_workers(&self.stop_workers, self.workers).await;
+        result
+    }
+}
+
+/// Starts the configured number of outbox workers.
+pub fn spawn_workers(
+    settings: &Settings,
+    pool: &DbPool,
+    transport: &Transport,
+    mailer: &Mailer,
+    stopped: &watch::Receiver<bool>,
+    role: &str,
+) -> Vec<JoinHandle<()>> {
+    let host = hostname();
+    (0..settings.outbox.workers)
+        .map(|i| {
+            let worker = Worker::new(
+                format!("{host}:{}:{role}-{i}", std::process::id()),
+                pool.clone(),
+                transport.clone(),
+                mailer.from.clone(),
+                settings.outbox.clone(),
+                mailer.wake.clone(),
+            );
+            tokio::spawn(worker.run(stopped.clone()))
+        })
+        .collect()
+}
+
+/// Signals the workers and waits for them to hand back unsent work.
+pub async fn stop_workers(signal: &watch::Sender<bool>, workers: Vec<JoinHandle<()>>) {
+    let _ = signal.send(true);
+    for worker in workers {
+        if tokio::time::timeout(Duration::from_secs(60), worker)
+            .await
+            .is_err()
+        {
+            tracing::warn!("An outbox worker did not stop in time; its lease will expire and another will resume.");
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "edl".to_owned())
+}
