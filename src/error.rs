@@ -6,6 +6,7 @@
 //!   message per field, and never reach this type).
 //! - 503 when the database is unreachable or the pool is exhausted: the request may be retried.
 //! - 500 for everything else.
+//!
 //! Unavailable and internal errors are logged here, once, with their cause; the others are the
 //! caller's doing and are not logged. HTML requests get the error page (see `web::errors`).
 

@@ -8,4 +8,5 @@ pub mod mail;
 pub mod releases;
 pub mod startup;
 pub mod telemetry;
+pub mod templating;
 pub mod web;

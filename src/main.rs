@@ -144,14 +144,18 @@ async fn run(command: Command, settings: Settings, raw: RawSettings) -> Result<(
 }
 
 async fn serve(settings: Settings) -> Result<(), String> {
-    if settings.smtp_url.is_none() {
-        tracing::info!(folder = %settings.mail_dir.display(), "No SMTP server is configured: mail is written as .eml files. Set EDL_SMTP_URL to send it.");
-    }
     let base_url = settings.base_url.clone();
     let backend = settings.database_url.masked();
+    let mail_dir = settings
+        .smtp_url
+        .is_none()
+        .then(|| settings.mail_dir.clone());
     let app = Application::build(settings, Options::default())
         .await
         .map_err(|e| e.to_string())?;
+    if let Some(folder) = mail_dir {
+        tracing::info!(folder = %folder.display(), "No SMTP server is configured: mail is written as .eml files. Set EDL_SMTP_URL to send it.");
+    }
     tracing::info!(%base_url, port = app.port(), database = %backend, "Listening.");
     app.run_until_stopped().await.map_err(|e| e.to_string())
 }
@@ -268,7 +272,7 @@ async fn mail_command(settings: Settings, command: MailCommand) -> Result<(), St
                 ))
             })
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e: db::DbError| e.to_string())?;
             println!(
                 "queued {}  sending {}  sent {}  failed {}",
                 counts.queued, counts.sending, counts.sent, counts.failed
@@ -333,7 +337,7 @@ async fn mail_test(settings: Settings, mailer: Mailer, to: &str) -> Result<(), S
             .find(|r| Some(r.id) == id))
     })
     .await
-    .map_err(|e| e.to_string())?;
+    .map_err(|e: db::DbError| e.to_string())?;
     match row {
         Some(row) if row.status == "sent" => {
             println!(

@@ -1,1 +1,10 @@
+//! The one integration-test binary. Every test that touches storage runs twice, on SQLite and
+//! on PostgreSQL (`on_both_backends!`).
 
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "a failed expectation is a failed test")]
+
+mod helpers;
+
+mod cli;
+mod outbox;
+mod web;

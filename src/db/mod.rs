@@ -141,14 +141,15 @@ pub fn migrations_current(conn: &mut DbConnection) -> Result<bool, DbError> {
 }
 
 /// Runs blocking diesel work on the blocking thread pool, so async workers never wait on I/O.
-pub async fn run<T, F>(pool: &DbPool, work: F) -> Result<T, DbError>
+pub async fn run<T, E, F>(pool: &DbPool, work: F) -> Result<T, E>
 where
     T: Send + 'static,
-    F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+    E: From<DbError> + Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
 {
     let pool = pool.clone();
     tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get()?;
+        let mut conn = pool.get().map_err(DbError::from)?;
         work(&mut conn)
     })
     .await

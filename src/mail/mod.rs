@@ -25,6 +25,12 @@ pub enum MailError {
     Db(#[from] DbError),
 }
 
+impl From<diesel::result::Error> for MailError {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Db(error.into())
+    }
+}
+
 /// Renders and enqueues mail. Cheap to clone; shared by web handlers, the CLI and the scheduler.
 #[derive(Clone)]
 pub struct Mailer {

@@ -210,10 +210,20 @@ pub fn claim(
     Ok(rows)
 }
 
+/// The row `id` while `worker` still holds its lease: outcomes are only recorded through this.
+macro_rules! held {
+    ($id:expr, $worker:expr) => {
+        outbox::table
+            .filter(outbox::id.eq($id))
+            .filter(outbox::leased_by.eq($worker))
+            .filter(outbox::status.eq(SENDING))
+    };
+}
+
 /// Records a delivery. Returns false when the worker no longer held the lease.
 pub fn mark_sent(conn: &mut DbConnection, id: i64, worker: &str) -> Result<bool, DbError> {
     let now = crate::db::now();
-    let n = diesel::update(held(id, worker))
+    let n = diesel::update(held!(id, worker))
         .set((
             outbox::status.eq(SENT),
             outbox::sent_at.eq(Some(now)),
@@ -233,7 +243,7 @@ pub fn mark_retry(
     reason: &str,
     next_attempt_at: NaiveDateTime,
 ) -> Result<bool, DbError> {
-    let n = diesel::update(held(id, worker))
+    let n = diesel::update(held!(id, worker))
         .set((
             outbox::status.eq(QUEUED),
             outbox::next_attempt_at.eq(next_attempt_at),
@@ -253,7 +263,7 @@ pub fn mark_failed(
     worker: &str,
     reason: &str,
 ) -> Result<bool, DbError> {
-    let n = diesel::update(held(id, worker))
+    let n = diesel::update(held!(id, worker))
         .set((
             outbox::status.eq(FAILED),
             outbox::lease_until.eq(None::<NaiveDateTime>),
@@ -280,22 +290,6 @@ pub fn release(conn: &mut DbConnection, ids: &[i64], worker: &str) -> Result<usi
     ))
     .execute(conn)?;
     Ok(n)
-}
-
-fn held(
-    id: i64,
-    worker: &str,
-) -> diesel::dsl::Filter<
-    diesel::dsl::Filter<
-        diesel::dsl::Filter<outbox::table, diesel::dsl::Eq<outbox::id, i64>>,
-        diesel::dsl::Eq<outbox::leased_by, &str>,
-    >,
-    diesel::dsl::Eq<outbox::status, &'static str>,
-> {
-    outbox::table
-        .filter(outbox::id.eq(id))
-        .filter(outbox::leased_by.eq(worker))
-        .filter(outbox::status.eq(SENDING))
 }
 
 /// How long to wait before attempt `attempt + 1`: the base doubled per attempt, capped, then

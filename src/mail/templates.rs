@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use include_dir::{include_dir, Dir};
-use minijinja::{Environment, UndefinedBehavior};
+use minijinja::Environment;
 use serde::Serialize;
 
 static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/email-templates");
@@ -50,9 +50,7 @@ pub struct MailTemplates {
 
 impl MailTemplates {
     pub fn new(globals: &Globals, override_dir: Option<&Path>) -> Self {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_trim_blocks(true);
+        let mut env = crate::templating::environment();
         env.set_keep_trailing_newline(true);
         let dir = override_dir.map(Path::to_path_buf);
         env.set_loader(move |name| Ok(load(dir.as_deref(), name)));
@@ -216,7 +214,7 @@ mod tests {
         assert!(!mail.html.contains("<script>"), "{}", mail.html);
         assert!(
             mail.html
-                .contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt; &amp;"),
+                .contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;friends&quot;"),
             "{}",
             mail.html
         );

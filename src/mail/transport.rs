@@ -240,7 +240,7 @@ mod tests {
             .expect("dir")
             .map(|e| e.expect("entry").file_name().into_string().expect("name"))
             .collect();
-        assert_eq!(names, vec!["abc123.edl.example.org.eml".to_owned()]);
+        assert_eq!(names, vec!["abc123_edl.example.org.eml".to_owned()]);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use actix_web::HttpResponse;
 use include_dir::{include_dir, Dir};
-use minijinja::{Environment, UndefinedBehavior};
+use minijinja::Environment;
 use serde::Serialize;
 
 use crate::config::Settings;
@@ -16,9 +16,7 @@ pub struct Pages {
 
 impl Pages {
     pub fn new(settings: &Settings) -> Self {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_trim_blocks(true);
+        let mut env = crate::templating::environment();
         env.set_lstrip_blocks(true);
         env.set_loader(|name| {
             Ok(TEMPLATES

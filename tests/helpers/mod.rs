@@ -1,0 +1,266 @@
+//! `TestApp` spawns the real server on port 0 with a database of its own: a temporary SQLite
+//! file, or a fresh PostgreSQL database created from `EDL_TEST_DATABASE_URL` and dropped after.
+
+pub mod smtp;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use diesel::{Connection, RunQueryDsl};
+use edl::config::Settings;
+use edl::db::{self, DbError, DbPool};
+use edl::mail::outbox::{self, OutboxRow};
+use edl::mail::transport::Transport;
+use edl::startup::{Application, Options};
+use edl::web::AppState;
+
+pub const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// Runs an `async fn(Backend)` once on SQLite and once on PostgreSQL, as `NAME::sqlite` and
+/// `NAME::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::helpers::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database that exists for one test and is removed after it.
+pub struct TestDb {
+    pub url: String,
+    dir: tempfile::TempDir,
+    postgres: Option<(String, String)>,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl TestDb {
+    /// `None` when PostgreSQL is wanted but unreachable outside CI; under CI that is a failure.
+    pub fn create(backend: Backend) -> Option<Self> {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        match backend {
+            Backend::Sqlite => {
+                let url = format!("sqlite://{}", dir.path().join("edl.sqlite3").display());
+                Some(Self {
+                    url,
+                    dir,
+                    postgres: None,
+                })
+            }
+            Backend::Postgres => {
+                let admin_url = std::env::var("EDL_TEST_DATABASE_URL")
+                    .unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_owned());
+                let mut admin = match diesel::PgConnection::establish(&admin_url) {
+                    Ok(conn) => conn,
+                    Err(error) if std::env::var_os("CI").is_some() => {
+                        panic!("PostgreSQL at {admin_url} is not reachable and CI is set: {error}")
+                    }
+                    Err(error) => {
+                        eprintln!("skipping the PostgreSQL variant: {admin_url} is not reachable ({error})");
+                        return None;
+                    }
+                };
+                let name = format!(
+                    "edl_test_{}_{}_{}",
+                    std::process::id(),
+                    COUNTER.fetch_add(1, Ordering::SeqCst),
+                    rand_suffix()
+                );
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .expect("create the test database");
+                let mut url = url::Url::parse(&admin_url).expect("EDL_TEST_DATABASE_URL is a URL");
+                url.set_path(&name);
+                Some(Self {
+                    url: url.to_string(),
+                    dir,
+                    postgres: Some((admin_url, name)),
+                })
+            }
+        }
+    }
+
+    pub fn folder(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+}
+
+fn rand_suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{nanos:x}")
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = &self.postgres {
+            if let Ok(mut admin) = diesel::PgConnection::establish(admin_url) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin);
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub pool: DbPool,
+    pub state: actix_web::web::Data<AppState>,
+    pub settings: Settings,
+    pub mail_dir: PathBuf,
+    pub client: reqwest::Client,
+    handle: ServerHandle,
+    pub db: TestDb,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        Self::spawn_with(backend, &[], None).await
+    }
+
+    /// Spawns with extra `EDL_*` settings and optionally a transport of the test's choosing.
+    pub async fn spawn_with(
+        backend: Backend,
+        vars: &[(&str, &str)],
+        transport: Option<Transport>,
+    ) -> Option<Self> {
+        let db = TestDb::create(backend)?;
+        let mail_dir = db.folder().join("mail-out");
+        let mail_dir_text = mail_dir.display().to_string();
+        let mut all: Vec<(&str, &str)> = vec![
+            ("EDL_DATABASE_URL", db.url.as_str()),
+            ("EDL_BIND", "127.0.0.1:0"),
+            ("EDL_MAIL_DIR", mail_dir_text.as_str()),
+            ("EDL_DATABASE_POOL_SIZE", "6"),
+            ("EDL_OUTBOX_POLL_INTERVAL", "50ms"),
+            ("EDL_OUTBOX_RETRY_BASE", "100ms"),
+            ("EDL_OUTBOX_RETRY_MAX", "400ms"),
+            ("EDL_SMTP_TIMEOUT", "5s"),
+        ];
+        all.extend_from_slice(vars);
+        let settings = Settings::from_vars(all).expect("test settings are valid");
+        let app = Application::build(
+            settings.clone(),
+            Options {
+                transport,
+                handle_signals: false,
+            },
+        )
+        .await
+        .expect("the application starts");
+        let port = app.port();
+        let handle = app.handle();
+        let state = app.state.clone();
+        tokio::spawn(app.run_until_stopped());
+        Some(Self {
+            address: format!("http://127.0.0.1:{port}"),
+            pool: state.pool.clone(),
+            state,
+            settings,
+            mail_dir,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("http client"),
+            handle,
+            db,
+        })
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("the server answers")
+    }
+
+    /// Runs blocking database work on the app's pool.
+    pub async fn with_db<T, F>(&self, work: F) -> T
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut db::DbConnection) -> Result<T, DbError> + Send + 'static,
+    {
+        db::run(&self.pool, work)
+            .await
+            .expect("database work succeeds")
+    }
+
+    /// Enqueues the test message to each recipient in one transaction, as a feature would.
+    pub async fn enqueue_test_mail(&self, recipients: &[&str]) -> Vec<i64> {
+        let mailer = self.state.mailer.clone();
+        let recipients: Vec<String> = recipients.iter().map(|r| (*r).to_owned()).collect();
+        let ids = db::run(&self.pool, move |conn| {
+            conn.transaction(|conn| {
+                let mut ids = Vec::new();
+                for to in &recipients {
+                    let id = mailer.enqueue(
+                        conn,
+                        "test_message",
+                        to,
+                        serde_json::json!({ "requested_by": "the test suite" }),
+                        None,
+                    )?;
+                    ids.push(id.expect("a new row"));
+                }
+                Ok::<_, edl::mail::MailError>(ids)
+            })
+        })
+        .await
+        .expect("enqueue");
+        self.state.mailer.wake_workers();
+        ids
+    }
+
+    pub async fn outbox_rows(&self) -> Vec<OutboxRow> {
+        let mut rows = self.with_db(|conn| outbox::recent(conn, 10_000)).await;
+        rows.reverse();
+        rows
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Sends the stop command now; the server winds down on its own threads.
+        drop(self.handle.stop(false));
+    }
+}
+
+/// Polls `check` until it returns `Some`, or fails the test after `limit` with `what`.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

@@ -1,0 +1,237 @@
+//! A small SMTP server on loopback that the service talks to over real TCP. It speaks enough
+//! of RFC 5321 for lettre (EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT), keeps what it accepts,
+//! can be stopped and restarted on the same port, and can answer with chosen error replies.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+/// One message the server accepted.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub mail_from: String,
+    pub rcpt_to: Vec<String>,
+    pub data: Vec<u8>,
+}
+
+impl Received {
+    pub fn parsed(&self) -> mailparse::ParsedMail<'_> {
+        mailparse::parse_mail(&self.data).expect("the server received a parseable message")
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        use mailparse::MailHeaderMap;
+        self.parsed().headers.get_first_value(name)
+    }
+}
+
+#[derive(Default)]
+struct Behaviour {
+    received: Vec<Received>,
+    /// Replies to give at the end of DATA, one per message, before accepting again.
+    data_replies: VecDeque<String>,
+    /// A reply for every DATA while set (e.g. a server that always defers).
+    data_reply_always: Option<String>,
+    /// Recipients refused at RCPT with this reply.
+    refused_recipients: Vec<(String, String)>,
+}
+
+pub struct SmtpServer {
+    port: u16,
+    state: Arc<Mutex<Behaviour>>,
+    tasks: Option<JoinSet<()>>,
+}
+
+impl SmtpServer {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the SMTP server");
+        let port = listener.local_addr().expect("address").port();
+        let mut server = Self {
+            port,
+            state: Arc::default(),
+            tasks: None,
+        };
+        server.serve(listener);
+        server
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let mut tasks = JoinSet::new();
+        let state = self.state.clone();
+        tasks.spawn(async move {
+            let mut connections = JoinSet::new();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    break;
+                };
+                let state = state.clone();
+                connections.spawn(session(stream, state));
+            }
+        });
+        self.tasks = Some(tasks);
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Closes the listening socket and every open connection: the server is gone.
+    pub async fn stop(&mut self) {
+        if let Some(mut tasks) = self.tasks.take() {
+            tasks.shutdown().await;
+        }
+    }
+
+    /// Listens again on the same port.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let listener = TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .expect("rebind the SMTP port");
+        self.serve(listener);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.lock().expect("state").received.clone()
+    }
+
+    /// The next messages get these replies at the end of DATA, in order (e.g. "451 4.3.0 busy").
+    pub fn reply_to_next_data(&self, replies: &[&str]) {
+        let mut state = self.state.lock().expect("state");
+        state
+            .data_replies
+            .extend(replies.iter().map(|r| (*r).to_owned()));
+    }
+
+    pub fn reply_to_every_data(&self, reply: Option<&str>) {
+        self.state.lock().expect("state").data_reply_always = reply.map(str::to_owned);
+    }
+
+    pub fn refuse_recipient(&self, address: &str, reply: &str) {
+        let mut state = self.state.lock().expect("state");
+        state
+            .refused_recipients
+            .push((address.to_ascii_lowercase(), reply.to_owned()));
+    }
+}
+
+fn angle_address(argument: &str) -> String {
+    let start = argument.find('<').map_or(0, |i| i + 1);
+    let end = argument[start..]
+        .find('>')
+        .map_or(argument.len(), |i| start + i);
+    argument[start..end].to_owned()
+}
+
+async fn session(stream: TcpStream, state: Arc<Mutex<Behaviour>>) {
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read);
+    macro_rules! reply {
+        ($text:expr) => {
+            if write
+                .write_all(format!("{}\r\n", $text).as_bytes())
+                .await
+                .is_err()
+            {
+                return;
+            }
+        };
+    }
+    reply!("220 sink.test ESMTP ready");
+    let mut mail_from = String::new();
+    let mut rcpt_to = Vec::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let text = String::from_utf8_lossy(&line).trim_end().to_owned();
+        let upper = text.to_ascii_uppercase();
+        if upper.starts_with("EHLO") {
+            reply!("250-sink.test\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 PIPELINING");
+        } else if upper.starts_with("HELO") {
+            reply!("250 sink.test");
+        } else if upper.starts_with("MAIL FROM:") {
+            mail_from = angle_address(&text[10..]);
+            rcpt_to.clear();
+            reply!("250 2.1.0 OK");
+        } else if upper.starts_with("RCPT TO:") {
+            let address = angle_address(&text[8..]);
+            let refused = state
+                .lock()
+                .expect("state")
+                .refused_recipients
+                .iter()
+                .find(|(a, _)| *a == address.to_ascii_lowercase())
+                .map(|(_, r)| r.clone());
+            match refused {
+                Some(reply) => reply!(reply),
+                None => {
+                    rcpt_to.push(address);
+                    reply!("250 2.1.5 OK");
+                }
+            }
+        } else if upper == "DATA" {
+            if rcpt_to.is_empty() {
+                reply!("554 5.5.1 no valid recipients");
+                continue;
+            }
+            reply!("354 End data with <CR><LF>.<CR><LF>");
+            let mut data = Vec::new();
+            loop {
+                line.clear();
+                match reader.read_until(b'\n', &mut line).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+                if line == b".\r\n" || line == b".\n" {
+                    break;
+                }
+                // Dot-unstuffing: a leading ".." was a "." in the message.
+                let content = if line.starts_with(b"..") {
+                    &line[1..]
+                } else {
+                    &line[..]
+                };
+                data.extend_from_slice(content);
+            }
+            let answer = {
+                let mut state = state.lock().expect("state");
+                let answer = state
+                    .data_replies
+                    .pop_front()
+                    .or_else(|| state.data_reply_always.clone());
+                if answer.is_none() {
+                    state.received.push(Received {
+                        mail_from: mail_from.clone(),
+                        rcpt_to: std::mem::take(&mut rcpt_to),
+                        data,
+                    });
+                }
+                answer
+            };
+            match answer {
+                Some(reply) => reply!(reply),
+                None => reply!("250 2.0.0 queued"),
+            }
+        } else if upper == "RSET" {
+            mail_from.clear();
+            rcpt_to.clear();
+            reply!("250 2.0.0 OK");
+        } else if upper == "NOOP" {
+            reply!("250 2.0.0 OK");
+        } else if upper == "QUIT" {
+            reply!("221 2.0.0 bye");
+            return;
+        } else {
+            reply!("502 5.5.2 command not recognised");
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! The public pages and the probes, through HTTP as a browser or a load balancer sees them.
+
+use chrono::{Datelike, Duration, NaiveDate, Utc, Weekday};
+use diesel_migrations::MigrationHarness;
+use edl::db::{DbConnection, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
+
+use crate::helpers::{Backend, TestApp};
+use crate::on_both_backends;
+
+on_both_backends!(
+    home_page_shows_the_next_patch_tuesday_and_its_early_disclosure,
+    probes_report_process_and_database,
+    readyz_is_503_while_migrations_are_pending,
+    unknown_addresses_get_a_readable_404_page,
+);
+
+/// The next Patch Tuesday at or after today whose 16:00 UTC release is still ahead, found by
+/// walking the calendar day by day rather than with the code under test.
+fn next_patch_tuesday_by_hand() -> NaiveDate {
+    let now = Utc::now();
+    let mut day = now.date_naive();
+    loop {
+        let is_second_tuesday = day.weekday() == Weekday::Tue && (8..=14).contains(&day.day());
+        let release = day.and_hms_opt(16, 0, 0).expect("time").and_utc();
+        if is_second_tuesday && release > now {
+            return day;
+        }
+        day += Duration::days(1);
+    }
+}
+
+async fn home_page_shows_the_next_patch_tuesday_and_its_early_disclosure(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let response = app.get("/").await;
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    let csp = headers["content-security-policy"].to_str().expect("ascii");
+    assert!(
+        csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+
+    let body = response.text().await.expect("body");
+    let patch_tuesday = next_patch_tuesday_by_hand();
+    let early = patch_tuesday - Duration::days(14);
+    assert!(
+        body.contains(&patch_tuesday.to_string()),
+        "the next Patch Tuesday {patch_tuesday} is missing"
+    );
+    assert!(
+        body.contains(&early.to_string()),
+        "its early-disclosure date {early} is missing"
+    );
+    assert!(body.contains("Next scheduled security release"));
+    assert!(body.contains("https://github.com/envoyproxy/envoy/security/policy"));
+    // The stylesheet the page links is served from the binary.
+    let css = app.get("/assets/style.css").await;
+    assert_eq!(css.status(), 200);
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    assert!(css.text().await.expect("css").contains(":focus-visible"));
+}
+
+async fn probes_report_process_and_database(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let health = app.get("/healthz").await;
+    assert_eq!(health.status(), 200);
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.expect("json");
+    let expected = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgresql",
+    };
+    assert_eq!(body["database"], expected);
+    assert_eq!(body["migrations"], "current");
+}
+
+async fn readyz_is_503_while_migrations_are_pending(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    // Take the schema one migration back, as if an older database met a newer binary.
+    app.with_db(|conn| {
+        let reverted = match conn {
+            DbConnection::Postgresql(c) => c
+                .revert_last_migration(POSTGRES_MIGRATIONS)
+                .map(|v| v.to_string()),
+            DbConnection::Sqlite(c) => c
+                .revert_last_migration(SQLITE_MIGRATIONS)
+                .map(|v| v.to_string()),
+        };
+        reverted.map_err(|e| edl::db::DbError::Migration(e.to_string()))
+    })
+    .await;
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.expect("json");
+    assert_eq!(body["reason"], "migrations-pending");
+    // The process itself is still alive.
+    assert_eq!(app.get("/healthz").await.status(), 200);
+
+    app.with_db(edl::db::migrate).await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_is_503_when_postgresql_goes_away() {
+    let Some(app) = TestApp::spawn(Backend::Postgres).await else {
+        return;
+    };
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    // The database disappears under the running service.
+    let admin_url = std::env::var("EDL_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| crate::helpers::DEFAULT_TEST_DATABASE_URL.to_owned());
+    let name = url::Url::parse(&app.db.url)
+        .expect("url")
+        .path()
+        .trim_start_matches('/')
+        .to_owned();
+    tokio::task::spawn_blocking(move || {
+        use diesel::{Connection, RunQueryDsl};
+        let mut admin = diesel::PgConnection::establish(&admin_url).expect("admin connection");
+        diesel::sql_query(format!("DROP DATABASE {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .expect("drop");
+    })
+    .await
+    .expect("drop task");
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.expect("json");
+    assert_eq!(body["reason"], "database-unreachable");
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}
+
+async fn unknown_addresses_get_a_readable_404_page(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let response = app.get("/no/such/page").await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/html; charset=utf-8"
+    );
+    let body = response.text().await.expect("body");
+    assert!(body.contains("There is nothing at this address."), "{body}");
+    assert!(body.contains("href=\"/\""));
+    assert_eq!(app.get("/assets/../Cargo.toml").await.status(), 404);
+    assert_eq!(app.get("/assets/nothing.css").await.status(), 404);
+}
