@@ -1,6 +1,5 @@
 //! What page and mail templates share: how values are escaped into HTML.
 
-
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, Output, State, Value};
 
 /// Escapes the five characters that matter in HTML text and quoted attributes, and nothing

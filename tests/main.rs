@@ -1,7 +1,11 @@
 //! The one integration-test binary. Every test that touches storage runs twice, on SQLite and
 //! on PostgreSQL (`on_both_backends!`).
 
-#![allow(clippy::expect_used, clippy::unwrap_used, reason = "a failed expectation is a failed test")]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a failed expectation is a failed test"
+)]
 
 mod helpers;
 
