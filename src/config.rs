@@ -425,6 +425,8 @@ impl RawSettings {
                 setting: setting_label(name, source),
                 value: if secret {
                     "********".to_owned()
+                } else if URL_KEYS.contains(&name) {
+                    mask_url_password(value)
                 } else {
                     value.to_owned()
                 },
@@ -649,7 +651,12 @@ pub fn parse_duration(v: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
-/// `scheme://user:password@host` becomes `scheme://user:********@host`.
+/// Keys whose values are URLs that may carry a password.
+const URL_KEYS: &[&str] = &["database_url", "smtp_url"];
+
+/// `scheme://user:password@host` becomes `scheme://user:********@host`. A value that does not
+/// parse as a URL has everything between `://` and the last `@` hidden, since it may still
+/// hold a password.
 pub fn mask_url_password(value: &str) -> String {
     match Url::parse(value) {
         Ok(mut url) if url.password().is_some() => {
@@ -658,7 +665,12 @@ pub fn mask_url_password(value: &str) -> String {
             url.to_string()
         }
         Ok(url) => url.to_string(),
-        Err(_) => "********".to_owned(),
+        Err(_) => match (value.find("://"), value.rfind('@')) {
+            (Some(start), Some(at)) if at > start => {
+                format!("{}********{}", &value[..start + 3], &value[at..])
+            }
+            _ => value.to_owned(),
+        },
     }
 }
 
@@ -757,6 +769,16 @@ mod tests {
             "{shown}"
         );
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_malformed_url_does_not_echo_its_password() {
+        let err = settings(&[("EDL_DATABASE_URL", "postgres://edl:pa ss@[bad/edl")])
+            .expect_err("malformed");
+        assert!(!err.to_string().contains("pa ss"), "{err}");
+        let err = settings(&[("EDL_SMTP_URL", "ftp://u:topsecret@mail.example.org")])
+            .expect_err("wrong scheme");
+        assert!(!err.to_string().contains("topsecret"), "{err}");
     }
 
     #[test]

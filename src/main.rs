@@ -322,6 +322,9 @@ async fn mail_test(settings: Settings, mailer: Mailer, to: &str) -> Result<(), S
     })
     .await
     .map_err(|e| e.to_string())?;
+    let Some(id) = id else {
+        return Err("the test message was not queued".into());
+    };
     let worker = edl::mail::worker::Worker::new(
         format!("cli:{}", std::process::id()),
         pool.clone(),
@@ -330,14 +333,11 @@ async fn mail_test(settings: Settings, mailer: Mailer, to: &str) -> Result<(), S
         settings.outbox.clone(),
         mailer.wake.clone(),
     );
-    let pass = worker.pass(None).await.map_err(|e| e.to_string())?;
-    let row = db::run(&pool, move |conn| {
-        Ok(mail::outbox::recent(conn, 500)?
-            .into_iter()
-            .find(|r| Some(r.id) == id))
-    })
-    .await
-    .map_err(|e: db::DbError| e.to_string())?;
+    // Only this message: other due mail is left to the running workers.
+    worker.send_one(id).await.map_err(|e| e.to_string())?;
+    let row = db::run(&pool, move |conn| mail::outbox::find(conn, id))
+        .await
+        .map_err(|e: db::DbError| e.to_string())?;
     match row {
         Some(row) if row.status == "sent" => {
             println!(
@@ -352,8 +352,6 @@ async fn mail_test(settings: Settings, mailer: Mailer, to: &str) -> Result<(), S
             row.status,
             row.last_error.unwrap_or_default()
         )),
-        None => Err(format!(
-            "the test message was not found after the pass ({pass:?})"
-        )),
+        None => Err("the test message was not found in the outbox".into()),
     }
 }

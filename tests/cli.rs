@@ -186,6 +186,32 @@ fn mail_previews_render_every_template() {
 }
 
 #[test]
+fn mail_test_sends_one_message_and_says_where_it_went() {
+    let dir = tempfile::tempdir().expect("dir");
+    let output = edl(
+        dir.path(),
+        &[],
+        &["mail", "test", "--to", "ops@example.org"],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = String::from_utf8(output.stdout).expect("utf8");
+    assert!(
+        text.starts_with("Sent through .eml files in ./mail-out"),
+        "{text}"
+    );
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("mail-out"))
+        .expect("mail folder")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(files.len(), 1);
+    let raw = std::fs::read_to_string(&files[0]).expect("read");
+    assert!(raw.contains("To: ops@example.org"), "{raw}");
+
+    let bad = edl(dir.path(), &[], &["mail", "test", "--to", "not-an-address"]);
+    assert_one_line_error(&bad, "not an email address");
+}
+
+#[test]
 fn check_config_masks_secrets_and_names_sources() {
     let dir = tempfile::tempdir().expect("dir");
     std::fs::write(dir.path().join("edl.toml"), "lead_days = 10\n").expect("write");

@@ -200,7 +200,20 @@ async fn a_row_whose_worker_died_is_sent_after_its_lease_expires(backend: Backen
         "the dead worker's claim counts as an attempt"
     );
 
-    // The dead worker cannot overwrite the outcome when it wakes up.
+    let id = ids[0];
+    // The dead worker cannot renew a lease it lost, nor overwrite the outcome when it wakes up.
+    let renewed = app
+        .with_db(move |conn| {
+            outbox::renew(
+                conn,
+                id,
+                "dead-worker",
+                Duration::from_secs(60),
+                db::now(),
+            )
+        })
+        .await;
+    assert!(!renewed);
     let recorded = app
         .with_db(move |conn| outbox::mark_failed(conn, ids[0], "dead-worker", "late"))
         .await;

@@ -220,6 +220,61 @@ macro_rules! held {
     };
 }
 
+/// Extends the lease on a row just before it is sent, so a long batch behind a slow server
+/// never outlives its lease. Returns false when the row is no longer this worker's.
+pub fn renew(
+    conn: &mut DbConnection,
+    id: i64,
+    worker: &str,
+    lease: Duration,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let lease_until =
+        now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(5));
+    let n = diesel::update(held!(id, worker))
+        .set((
+            outbox::lease_until.eq(Some(lease_until)),
+            outbox::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Claims one given row if it is due: for sending a single message at once (`edl mail test`).
+/// A single guarded update is atomic on both backends.
+pub fn claim_one(
+    conn: &mut DbConnection,
+    id: i64,
+    worker: &str,
+    lease: Duration,
+    now: NaiveDateTime,
+) -> Result<Option<OutboxRow>, DbError> {
+    let lease_until =
+        now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(5));
+    let due = outbox::status
+        .eq(QUEUED)
+        .and(outbox::next_attempt_at.le(now))
+        .or(outbox::status.eq(SENDING).and(outbox::lease_until.lt(now)));
+    let taken = diesel::update(outbox::table.filter(outbox::id.eq(id)).filter(due))
+        .set((
+            outbox::status.eq(SENDING),
+            outbox::attempts.eq(outbox::attempts + 1),
+            outbox::lease_until.eq(Some(lease_until)),
+            outbox::leased_by.eq(Some(worker)),
+            outbox::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    if taken == 0 {
+        return Ok(None);
+    }
+    Ok(Some(
+        outbox::table
+            .filter(outbox::id.eq(id))
+            .select(OutboxRow::as_select())
+            .first(conn)?,
+    ))
+}
+
 /// Records a delivery. Returns false when the worker no longer held the lease.
 pub fn mark_sent(conn: &mut DbConnection, id: i64, worker: &str) -> Result<bool, DbError> {
     let now = crate::db::now();
@@ -326,6 +381,15 @@ pub fn counts(conn: &mut DbConnection) -> Result<Counts, DbError> {
         }
     }
     Ok(counts)
+}
+
+/// One row by id.
+pub fn find(conn: &mut DbConnection, id: i64) -> Result<Option<OutboxRow>, DbError> {
+    Ok(outbox::table
+        .filter(outbox::id.eq(id))
+        .select(OutboxRow::as_select())
+        .first(conn)
+        .optional()?)
 }
 
 /// All rows, newest first: for operators and tests.

@@ -94,6 +94,15 @@ impl Worker {
                 db::run(&self.pool, move |conn| outbox::release(conn, &rest, &name)).await?;
                 break;
             }
+            let (name, id, lease) = (self.name.clone(), row.id, self.settings.lease);
+            let still_ours = db::run(&self.pool, move |conn| {
+                outbox::renew(conn, id, &name, lease, db::now())
+            })
+            .await?;
+            if !still_ours {
+                tracing::warn!(outbox_id = row.id, worker = %self.name, "Outbox row was taken over by another worker before it was sent; skipping it.");
+                continue;
+            }
             match self.deliver(row).await {
                 Outcome::Sent => pass.sent += 1,
                 Outcome::Retry => pass.retried += 1,
@@ -101,6 +110,20 @@ impl Worker {
             }
         }
         Ok(pass)
+    }
+
+    /// Sends one given row now, if it is due; `None` when it was not (already sent, or held
+    /// by another worker).
+    pub async fn send_one(&self, id: i64) -> Result<Option<Outcome>, DbError> {
+        let (name, lease) = (self.name.clone(), self.settings.lease);
+        let row = db::run(&self.pool, move |conn| {
+            outbox::claim_one(conn, id, &name, lease, db::now())
+        })
+        .await?;
+        match row {
+            Some(row) => Ok(Some(self.deliver(&row).await)),
+            None => Ok(None),
+        }
     }
 
     async fn deliver(&self, row: &OutboxRow) -> Outcome {
@@ -181,7 +204,9 @@ enum Record {
     Failed(String),
 }
 
-enum Outcome {
+/// What happened to one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
     Sent,
     Retry,
     Failed,
