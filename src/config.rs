@@ -130,6 +130,42 @@ pub struct Settings {
     pub secret_key: Option<Secret>,
     pub scheduler_interval: Duration,
     pub outbox: OutboxSettings,
+    pub data_dir: PathBuf,
+    pub security: SecuritySettings,
+}
+
+/// A number of events allowed per period, e.g. `10/1m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub count: u32,
+    pub per: Duration,
+}
+
+impl RateLimit {
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let bad = || format!("must be COUNT/DURATION such as 10/1m (got {value:?})");
+        let (count, per) = value.trim().split_once('/').ok_or_else(bad)?;
+        let count: u32 = count.trim().parse().map_err(|_| bad())?;
+        if count == 0 {
+            return Err("the count must be at least 1".into());
+        }
+        Ok(Self {
+            count,
+            per: parse_duration(per)?,
+        })
+    }
+}
+
+/// Sessions, sign-in lockout and request limits.
+#[derive(Debug, Clone)]
+pub struct SecuritySettings {
+    pub session_idle_timeout: Duration,
+    pub session_max_age: Duration,
+    pub lockout_threshold: u32,
+    pub lockout_window: Duration,
+    pub login_rate_limit: RateLimit,
+    pub public_post_rate_limit: RateLimit,
+    pub trust_forwarded_for: bool,
 }
 
 /// Where an effective value came from, shown by `check-config`.
@@ -312,6 +348,46 @@ pub const KEYS: &[Key] = &[
         "first retry delay, doubled each attempt",
     ),
     key("outbox_retry_max", Some("1h"), "longest retry delay"),
+    key(
+        "data_dir",
+        Some("."),
+        "folder for generated state such as the development secret key",
+    ),
+    key(
+        "session_idle_timeout",
+        Some("30m"),
+        "a session ends after this long without a request",
+    ),
+    key(
+        "session_max_age",
+        Some("12h"),
+        "a session ends this long after sign-in, whatever happens",
+    ),
+    key(
+        "login_lockout_threshold",
+        Some("5"),
+        "failed sign-ins that lock an email address",
+    ),
+    key(
+        "login_lockout_window",
+        Some("15m"),
+        "window for counting failures, and lock duration",
+    ),
+    key(
+        "login_rate_limit",
+        Some("20/1m"),
+        "sign-in attempts per client IP",
+    ),
+    key(
+        "public_post_rate_limit",
+        Some("30/10m"),
+        "public form submissions per client IP",
+    ),
+    key(
+        "trust_forwarded_for",
+        Some("false"),
+        "take the client IP from X-Forwarded-For (behind a proxy)",
+    ),
 ];
 
 /// Variables with the `EDL_` prefix that are not settings but are still expected.
@@ -516,6 +592,18 @@ impl RawSettings {
             })?,
             scheduler_interval: self.required("scheduler_interval", parse_duration)?,
             outbox,
+            data_dir: self.required("data_dir", |v| non_empty(v).map(PathBuf::from))?,
+            security: SecuritySettings {
+                session_idle_timeout: self.required("session_idle_timeout", parse_duration)?,
+                session_max_age: self.required("session_max_age", parse_duration)?,
+                lockout_threshold: self
+                    .required("login_lockout_threshold", |v| parse_int(v, 1, 100))?,
+                lockout_window: self.required("login_lockout_window", parse_duration)?,
+                login_rate_limit: self.required("login_rate_limit", RateLimit::parse)?,
+                public_post_rate_limit: self
+                    .required("public_post_rate_limit", RateLimit::parse)?,
+                trust_forwarded_for: self.required("trust_forwarded_for", parse_bool)?,
+            },
         };
         settings.check_production()?;
         Ok(settings)
@@ -598,6 +686,14 @@ fn non_empty(v: &str) -> Result<String, String> {
         Err("must not be empty".into())
     } else {
         Ok(v.to_owned())
+    }
+}
+
+fn parse_bool(v: &str) -> Result<bool, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" => Ok(false),
+        _ => Err("must be true or false".into()),
     }
 }
 
@@ -797,6 +893,21 @@ mod tests {
             ("EDL_BASE_URL", "https://edl.example.org"),
         ])
         .expect("complete production settings");
+    }
+
+    #[test]
+    fn rate_limits_parse() {
+        assert_eq!(
+            RateLimit::parse("10/1m"),
+            Ok(RateLimit {
+                count: 10,
+                per: Duration::from_secs(60)
+            })
+        );
+        assert!(RateLimit::parse("0/1m").is_err());
+        assert!(RateLimit::parse("ten per minute").is_err());
+        let err = settings(&[("EDL_LOGIN_RATE_LIMIT", "lots")]).expect_err("bad");
+        assert!(err.to_string().contains("EDL_LOGIN_RATE_LIMIT"), "{err}");
     }
 
     #[test]

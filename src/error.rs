@@ -21,6 +21,14 @@ pub enum AppError {
     NotFound,
     #[error("{0}")]
     BadRequest(String),
+    #[error("sign-in required")]
+    SignInRequired,
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("missing or wrong CSRF token")]
+    Csrf,
+    #[error("too many requests; retry after {retry_after} s")]
+    TooManyRequests { retry_after: u64 },
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -40,6 +48,17 @@ impl AppError {
         match self {
             Self::NotFound => "There is nothing at this address.".to_owned(),
             Self::BadRequest(reason) => reason.clone(),
+            Self::SignInRequired => "Sign in first, then try again.".to_owned(),
+            Self::Forbidden(reason) => reason.clone(),
+            Self::Csrf => "This form could not be accepted: its security token is missing or does not \
+                 match this browser. That happens when a page was open for a long time, cookies are \
+                 blocked, or the form was sent from another site. Go back, reload the page and send \
+                 it again."
+                .to_owned(),
+            Self::TooManyRequests { retry_after } => format!(
+                "Too many requests from your address. Please wait {} and try again.",
+                wait_text(*retry_after)
+            ),
             Self::Unavailable(_) => {
                 "The service cannot reach its database right now. Please try again in a minute."
                     .to_owned()
@@ -48,6 +67,14 @@ impl AppError {
                 "Something went wrong on our side. It has been logged; please try again.".to_owned()
             }
         }
+    }
+}
+
+fn wait_text(seconds: u64) -> String {
+    match seconds {
+        0..=1 => "a second".to_owned(),
+        2..=89 => format!("{seconds} seconds"),
+        _ => format!("{} minutes", seconds.div_ceil(60)),
     }
 }
 
@@ -72,6 +99,9 @@ impl ResponseError for AppError {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::SignInRequired => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) | Self::Csrf => StatusCode::FORBIDDEN,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -85,10 +115,14 @@ impl ResponseError for AppError {
             Self::Internal(cause) => {
                 tracing::error!(%cause, "Request failed with an internal error.")
             }
-            Self::NotFound | Self::BadRequest(_) => {}
+            _ => {}
         }
         let message = self.public_message();
-        let mut response = HttpResponse::build(self.status_code())
+        let mut builder = HttpResponse::build(self.status_code());
+        if let Self::TooManyRequests { retry_after } = self {
+            builder.insert_header(("Retry-After", retry_after.to_string()));
+        }
+        let mut response = builder
             .content_type("text/plain; charset=utf-8")
             .body(message.clone());
         response.extensions_mut().insert(PublicMessage(message));

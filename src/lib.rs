@@ -1,6 +1,8 @@
 //! `edl` runs a project's security early-disclosure list: membership applications and their
 //! review, and the embargoed distribution of patches ahead of Patch Tuesday.
 
+pub mod accounts;
+pub mod audit;
 pub mod config;
 pub mod db;
 pub mod error;

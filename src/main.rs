@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use chrono::Datelike;
 use clap::{Parser, Subcommand, ValueEnum};
 
+use edl::accounts::{self, password, AccountEmail, Role};
 use edl::config::{RawSettings, Settings};
 use edl::mail::transport::Transport;
 use edl::mail::Mailer;
@@ -54,6 +55,65 @@ enum Command {
     },
     /// Print the effective settings, with secrets masked, and where each came from.
     CheckConfig,
+    /// Working-group accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account. The password is read from standard input (one line).
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// reviewer, approver, release-manager or admin; repeat for several.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// Read the password from standard input (required: passwords never go on the command line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List accounts with their roles.
+    List,
+    /// Disable an account and end its sessions.
+    Disable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Enable a disabled account.
+    Enable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Replace an account's roles.
+    SetRoles {
+        #[arg(long)]
+        email: String,
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
+    /// Set a new password from standard input and end the account's sessions.
+    ResetPassword {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain and name the first entry that does not match.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -134,10 +194,155 @@ async fn run(command: Command, settings: Settings, raw: RawSettings) -> Result<(
             calendar(&settings, from.as_deref(), months, json)
         }
         Command::Mail { command } => mail_command(settings, command).await,
+        Command::User { command } => user_command(settings, command).await,
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            let pool = startup::prepare_database(&settings)
+                .await
+                .map_err(|e| e.to_string())?;
+            match db::run(&pool, edl::audit::verify).await.map_err(|e: db::DbError| e.to_string())? {
+                edl::audit::Verification::Intact { entries } => {
+                    println!("The audit log is intact: {entries} entries, every hash matches.");
+                    Ok(())
+                }
+                edl::audit::Verification::Broken { seq, id, reason } => Err(format!(
+                    "the audit log does not verify: entry {seq} (row id {id}) is the first that does not match: {reason}"
+                )),
+            }
+        }
         Command::CheckConfig => {
             for (name, value, source) in raw.describe(&settings) {
                 println!("{name:<28} {value:<48} ({source})");
             }
+            Ok(())
+        }
+    }
+}
+
+fn read_password_line(flag: bool) -> Result<String, String> {
+    if !flag {
+        return Err("give the password on standard input with --password-stdin".into());
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read standard input: {e}"))?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        return Err("no password was given on standard input".into());
+    }
+    Ok(password)
+}
+
+fn parse_roles(names: &[String]) -> Result<Vec<Role>, String> {
+    names.iter().map(|n| n.parse::<Role>()).collect()
+}
+
+async fn user_command(settings: Settings, command: UserCommand) -> Result<(), String> {
+    let pool = startup::prepare_database(&settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let find_id = |email: String| {
+        let pool = pool.clone();
+        async move {
+            let address = AccountEmail::parse(&email)?;
+            db::run(&pool, move |c| accounts::find_by_email(c, address.as_str()))
+                .await
+                .map_err(|e: db::DbError| e.to_string())?
+                .map(|a| a.id)
+                .ok_or_else(|| format!("there is no account with the email {email}"))
+        }
+    };
+    let actor = "cli";
+    match command {
+        UserCommand::Add {
+            email,
+            name,
+            roles,
+            password_stdin,
+        } => {
+            let email = AccountEmail::parse(&email)?;
+            let roles = parse_roles(&roles)?;
+            if name.trim().is_empty() {
+                return Err("--name must not be empty".into());
+            }
+            let password = read_password_line(password_stdin)?;
+            password::check_policy(&password, email.as_str(), &name).map_err(|e| e.to_string())?;
+            let hash = password::Hasher::default().hash(password).await?;
+            let shown = email.as_str().to_owned();
+            db::run(&pool, move |c| {
+                accounts::create(c, actor, &email, &name, &hash, &roles, false)
+            })
+            .await
+            .map_err(|e: accounts::AccountError| e.to_string())?;
+            println!("Created the account {shown}.");
+            Ok(())
+        }
+        UserCommand::List => {
+            let all = db::run(&pool, accounts::list)
+                .await
+                .map_err(|e: db::DbError| e.to_string())?;
+            for a in all {
+                let roles: Vec<&str> = a.roles.iter().map(|r| r.as_str()).collect();
+                println!(
+                    "{:<36} {:<24} {:<40} {}",
+                    a.account.email,
+                    a.account.name,
+                    roles.join(","),
+                    if a.account.disabled {
+                        "disabled"
+                    } else {
+                        "active"
+                    }
+                );
+            }
+            Ok(())
+        }
+        UserCommand::Disable { email } => {
+            let id = find_id(email.clone()).await?;
+            db::run(&pool, move |c| accounts::set_disabled(c, actor, id, true))
+                .await
+                .map_err(|e: accounts::AccountError| e.to_string())?;
+            println!("Disabled {email} and ended its sessions.");
+            Ok(())
+        }
+        UserCommand::Enable { email } => {
+            let id = find_id(email.clone()).await?;
+            db::run(&pool, move |c| accounts::set_disabled(c, actor, id, false))
+                .await
+                .map_err(|e: accounts::AccountError| e.to_string())?;
+            println!("Enabled {email}.");
+            Ok(())
+        }
+        UserCommand::SetRoles { email, roles } => {
+            let roles = parse_roles(&roles)?;
+            let id = find_id(email.clone()).await?;
+            db::run(&pool, move |c| accounts::set_roles(c, actor, id, &roles))
+                .await
+                .map_err(|e: accounts::AccountError| e.to_string())?;
+            println!("Saved the roles of {email}.");
+            Ok(())
+        }
+        UserCommand::ResetPassword {
+            email,
+            password_stdin,
+        } => {
+            let id = find_id(email.clone()).await?;
+            let password = read_password_line(password_stdin)?;
+            let (address, name) = db::run(&pool, move |c| accounts::find(c, id))
+                .await
+                .map_err(|e: db::DbError| e.to_string())?
+                .map(|a| (a.account.email, a.account.name))
+                .ok_or("the account disappeared")?;
+            password::check_policy(&password, &address, &name).map_err(|e| e.to_string())?;
+            let hash = password::Hasher::default().hash(password).await?;
+            db::run(&pool, move |c| {
+                accounts::set_password(c, actor, id, &hash, false, None, "account.password-reset")
+            })
+            .await
+            .map_err(|e: accounts::AccountError| e.to_string())?;
+            println!("Set a new password for {email} and ended its sessions.");
             Ok(())
         }
     }
@@ -155,6 +360,12 @@ async fn serve(settings: Settings) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     if let Some(folder) = mail_dir {
         tracing::info!(folder = %folder.display(), "No SMTP server is configured: mail is written as .eml files. Set EDL_SMTP_URL to send it.");
+    }
+    let admins = db::run(&app.state.pool, accounts::active_admin_count)
+        .await
+        .map_err(|e: db::DbError| e.to_string())?;
+    if admins == 0 {
+        tracing::warn!("No admin account exists yet. Create one with: printf '%s\\n' 'A-LONG-PASSPHRASE' | edl user add --email you@example.org --name 'Your Name' --role admin --password-stdin");
     }
     tracing::info!(%base_url, port = app.port(), database = %backend, "Listening.");
     app.run_until_stopped().await.map_err(|e| e.to_string())

@@ -14,12 +14,19 @@ use tracing_actix_web::TracingLogger;
 
 use crate::telemetry::RequestSpan;
 
+use crate::accounts::password::Hasher;
+use crate::accounts::session::{cookie_key, KeyError};
 use crate::config::Settings;
 use crate::db::{self, DbError, DbPool};
 use crate::mail::transport::{Transport, TransportError};
 use crate::mail::worker::Worker;
 use crate::mail::Mailer;
-use crate::web::{assets, errors, health, home, pages::Pages, AppState, CONTENT_SECURITY_POLICY};
+use crate::web::auth::{self, Access, AccessTable, RouteDef};
+use crate::web::ratelimit::RateLimiter;
+use crate::web::{
+    account, admin, assets, errors, health, home, login, pages::Pages, AppState,
+    CONTENT_SECURITY_POLICY,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -27,6 +34,8 @@ pub enum StartupError {
     Database(#[from] DbError),
     #[error(transparent)]
     Transport(#[from] TransportError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -34,12 +43,99 @@ pub enum StartupError {
     },
 }
 
-/// Every route of the service. Adding a route means adding it here.
+/// Every route of the service with the access it requires. Registration and authorization
+/// both read this table, so a route cannot exist without a declared access.
+pub fn route_table() -> Vec<RouteDef> {
+    use crate::accounts::Role::Admin;
+    use actix_web::http::Method;
+    use Access::{Public, Role, SignedIn};
+    let r = |method: Method,
+             path: &'static str,
+             access: Access,
+             route: fn() -> actix_web::Route| RouteDef {
+        method,
+        path,
+        access,
+        route,
+    };
+    vec![
+        r(Method::GET, "/", Public, || web::get().to(home::home)),
+        r(Method::GET, "/healthz", Public, || {
+            web::get().to(health::healthz)
+        }),
+        r(Method::GET, "/readyz", Public, || {
+            web::get().to(health::readyz)
+        }),
+        r(Method::GET, "/assets/{name}", Public, || {
+            web::get().to(assets::get_asset)
+        }),
+        r(Method::GET, "/login", Public, || {
+            web::get().to(login::login_form)
+        }),
+        r(Method::POST, "/login", Public, || {
+            web::post().to(login::login)
+        }),
+        r(Method::POST, "/logout", SignedIn, || {
+            web::post().to(login::logout)
+        }),
+        r(Method::GET, "/account", SignedIn, || {
+            web::get().to(account::show)
+        }),
+        r(Method::POST, "/account/password", SignedIn, || {
+            web::post().to(account::change_password)
+        }),
+        r(Method::GET, "/admin", Role(Admin), || {
+            web::get().to(admin::index)
+        }),
+        r(Method::GET, "/admin/users", Role(Admin), || {
+            web::get().to(admin::users)
+        }),
+        r(Method::POST, "/admin/users", Role(Admin), || {
+            web::post().to(admin::create_user)
+        }),
+        r(Method::POST, "/admin/users/{id}/roles", Role(Admin), || {
+            web::post().to(admin::set_roles)
+        }),
+        r(
+            Method::POST,
+            "/admin/users/{id}/disable",
+            Role(Admin),
+            || web::post().to(admin::disable),
+        ),
+        r(
+            Method::POST,
+            "/admin/users/{id}/enable",
+            Role(Admin),
+            || web::post().to(admin::enable),
+        ),
+        r(
+            Method::POST,
+            "/admin/users/{id}/reset-password",
+            Role(Admin),
+            || web::post().to(admin::reset_password),
+        ),
+        r(Method::GET, "/admin/audit", Role(Admin), || {
+            web::get().to(admin::audit_log)
+        }),
+    ]
+}
+
+/// Registers the route table, one resource per path.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(home::home)
-        .service(health::healthz)
-        .service(health::readyz)
-        .service(assets::get_asset);
+    let table = route_table();
+    let mut paths: Vec<&'static str> = Vec::new();
+    for def in &table {
+        if !paths.contains(&def.path) {
+            paths.push(def.path);
+        }
+    }
+    for path in paths {
+        let mut resource = web::resource(path);
+        for def in table.iter().filter(|d| d.path == path) {
+            resource = resource.route((def.route)());
+        }
+        cfg.service(resource);
+    }
 }
 
 /// Opens the pool and brings the schema up to date. PostgreSQL runs the migrations under an
@@ -106,15 +202,20 @@ impl Application {
 
         let state = web::Data::new(AppState {
             pages: Pages::new(&settings),
+            cookie_key: cookie_key(&settings)?,
             settings: Arc::new(settings),
             pool,
             mailer,
+            access: AccessTable::new(&route_table()),
+            limiter: RateLimiter::default(),
+            hasher: Hasher::default(),
         });
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
                 .app_data(web::FormConfig::default().limit(256 * 1024))
+                .wrap(actix_web::middleware::from_fn(auth::guard))
                 .wrap(ErrorHandlers::new().default_handler(errors::render_error_page))
                 .wrap(
                     DefaultHeaders::new()

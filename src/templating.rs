@@ -28,11 +28,11 @@ fn formatter(out: &mut Output<'_>, state: &State<'_, '_>, value: &Value) -> Resu
     minijinja::escape_formatter(out, state, value)
 }
 
-/// An environment with the settings both kinds of template use: strict about undefined values
+/// An environment with the settings both kinds of template use: strict about undefined values when printed
 /// (a typo fails loudly in tests rather than rendering blank), autoescaped by file extension.
 pub fn environment() -> Environment<'static> {
     let mut env = Environment::new();
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::SemiStrict);
     env.set_trim_blocks(true);
     env.set_formatter(formatter);
     env

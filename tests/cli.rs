@@ -329,6 +329,14 @@ async fn serve_starts_with_no_configuration_and_stops_on_sigterm(backend: Backen
     assert!(output.status.success(), "exit {:?}: {log}", output.status);
     assert!(log.contains("Listening."), "{log}");
     assert!(
+        log.contains("No admin account exists yet") && log.contains("edl user add"),
+        "a fresh service says how to create the first admin: {log}"
+    );
+    assert!(
+        !log.contains("secret_key") || !log.contains("EDL_SECRET_KEY="),
+        "{log}"
+    );
+    assert!(
         log.contains("Outbox worker stopped."),
         "workers were not stopped gracefully: {log}"
     );

@@ -9,6 +9,8 @@
 
 mod helpers;
 
+mod accounts;
+mod authz;
 mod cli;
 mod outbox;
 mod web;

@@ -204,13 +204,7 @@ async fn a_row_whose_worker_died_is_sent_after_its_lease_expires(backend: Backen
     // The dead worker cannot renew a lease it lost, nor overwrite the outcome when it wakes up.
     let renewed = app
         .with_db(move |conn| {
-            outbox::renew(
-                conn,
-                id,
-                "dead-worker",
-                Duration::from_secs(60),
-                db::now(),
-            )
+            outbox::renew(conn, id, "dead-worker", Duration::from_secs(60), db::now())
         })
         .await;
     assert!(!renewed);

@@ -180,3 +180,38 @@ pub fn migrate_locked(conn: &mut DbConnection) -> Result<usize, DbError> {
         DbConnection::Sqlite(_) => migrate(conn),
     }
 }
+
+/// A transaction for work that writes. On SQLite it takes the write lock at `BEGIN IMMEDIATE`,
+/// so a transaction that reads and then writes cannot fail half-way on a lock upgrade; on
+/// PostgreSQL it is an ordinary transaction. Nested `transaction` calls inside become
+/// savepoints on both.
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    if let DbConnection::Postgresql(_) = conn {
+        return conn.transaction(work);
+    }
+    if let DbConnection::Sqlite(sq) = conn {
+        AnsiTransactionManager::begin_transaction_sql(sq, "BEGIN IMMEDIATE")?;
+    }
+    // The work runs on the enum: queries are written once, against DbConnection.
+    let result = work(conn);
+    let DbConnection::Sqlite(sq) = conn else {
+        return Err(diesel::result::Error::BrokenTransactionManager.into());
+    };
+    match result {
+        Ok(value) => {
+            AnsiTransactionManager::commit_transaction(sq)?;
+            Ok(value)
+        }
+        Err(error) => {
+            if let Err(rollback) = AnsiTransactionManager::rollback_transaction(sq) {
+                tracing::error!(%rollback, "Rolling back an SQLite transaction failed.");
+            }
+            Err(error)
+        }
+    }
+}

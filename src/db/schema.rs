@@ -8,11 +8,10 @@ diesel::table! {
         name -> Text,
         password_hash -> Text,
         disabled -> Bool,
-        failed_logins -> Integer,
-        locked_until -> Nullable<Timestamp>,
         last_login_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        must_change_password -> Bool,
     }
 }
 
@@ -237,7 +236,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sessions (id) {
+        id -> BigInt,
+        token_hash -> Text,
+        account_id -> BigInt,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    login_throttle (email_key) {
+        email_key -> Text,
+        failures -> Integer,
+        window_started_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(account_roles -> accounts (account_id));
+diesel::joinable!(sessions -> accounts (account_id));
 diesel::joinable!(confirmation_tokens -> applications (application_id));
 diesel::joinable!(criteria_results -> applications (application_id));
 diesel::joinable!(votes -> applications (application_id));
@@ -266,4 +286,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     patches,
     outbox,
     audit_log,
+    sessions,
+    login_throttle,
 );

@@ -1,14 +1,13 @@
 //! Static assets (stylesheet, icon), embedded in the binary.
 
 use actix_web::http::header;
-use actix_web::{get, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use include_dir::{include_dir, Dir};
 
 use crate::error::AppError;
 
 static ASSETS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/src/web/assets");
 
-#[get("/assets/{name}")]
 pub async fn get_asset(name: web::Path<String>) -> Result<HttpResponse, AppError> {
     let name = name.into_inner();
     let file = ASSETS.get_file(&name).ok_or(AppError::NotFound)?;

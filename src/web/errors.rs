@@ -8,7 +8,11 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::web;
 
+use actix_web::HttpMessage;
+
+use crate::accounts::session::CurrentUser;
 use crate::error::PublicMessage;
+use crate::web::auth::{CsrfToken, Viewer};
 use crate::web::AppState;
 
 pub fn render_error_page<B: MessageBody + 'static>(
@@ -30,12 +34,20 @@ pub fn render_error_page<B: MessageBody + 'static>(
         .unwrap_or_else(|| default_message(status.as_u16()).to_owned());
     let (req, response) = res.into_parts();
     let page = req.app_data::<web::Data<AppState>>().and_then(|state| {
+        let viewer = Viewer {
+            user: req.extensions().get::<CurrentUser>().cloned(),
+            csrf: req
+                .extensions()
+                .get::<CsrfToken>()
+                .map(|t| t.0.clone())
+                .unwrap_or_default(),
+        };
         let context = minijinja::context! {
             status => status.as_u16(),
             reason => status.canonical_reason().unwrap_or("Error"),
             message => message,
         };
-        state.pages.render("error.html", context).ok()
+        state.pages.render_for(&viewer, "error.html", context).ok()
     });
     let Some(page) = page else {
         return Ok(ErrorHandlerResponse::Response(

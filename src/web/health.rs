@@ -3,18 +3,16 @@
 
 use std::time::Duration;
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use crate::db;
 use crate::web::AppState;
 
-#[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-#[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let pool = state.pool.clone();
     let backend = state.settings.database_url.backend_name();

@@ -1,11 +1,12 @@
 //! `/`: what the list is and when the next security release and its early disclosure fall.
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
 use crate::error::AppError;
 use crate::releases::calendar::PatchTuesday;
 use crate::releases::ENVOY_POLICY_URL;
+use crate::web::auth::Viewer;
 use crate::web::AppState;
 
 #[derive(Serialize)]
@@ -15,8 +16,7 @@ struct HomePage {
     envoy_policy_url: &'static str,
 }
 
-#[get("/")]
-pub async fn home(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+pub async fn home(state: web::Data<AppState>, viewer: Viewer) -> Result<HttpResponse, AppError> {
     let calendar = state.settings.calendar();
     let now = chrono::Utc::now();
     let next_release = calendar.next_release(now);
@@ -29,6 +29,7 @@ pub async fn home(state: web::Data<AppState>) -> Result<HttpResponse, AppError> 
         None => Vec::new(),
     };
     state.pages.page(
+        &viewer,
         "home.html",
         HomePage {
             next_release,

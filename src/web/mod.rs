@@ -1,18 +1,28 @@
 //! The web side: page rendering, the error pages and security headers every response gets, and
 //! one module per resource. The route table itself lives in `startup.rs`.
 
+pub mod account;
+pub mod admin;
 pub mod assets;
+pub mod auth;
 pub mod errors;
 pub mod health;
 pub mod home;
+pub mod login;
 pub mod pages;
+pub mod ratelimit;
 
 use std::sync::Arc;
 
+use actix_web::cookie::Key;
+
+use crate::accounts::password::Hasher;
 use crate::config::Settings;
 use crate::db::DbPool;
 use crate::mail::Mailer;
+use auth::AccessTable;
 use pages::Pages;
+use ratelimit::RateLimiter;
 
 /// What every handler may use; built once in `Application::build`.
 pub struct AppState {
@@ -20,6 +30,10 @@ pub struct AppState {
     pub pool: DbPool,
     pub pages: Pages,
     pub mailer: Mailer,
+    pub access: AccessTable,
+    pub limiter: RateLimiter,
+    pub cookie_key: Key,
+    pub hasher: Hasher,
 }
 
 /// The Content-Security-Policy of every page: no script at all, no framing, forms only to us.

@@ -1,5 +1,6 @@
 //! Page templates (`src/web/templates/`), embedded in the binary and autoescaped.
 
+use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use include_dir::{include_dir, Dir};
 use minijinja::Environment;
@@ -7,6 +8,7 @@ use serde::Serialize;
 
 use crate::config::Settings;
 use crate::error::AppError;
+use crate::web::auth::Viewer;
 
 static TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/src/web/templates");
 
@@ -35,11 +37,45 @@ impl Pages {
         Ok(self.env.get_template(name)?.render(context)?)
     }
 
+    /// Renders a page for a viewer: the layout shows who is signed in, and forms get the
+    /// viewer's CSRF token as `csrf_token`.
+    pub fn render_for(
+        &self,
+        viewer: &Viewer,
+        name: &str,
+        context: impl Serialize,
+    ) -> Result<String, AppError> {
+        let context = minijinja::context! {
+            user => viewer.user,
+            csrf_token => viewer.csrf,
+            ..minijinja::Value::from_serialize(&context)
+        };
+        self.render(name, context)
+    }
+
     /// A 200 HTML response with the rendered page.
-    pub fn page(&self, name: &str, context: impl Serialize) -> Result<HttpResponse, AppError> {
-        let body = self.render(name, context)?;
-        Ok(HttpResponse::Ok()
+    pub fn page(
+        &self,
+        viewer: &Viewer,
+        name: &str,
+        context: impl Serialize,
+    ) -> Result<HttpResponse, AppError> {
+        self.page_with_status(StatusCode::OK, viewer, name, context)
+    }
+
+    /// An HTML response with a status of the caller's choosing, e.g. a form that re-renders
+    /// with its errors. Pages may show personal data, so no cache keeps them.
+    pub fn page_with_status(
+        &self,
+        status: StatusCode,
+        viewer: &Viewer,
+        name: &str,
+        context: impl Serialize,
+    ) -> Result<HttpResponse, AppError> {
+        let body = self.render_for(viewer, name, context)?;
+        Ok(HttpResponse::build(status)
             .content_type("text/html; charset=utf-8")
+            .insert_header(("Cache-Control", "no-store"))
             .body(body))
     }
 }

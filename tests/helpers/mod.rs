@@ -147,10 +147,13 @@ impl TestApp {
         let db = TestDb::create(backend)?;
         let mail_dir = db.folder().join("mail-out");
         let mail_dir_text = mail_dir.display().to_string();
+        // Generated state (the development cookie key) stays in the test's own folder.
+        let data_dir_text = db.folder().display().to_string();
         let mut all: Vec<(&str, &str)> = vec![
             ("EDL_DATABASE_URL", db.url.as_str()),
             ("EDL_BIND", "127.0.0.1:0"),
             ("EDL_MAIL_DIR", mail_dir_text.as_str()),
+            ("EDL_DATA_DIR", data_dir_text.as_str()),
             ("EDL_DATABASE_POOL_SIZE", "6"),
             ("EDL_OUTBOX_POLL_INTERVAL", "50ms"),
             ("EDL_OUTBOX_RETRY_BASE", "100ms"),
@@ -262,5 +265,92 @@ where
             "timed out waiting for: {what}"
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A browser: keeps its cookies, reads the CSRF token from the pages it loads, and sends it
+/// with every form, as the pages' own forms do.
+pub struct Browser {
+    pub client: reqwest::Client,
+    pub base: String,
+    pub csrf: String,
+}
+
+impl Browser {
+    pub async fn open(app: &TestApp) -> Self {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client");
+        let mut browser = Self {
+            client,
+            base: app.address.clone(),
+            csrf: String::new(),
+        };
+        let page = browser.get("/login").await;
+        browser.csrf =
+            csrf_token_in(&page.text().await.expect("login page")).expect("a CSRF token on /login");
+        browser
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("the server answers")
+    }
+
+    /// Posts a form with this browser's CSRF token added.
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let mut all: Vec<(&str, &str)> = vec![("csrf_token", self.csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post_raw(path, &all).await
+    }
+
+    /// Posts exactly the given fields, CSRF token or not.
+    pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .form(fields)
+            .send()
+            .await
+            .expect("the server answers")
+    }
+
+    /// Signs in and checks that it worked.
+    pub async fn sign_in(&self, email: &str, password: &str) {
+        let response = self
+            .post("/login", &[("email", email), ("password", password)])
+            .await;
+        assert_eq!(response.status(), 303, "sign-in as {email} failed");
+    }
+}
+
+pub fn csrf_token_in(html: &str) -> Option<String> {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+impl TestApp {
+    /// Creates an account directly, as `edl user add` does.
+    pub async fn add_account(
+        &self,
+        email: &str,
+        name: &str,
+        roles: &[edl::accounts::Role],
+        password: &str,
+    ) -> i64 {
+        let hash = edl::accounts::password::hash(password).expect("hash");
+        let email = edl::accounts::AccountEmail::parse(email).expect("email");
+        let (name, roles) = (name.to_owned(), roles.to_vec());
+        db::run(&self.pool, move |conn| {
+            edl::accounts::create(conn, "test", &email, &name, &hash, &roles, false)
+        })
+        .await
+        .expect("account created")
     }
 }

@@ -1,0 +1,446 @@
+//! `/admin`: accounts and roles, password resets, and the audit log. Admins only (the route
+//! table says so); every change is audited by the account functions themselves.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::password::check_policy;
+use crate::accounts::{self, AccountEmail, AccountWithRoles, Role};
+use crate::audit;
+use crate::db;
+use crate::error::AppError;
+use crate::mail::outbox;
+use crate::web::account::account_error;
+use crate::web::auth::{CsrfForm, SignedIn, Viewer};
+use crate::web::login::see_other;
+use crate::web::AppState;
+
+#[derive(Serialize)]
+struct Dashboard {
+    accounts: usize,
+    admins: i64,
+    chain: audit::Verification,
+    outbox: outbox::Counts,
+}
+
+pub async fn index(state: web::Data<AppState>, viewer: Viewer) -> Result<HttpResponse, AppError> {
+    let dashboard = db::run(&state.pool, |c| {
+        Ok::<_, db::DbError>(Dashboard {
+            accounts: accounts::list(c)?.len(),
+            admins: accounts::active_admin_count(c)?,
+            chain: audit::verify(c)?,
+            outbox: outbox::counts(c)?,
+        })
+    })
+    .await?;
+    state.pages.page(&viewer, "admin/index.html", dashboard)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UsersQuery {
+    notice: Option<String>,
+}
+
+#[derive(Serialize, Default)]
+struct NewUserValues {
+    email: String,
+    name: String,
+    roles: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct UsersPage {
+    accounts: Vec<AccountWithRoles>,
+    roles: Vec<(&'static str, &'static str)>,
+    notice: Option<&'static str>,
+    error: Option<String>,
+    values: NewUserValues,
+    errors: BTreeMap<&'static str, String>,
+}
+
+fn role_choices() -> Vec<(&'static str, &'static str)> {
+    Role::ALL.iter().map(|r| (r.as_str(), r.label())).collect()
+}
+
+fn notice_text(code: &str) -> Option<&'static str> {
+    match code {
+        "roles" => Some("The roles were saved."),
+        "disabled" => Some("The account was disabled and its sessions ended."),
+        "enabled" => Some("The account was enabled."),
+        _ => None,
+    }
+}
+
+async fn users_page(
+    state: &AppState,
+    viewer: &Viewer,
+    status: StatusCode,
+    notice: Option<&'static str>,
+    error: Option<String>,
+    values: NewUserValues,
+    errors: BTreeMap<&'static str, String>,
+) -> Result<HttpResponse, AppError> {
+    let accounts = db::run(&state.pool, accounts::list).await?;
+    let page = UsersPage {
+        accounts,
+        roles: role_choices(),
+        notice,
+        error,
+        values,
+        errors,
+    };
+    state
+        .pages
+        .page_with_status(status, viewer, "admin/users.html", page)
+}
+
+pub async fn users(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    query: web::Query<UsersQuery>,
+) -> Result<HttpResponse, AppError> {
+    let notice = query.notice.as_deref().and_then(notice_text);
+    users_page(
+        &state,
+        &viewer,
+        StatusCode::OK,
+        notice,
+        None,
+        NewUserValues::default(),
+        BTreeMap::new(),
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewUserForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+fn parse_roles(names: &[String]) -> Result<Vec<Role>, String> {
+    names.iter().map(|n| n.parse::<Role>()).collect()
+}
+
+#[derive(Serialize)]
+struct TemporaryPasswordPage {
+    email: String,
+    password: String,
+    created: bool,
+}
+
+pub async fn create_user(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    SignedIn(admin): SignedIn,
+    CsrfForm(form): CsrfForm<NewUserForm>,
+) -> Result<HttpResponse, AppError> {
+    let mut errors = BTreeMap::new();
+    let email = AccountEmail::parse(&form.email)
+        .map_err(|e| errors.insert("email", e))
+        .ok();
+    let name = form.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 200 {
+        errors.insert(
+            "name",
+            "Enter the person's name (at most 200 characters).".to_owned(),
+        );
+    }
+    let roles = parse_roles(&form.roles)
+        .map_err(|e| errors.insert("roles", e))
+        .ok();
+    let values = NewUserValues {
+        email: form.email.clone(),
+        name: form.name.clone(),
+        roles: form.roles.clone(),
+    };
+    let (Some(email), Some(roles), true) = (email, roles, errors.is_empty()) else {
+        return users_page(
+            &state,
+            &viewer,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            None,
+            values,
+            errors,
+        )
+        .await;
+    };
+    let password = accounts::temporary_password();
+    let hash = state
+        .hasher
+        .hash(password.clone())
+        .await
+        .map_err(AppError::internal)?;
+    let (actor, address) = (admin.email.clone(), email.clone());
+    let created = db::run(&state.pool, move |c| {
+        accounts::create(c, &actor, &address, &name, &hash, &roles, true)
+    })
+    .await;
+    match created {
+        Ok(_) => state.pages.page(
+            &viewer,
+            "admin/temporary_password.html",
+            TemporaryPasswordPage {
+                email: email.as_str().to_owned(),
+                password,
+                created: true,
+            },
+        ),
+        Err(accounts::AccountError::Exists(existing)) => {
+            errors.insert(
+                "email",
+                format!("An account with the email {existing} already exists."),
+            );
+            users_page(
+                &state,
+                &viewer,
+                StatusCode::CONFLICT,
+                None,
+                None,
+                values,
+                errors,
+            )
+            .await
+        }
+        Err(other) => Err(account_error(other)),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RolesForm {
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+/// Runs an account change; a refusal (e.g. removing the last admin) re-renders the list with
+/// the reason instead of failing.
+async fn account_change<F>(
+    state: &AppState,
+    viewer: &Viewer,
+    notice: &str,
+    change: F,
+) -> Result<HttpResponse, AppError>
+where
+    F: FnOnce(&mut db::DbConnection) -> Result<(), accounts::AccountError> + Send + 'static,
+{
+    match db::run(&state.pool, change).await {
+        Ok(()) => Ok(see_other(&format!("/admin/users?notice={notice}"))),
+        Err(accounts::AccountError::Refused(reason)) => {
+            users_page(
+                state,
+                viewer,
+                StatusCode::CONFLICT,
+                None,
+                Some(reason),
+                NewUserValues::default(),
+                BTreeMap::new(),
+            )
+            .await
+        }
+        Err(other) => Err(account_error(other)),
+    }
+}
+
+pub async fn set_roles(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    SignedIn(admin): SignedIn,
+    id: web::Path<i64>,
+    CsrfForm(form): CsrfForm<RolesForm>,
+) -> Result<HttpResponse, AppError> {
+    let roles = parse_roles(&form.roles).map_err(AppError::BadRequest)?;
+    let id = id.into_inner();
+    account_change(&state, &viewer, "roles", move |c| {
+        accounts::set_roles(c, &admin.email, id, &roles)
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EmptyForm {}
+
+pub async fn disable(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    SignedIn(admin): SignedIn,
+    id: web::Path<i64>,
+    CsrfForm(_): CsrfForm<EmptyForm>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    account_change(&state, &viewer, "disabled", move |c| {
+        accounts::set_disabled(c, &admin.email, id, true)
+    })
+    .await
+}
+
+pub async fn enable(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    SignedIn(admin): SignedIn,
+    id: web::Path<i64>,
+    CsrfForm(_): CsrfForm<EmptyForm>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    account_change(&state, &viewer, "enabled", move |c| {
+        accounts::set_disabled(c, &admin.email, id, false)
+    })
+    .await
+}
+
+/// Sets a temporary password, shown once to the admin, and ends the account's sessions; the
+/// person must choose a new password at the next sign-in.
+pub async fn reset_password(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    SignedIn(admin): SignedIn,
+    id: web::Path<i64>,
+    CsrfForm(_): CsrfForm<EmptyForm>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    let account = db::run(&state.pool, move |c| accounts::find(c, id))
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let password = accounts::temporary_password();
+    debug_assert!(check_policy(&password, &account.account.email, &account.account.name).is_ok());
+    let hash = state
+        .hasher
+        .hash(password.clone())
+        .await
+        .map_err(AppError::internal)?;
+    let actor = admin.email.clone();
+    db::run(&state.pool, move |c| {
+        accounts::set_password(c, &actor, id, &hash, true, None, "account.password-reset")
+    })
+    .await
+    .map_err(account_error)?;
+    state.pages.page(
+        &viewer,
+        "admin/temporary_password.html",
+        TemporaryPasswordPage {
+            email: account.account.email,
+            password,
+            created: false,
+        },
+    )
+}
+
+#[derive(Debug, Deserialize, Serialize, Default)]
+pub struct AuditQuery {
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    until: String,
+    #[serde(default)]
+    page: i64,
+}
+
+#[derive(Serialize)]
+struct AuditPage {
+    entries: Vec<audit::Entry>,
+    actions: Vec<String>,
+    query: AuditQuery,
+    page: i64,
+    more: bool,
+    previous_link: Option<String>,
+    next_link: Option<String>,
+    errors: BTreeMap<&'static str, String>,
+    chain: audit::Verification,
+}
+
+fn non_empty(value: &str) -> Option<String> {
+    let value = value.trim();
+    (!value.is_empty()).then(|| value.to_owned())
+}
+
+fn parse_day(
+    value: &str,
+    field: &'static str,
+    errors: &mut BTreeMap<&'static str, String>,
+) -> Option<NaiveDate> {
+    let value = value.trim();
+    if value.is_empty() {
+        return None;
+    }
+    NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .map_err(|_| errors.insert(field, "Enter a date as YYYY-MM-DD.".to_owned()))
+        .ok()
+}
+
+pub const AUDIT_PAGE_SIZE: i64 = 50;
+
+pub async fn audit_log(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, AppError> {
+    let query = query.into_inner();
+    let mut errors = BTreeMap::new();
+    let from = parse_day(&query.from, "from", &mut errors);
+    let until = parse_day(&query.until, "until", &mut errors);
+    let filter = audit::Filter {
+        actor: non_empty(&query.actor),
+        action: non_empty(&query.action),
+        subject: non_empty(&query.subject),
+        from: from.and_then(|d| d.and_hms_opt(0, 0, 0)),
+        // "until" includes the whole day named.
+        until: until
+            .and_then(|d| d.succ_opt())
+            .and_then(|d| d.and_hms_opt(0, 0, 0)),
+    };
+    let page = query.page.max(0);
+    let (entries, more, actions, chain) = db::run(&state.pool, move |c| {
+        let (entries, more) = audit::list(c, &filter, page, AUDIT_PAGE_SIZE)?;
+        Ok::<_, db::DbError>((entries, more, audit::actions(c)?, audit::verify(c)?))
+    })
+    .await?;
+    let link = |p: i64| {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("actor", &query.actor),
+            ("action", &query.action),
+            ("subject", &query.subject),
+            ("from", &query.from),
+            ("until", &query.until),
+        ] {
+            if !v.is_empty() {
+                q.append_pair(k, v);
+            }
+        }
+        q.append_pair("page", &p.to_string());
+        format!("/admin/audit?{}", q.finish())
+    };
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let page_data = AuditPage {
+        entries,
+        actions,
+        page,
+        more,
+        previous_link: (page > 0).then(|| link(page - 1)),
+        next_link: more.then(|| link(page + 1)),
+        errors,
+        chain,
+        query,
+    };
+    state
+        .pages
+        .page_with_status(status, &viewer, "admin/audit.html", page_data)
+}

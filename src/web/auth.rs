@@ -1,0 +1,405 @@
+//! Who may do what, decided in one place. Every route is declared in the route table in
+//! `startup.rs` with the access it needs; the `guard` middleware resolves the session, issues
+//! the CSRF cookie, applies per-IP limits to sign-in and public form posts, and refuses any
+//! request the table does not allow before a handler runs. A route missing from the table is
+//! refused too (fail closed).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Instant;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::{header, Method};
+use actix_web::middleware::Next;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
+use serde::de::DeserializeOwned;
+
+use crate::accounts::session::{self, CurrentUser};
+use crate::accounts::Role;
+use crate::db;
+use crate::error::AppError;
+use crate::web::AppState;
+
+pub const SESSION_COOKIE: &str = "edl_session";
+pub const CSRF_COOKIE: &str = "edl_csrf";
+pub const CSRF_FIELD: &str = "csrf_token";
+
+/// What a route requires of the person asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, signed in or not.
+    Public,
+    /// Any signed-in account, whatever its roles.
+    SignedIn,
+    /// A signed-in account holding this role.
+    Role(Role),
+}
+
+/// One line of the route table.
+pub struct RouteDef {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+    pub route: fn() -> actix_web::Route,
+}
+
+/// The access each (method, route pattern) requires, built from the route table.
+pub struct AccessTable(HashMap<(Method, &'static str), Access>);
+
+impl AccessTable {
+    pub fn new(routes: &[RouteDef]) -> Self {
+        Self(
+            routes
+                .iter()
+                .map(|r| ((r.method.clone(), r.path), r.access))
+                .collect(),
+        )
+    }
+
+    fn lookup(&self, method: &Method, pattern: &str) -> Option<Access> {
+        // HEAD is answered like GET.
+        let method = if method == Method::HEAD {
+            Method::GET
+        } else {
+            method.clone()
+        };
+        self.0
+            .iter()
+            .find(|((m, p), _)| *m == method && *p == pattern)
+            .map(|(_, a)| *a)
+    }
+}
+
+/// The CSRF token of this browser, for forms to embed.
+#[derive(Debug, Clone)]
+pub struct CsrfToken(pub String);
+
+/// Who is looking at a page, and the CSRF token their forms need.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub user: Option<CurrentUser>,
+    pub csrf: String,
+}
+
+impl FromRequest for Viewer {
+    type Error = AppError;
+    type Future = std::future::Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let extensions = req.extensions();
+        let csrf = extensions
+            .get::<CsrfToken>()
+            .map(|t| t.0.clone())
+            .unwrap_or_default();
+        let user = extensions.get::<CurrentUser>().cloned();
+        std::future::ready(Ok(Self { user, csrf }))
+    }
+}
+
+/// The signed-in account; only on routes whose access requires one.
+pub struct SignedIn(pub CurrentUser);
+
+impl FromRequest for SignedIn {
+    type Error = AppError;
+    type Future = std::future::Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let user = req.extensions().get::<CurrentUser>().cloned();
+        std::future::ready(user.map(SignedIn).ok_or(AppError::SignInRequired))
+    }
+}
+
+/// A submitted form whose CSRF token was checked against this browser's cookie before the
+/// fields were read. Repeated fields (checkboxes) may be read into a `Vec`.
+pub struct CsrfForm<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
+    type Error = AppError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let expected = req.extensions().get::<CsrfToken>().map(|t| t.0.clone());
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let bytes = body
+                .await
+                .map_err(|_| AppError::BadRequest("The form is too large.".into()))?;
+            let fields: Vec<(String, String)> = if is_form {
+                serde_html_form::from_bytes(&bytes).unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            let sent = fields
+                .iter()
+                .find(|(k, _)| k == CSRF_FIELD)
+                .map(|(_, v)| v.as_str());
+            match (expected, sent) {
+                (Some(expected), Some(sent))
+                    if constant_time_eq(expected.as_bytes(), sent.as_bytes()) => {}
+                _ => return Err(AppError::Csrf),
+            }
+            serde_html_form::from_bytes(&bytes)
+                .map(CsrfForm)
+                .map_err(|e| AppError::BadRequest(format!("The form could not be read: {e}")))
+        })
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Reads an encrypted cookie's value; `None` if absent or not made with our key.
+pub fn read_private_cookie(req: &HttpRequest, key: &Key, name: &str) -> Option<String> {
+    let cookie = req.cookie(name)?;
+    let mut jar = CookieJar::new();
+    jar.add_original(cookie);
+    jar.private(key).get(name).map(|c| c.value().to_owned())
+}
+
+/// An encrypted, HttpOnly cookie, `Secure` when the site is served over https.
+pub fn private_cookie(
+    key: &Key,
+    name: &'static str,
+    value: String,
+    secure: bool,
+    same_site: SameSite,
+) -> Cookie<'static> {
+    let mut jar = CookieJar::new();
+    let mut cookie = Cookie::new(name, value);
+    cookie.set_http_only(true);
+    cookie.set_secure(secure);
+    cookie.set_same_site(same_site);
+    cookie.set_path("/");
+    jar.private_mut(key).add(cookie);
+    jar.get(name)
+        .cloned()
+        .unwrap_or_else(|| Cookie::new(name, ""))
+}
+
+/// A cookie that tells the browser to forget `name`.
+pub fn removal_cookie(name: &'static str) -> Cookie<'static> {
+    let mut cookie = Cookie::new(name, "");
+    cookie.set_path("/");
+    cookie.make_removal();
+    cookie
+}
+
+/// The client address, from the socket or, when configured behind a proxy, X-Forwarded-For.
+pub fn client_ip(req: &HttpRequest, trust_forwarded_for: bool) -> Option<IpAddr> {
+    if trust_forwarded_for {
+        let info = req.connection_info();
+        if let Some(ip) = info
+            .realip_remote_addr()
+            .and_then(|a| a.parse::<IpAddr>().ok())
+        {
+            return Some(ip);
+        }
+    }
+    req.peer_addr().map(|a| a.ip())
+}
+
+/// Paths a person who must change their password may still use.
+const PASSWORD_CHANGE_PATHS: &[&str] =
+    &["/account", "/account/password", "/logout", "/assets/{name}"];
+
+enum Decision {
+    Continue,
+    Refuse(AppError),
+    SignIn,
+    ChangePassword,
+}
+
+pub async fn guard<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let secure = state.settings.base_url.scheme() == "https";
+
+    // The CSRF token: kept in an encrypted cookie, created on first sight.
+    let existing_csrf = read_private_cookie(req.request(), &state.cookie_key, CSRF_COOKIE)
+        .filter(|t| t.len() == 64);
+    let csrf = existing_csrf.clone().unwrap_or_else(session::new_token);
+    req.extensions_mut().insert(CsrfToken(csrf.clone()));
+
+    // The session, if the browser sent one that is still alive.
+    let mut clear_session_cookie = false;
+    if let Some(token) = read_private_cookie(req.request(), &state.cookie_key, SESSION_COOKIE) {
+        let security = state.settings.security.clone();
+        let user = db::run(&state.pool, move |conn| {
+            session::resolve(conn, &token, &security, db::now())
+        })
+        .await;
+        match user {
+            Ok(Some(user)) => {
+                req.extensions_mut().insert(user);
+            }
+            Ok(None) => clear_session_cookie = true,
+            Err(error) => {
+                let response = req.error_response(crate::error::AppError::from(error));
+                return Ok(response.map_into_right_body());
+            }
+        }
+    }
+
+    let decision = decide(&req, &state);
+    let response = match decision {
+        Decision::Continue => next.call(req).await?.map_into_left_body(),
+        Decision::Refuse(error) => req.error_response(error).map_into_right_body(),
+        Decision::SignIn => {
+            let target = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default();
+            let location = format!("/login?next={}", url_encode(&target));
+            req.into_response(
+                HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, location))
+                    .finish(),
+            )
+            .map_into_right_body()
+        }
+        Decision::ChangePassword => req
+            .into_response(
+                HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, "/account?must_change=1"))
+                    .finish(),
+            )
+            .map_into_right_body(),
+    };
+    let mut response = response;
+    if existing_csrf.is_none() {
+        let cookie = private_cookie(
+            &state.cookie_key,
+            CSRF_COOKIE,
+            csrf,
+            secure,
+            SameSite::Strict,
+        );
+        response.response_mut().add_cookie(&cookie)?;
+    }
+    if clear_session_cookie
+        && !response
+            .response()
+            .cookies()
+            .any(|c| c.name() == SESSION_COOKIE)
+    {
+        response
+            .response_mut()
+            .add_cookie(&removal_cookie(SESSION_COOKIE))?;
+    }
+    Ok(response)
+}
+
+fn decide(req: &ServiceRequest, state: &AppState) -> Decision {
+    let Some(pattern) = req.match_pattern() else {
+        // No route matches: the router answers 404.
+        return Decision::Continue;
+    };
+    let method = req.method();
+    let Some(access) = state.access.lookup(method, &pattern) else {
+        // A path that exists without this method is a 405 from the router; anything else
+        // routed but not declared in the table is refused.
+        if state.access.0.keys().any(|(_, p)| *p == pattern) {
+            return Decision::Continue;
+        }
+        tracing::error!(%pattern, %method, "A route is not in the access table; refusing it.");
+        return Decision::Refuse(AppError::Forbidden(
+            "This address is not open to anyone.".into(),
+        ));
+    };
+    let user = req.extensions().get::<CurrentUser>().cloned();
+    let unsafe_method = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+
+    if unsafe_method && access == Access::Public {
+        let bucket = if pattern == "/login" {
+            "login"
+        } else {
+            "public-post"
+        };
+        let limit = if bucket == "login" {
+            state.settings.security.login_rate_limit
+        } else {
+            state.settings.security.public_post_rate_limit
+        };
+        if let Some(ip) = client_ip(req.request(), state.settings.security.trust_forwarded_for) {
+            if let Err(wait) = state.limiter.check(bucket, ip, limit, Instant::now()) {
+                return Decision::Refuse(AppError::TooManyRequests {
+                    retry_after: wait.as_secs().max(1),
+                });
+            }
+        }
+    }
+
+    match (access, &user) {
+        (Access::Public, _) => {}
+        (_, None) if unsafe_method => return Decision::Refuse(AppError::SignInRequired),
+        (_, None) => return Decision::SignIn,
+        (Access::SignedIn, Some(_)) => {}
+        (Access::Role(role), Some(user)) if !user.has(role) => {
+            return Decision::Refuse(AppError::Forbidden(format!(
+                "This page is for accounts with the {} role, which yours does not have.",
+                role.label().to_lowercase()
+            )))
+        }
+        (Access::Role(_), Some(_)) => {}
+    }
+    if user.as_ref().is_some_and(|u| u.must_change_password)
+        && !PASSWORD_CHANGE_PATHS.contains(&pattern.as_str())
+    {
+        return Decision::ChangePassword;
+    }
+    Decision::Continue
+}
+
+/// Percent-encodes a value for a query string.
+pub fn url_encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// Where to go after signing in: only a path on this site, never another host.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/\\")
+                && !n.contains("://") =>
+        {
+            n.to_owned()
+        }
+        _ => "/account".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_targets_stay_on_this_site() {
+        assert_eq!(safe_next(Some("/admin/users")), "/admin/users");
+        assert_eq!(safe_next(Some("//evil.example/")), "/account");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/account");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/account");
+        assert_eq!(safe_next(None), "/account");
+    }
+
+    #[test]
+    fn tokens_compare_in_constant_time_and_exactly() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}

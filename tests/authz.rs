@@ -1,0 +1,157 @@
+//! The authorization matrix: every route × {anonymous, reviewer, approver, release manager,
+//! admin}, with the status each must get. The matrix below must list exactly the routes the
+//! service has, so a new route cannot be added without deciding who may use it.
+
+use std::collections::BTreeSet;
+
+use edl::accounts::Role;
+use edl::startup::route_table;
+
+use crate::helpers::{Backend, Browser, TestApp};
+use crate::on_both_backends;
+
+const PASSWORD: &str = "tangerine-kettle-orbit-42";
+
+/// What a persona must get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// The route serves them: 200 for a page; for a form, anything but a refusal.
+    Allowed,
+    /// Not signed in: a page sends them to sign in (303), a form is refused (401).
+    SignIn,
+    /// Signed in without the role: 403.
+    Forbidden,
+    /// Sent elsewhere (303), e.g. the sign-in page for someone already signed in.
+    Redirect,
+}
+
+use Expect::{Allowed as A, Forbidden as F, Redirect as R, SignIn as S};
+
+/// Columns: anonymous, reviewer, approver, release manager, admin.
+const MATRIX: &[(&str, &str, [Expect; 5])] = &[
+    ("GET", "/", [A, A, A, A, A]),
+    ("GET", "/healthz", [A, A, A, A, A]),
+    ("GET", "/readyz", [A, A, A, A, A]),
+    ("GET", "/assets/{name}", [A, A, A, A, A]),
+    ("GET", "/login", [A, R, R, R, R]),
+    ("POST", "/login", [A, A, A, A, A]),
+    ("POST", "/logout", [S, A, A, A, A]),
+    ("GET", "/account", [S, A, A, A, A]),
+    ("POST", "/account/password", [S, A, A, A, A]),
+    ("GET", "/admin", [S, F, F, F, A]),
+    ("GET", "/admin/users", [S, F, F, F, A]),
+    ("POST", "/admin/users", [S, F, F, F, A]),
+    ("POST", "/admin/users/{id}/roles", [S, F, F, F, A]),
+    ("POST", "/admin/users/{id}/disable", [S, F, F, F, A]),
+    ("POST", "/admin/users/{id}/enable", [S, F, F, F, A]),
+    ("POST", "/admin/users/{id}/reset-password", [S, F, F, F, A]),
+    ("GET", "/admin/audit", [S, F, F, F, A]),
+];
+
+#[test]
+fn the_matrix_lists_exactly_the_routes_of_the_service() {
+    let served: BTreeSet<(String, String)> = route_table()
+        .iter()
+        .map(|r| (r.method.to_string(), r.path.to_owned()))
+        .collect();
+    let decided: BTreeSet<(String, String)> = MATRIX
+        .iter()
+        .map(|(m, p, _)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    let undecided: Vec<_> = served.difference(&decided).collect();
+    let stale: Vec<_> = decided.difference(&served).collect();
+    assert!(
+        undecided.is_empty(),
+        "routes missing from the authorization matrix: {undecided:?}"
+    );
+    assert!(
+        stale.is_empty(),
+        "matrix rows for routes that no longer exist: {stale:?}"
+    );
+}
+
+on_both_backends!(every_route_answers_every_persona_as_the_matrix_says);
+
+async fn every_route_answers_every_persona_as_the_matrix_says(backend: Backend) {
+    let vars = [
+        ("EDL_LOGIN_RATE_LIMIT", "10000/1m"),
+        ("EDL_PUBLIC_POST_RATE_LIMIT", "10000/1m"),
+    ];
+    let Some(app) = TestApp::spawn_with(backend, &vars, None).await else {
+        return;
+    };
+    let personas: [(&str, Option<Role>); 5] = [
+        ("anonymous", None),
+        ("reviewer", Some(Role::Reviewer)),
+        ("approver", Some(Role::Approver)),
+        ("release-manager", Some(Role::ReleaseManager)),
+        ("admin", Some(Role::Admin)),
+    ];
+    for (name, role) in personas.iter() {
+        if let Some(role) = role {
+            app.add_account(&format!("{name}@example.org"), name, &[*role], PASSWORD)
+                .await;
+        }
+    }
+    // The account the admin routes act on, so no persona changes itself.
+    let target = app
+        .add_account("target@example.org", "Target", &[Role::Reviewer], PASSWORD)
+        .await;
+
+    for (path_pattern, method, expectations) in MATRIX.iter().map(|(m, p, e)| (*p, *m, e)) {
+        let path = path_pattern
+            .replace("{id}", &target.to_string())
+            .replace("{name}", "style.css");
+        for (column, (persona, role)) in personas.iter().enumerate() {
+            let browser = Browser::open(&app).await;
+            if role.is_some() {
+                browser
+                    .sign_in(&format!("{persona}@example.org"), PASSWORD)
+                    .await;
+            }
+            let response = match method {
+                "GET" => browser.get(&path).await,
+                _ => browser.post(&path, &[]).await,
+            };
+            let status = response.status().as_u16();
+            for header in [
+                "content-security-policy",
+                "x-content-type-options",
+                "referrer-policy",
+                "x-frame-options",
+            ] {
+                assert!(
+                    response.headers().contains_key(header),
+                    "{method} {path} as {persona}: no {header}"
+                );
+            }
+            let expected = expectations[column];
+            let location = response
+                .headers()
+                .get("location")
+                .and_then(|l| l.to_str().ok())
+                .map(str::to_owned);
+            let body = response.text().await.unwrap_or_default();
+            // A refusal by the access guard says "Sign in first"; a 401 from the sign-in form
+            // itself (wrong credentials) is the route serving the request.
+            let guard_said_sign_in =
+                status == 401 && body.contains("Sign in first, then try again.");
+            let ok = match (expected, method) {
+                (Expect::Allowed, "GET") => status == 200,
+                (Expect::Allowed, _) => {
+                    !guard_said_sign_in && !matches!(status, 403..=405) && status < 500
+                }
+                (Expect::SignIn, "GET") => {
+                    status == 303 && location.is_some_and(|l| l.starts_with("/login?next="))
+                }
+                (Expect::SignIn, _) => guard_said_sign_in,
+                (Expect::Forbidden, _) => status == 403,
+                (Expect::Redirect, _) => status == 303,
+            };
+            assert!(
+                ok,
+                "{method} {path} as {persona}: expected {expected:?}, got {status}"
+            );
+        }
+    }
+}
