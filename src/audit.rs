@@ -111,8 +111,16 @@ pub fn record(
 /// The outcome of walking the chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Verification {
-    Intact { entries: i64 },
-    Broken { seq: i64, id: i64, reason: String },
+    /// Every entry matches; `last_hash` is the head of the chain, worth recording elsewhere.
+    Intact {
+        entries: i64,
+        last_hash: String,
+    },
+    Broken {
+        seq: i64,
+        id: i64,
+        reason: String,
+    },
 }
 
 /// Walks the whole chain in order and names the first entry that does not match.
@@ -130,6 +138,7 @@ pub fn verify(conn: &mut DbConnection) -> Result<Verification, DbError> {
         if page.is_empty() {
             return Ok(Verification::Intact {
                 entries: expected_seq - 1,
+                last_hash: expected_prev,
             });
         }
         for entry in page {
@@ -199,7 +208,7 @@ pub fn list(
     }
     let mut rows: Vec<Entry> = query
         .order(audit_log::seq.desc())
-        .offset(page.max(0) * per_page)
+        .offset(page.clamp(0, 1_000_000).saturating_mul(per_page))
         .limit(per_page + 1)
         .select(Entry::as_select())
         .load(conn)?;

@@ -132,6 +132,20 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     pub data_dir: PathBuf,
     pub security: SecuritySettings,
+    pub membership: MembershipSettings,
+}
+
+/// How applications are judged and decided (`approvals_required` is a top-level setting).
+#[derive(Debug, Clone)]
+pub struct MembershipSettings {
+    pub rejections_required: u32,
+    /// Whether an approver's final approval is needed after the reviewers' quorum.
+    pub final_approval: bool,
+    pub voucher_required: bool,
+    pub max_days_to_fix: u32,
+    pub required_checks: Vec<String>,
+    pub review_reminder_days: u32,
+    pub policy_file: Option<PathBuf>,
 }
 
 /// A number of events allowed per period, e.g. `10/1m`.
@@ -388,6 +402,41 @@ pub const KEYS: &[Key] = &[
         Some("false"),
         "take the client IP from X-Forwarded-For (behind a proxy)",
     ),
+    key(
+        "rejections_required",
+        Some("2"),
+        "reviewer rejections that reject an application",
+    ),
+    key(
+        "final_approval",
+        Some("true"),
+        "an approver must confirm after the reviewers' quorum",
+    ),
+    key(
+        "voucher_required",
+        Some("false"),
+        "applications must name a current member as voucher",
+    ),
+    key(
+        "max_days_to_fix",
+        Some("21"),
+        "longest time to ship a fix an applicant may state",
+    ),
+    key(
+        "required_checks",
+        None,
+        "comma-separated automatic checks that must pass; default Istio's",
+    ),
+    key(
+        "review_reminder_days",
+        Some("7"),
+        "remind reviewers after an application waits this long",
+    ),
+    key(
+        "policy_file",
+        None,
+        "Markdown embargo policy replacing the built-in one; first line 'Version: N'",
+    ),
 ];
 
 /// Variables with the `EDL_` prefix that are not settings but are still expected.
@@ -593,6 +642,30 @@ impl RawSettings {
             scheduler_interval: self.required("scheduler_interval", parse_duration)?,
             outbox,
             data_dir: self.required("data_dir", |v| non_empty(v).map(PathBuf::from))?,
+            membership: MembershipSettings {
+                rejections_required: self
+                    .required("rejections_required", |v| parse_int(v, 1, 50))?,
+                final_approval: self.required("final_approval", parse_bool)?,
+                voucher_required: self.required("voucher_required", parse_bool)?,
+                max_days_to_fix: self.required("max_days_to_fix", |v| parse_int(v, 1, 365))?,
+                required_checks: match self.parse("required_checks", parse_check_list)? {
+                    Some(list) => list,
+                    None => crate::membership::checks::DEFAULT_REQUIRED
+                        .iter()
+                        .map(|k| (*k).to_owned())
+                        .collect(),
+                },
+                review_reminder_days: self
+                    .required("review_reminder_days", |v| parse_int(v, 1, 365))?,
+                policy_file: self.parse("policy_file", |v| {
+                    let path = PathBuf::from(v.trim());
+                    if path.is_file() {
+                        Ok(path)
+                    } else {
+                        Err("is not a file that exists".into())
+                    }
+                })?,
+            },
             security: SecuritySettings {
                 session_idle_timeout: self.required("session_idle_timeout", parse_duration)?,
                 session_max_age: self.required("session_max_age", parse_duration)?,
@@ -687,6 +760,24 @@ fn non_empty(v: &str) -> Result<String, String> {
     } else {
         Ok(v.to_owned())
     }
+}
+
+fn parse_check_list(v: &str) -> Result<Vec<String>, String> {
+    let known: Vec<&str> = crate::membership::checks::ALL_CHECKS
+        .iter()
+        .map(|(k, _)| *k)
+        .collect();
+    let mut out = Vec::new();
+    for key in v.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+        if !known.contains(&key) {
+            return Err(format!(
+                "{key:?} is not a check; the checks are {}",
+                known.join(", ")
+            ));
+        }
+        out.push(key.to_owned());
+    }
+    Ok(out)
 }
 
 fn parse_bool(v: &str) -> Result<bool, String> {

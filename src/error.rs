@@ -27,6 +27,8 @@ pub enum AppError {
     Forbidden(String),
     #[error("missing or wrong CSRF token")]
     Csrf,
+    #[error("conflict: {0}")]
+    Conflict(String),
     #[error("too many requests; retry after {retry_after} s")]
     TooManyRequests { retry_after: u64 },
     #[error("service unavailable: {0}")]
@@ -49,7 +51,7 @@ impl AppError {
             Self::NotFound => "There is nothing at this address.".to_owned(),
             Self::BadRequest(reason) => reason.clone(),
             Self::SignInRequired => "Sign in first, then try again.".to_owned(),
-            Self::Forbidden(reason) => reason.clone(),
+            Self::Forbidden(reason) | Self::Conflict(reason) => reason.clone(),
             Self::Csrf => "This form could not be accepted: its security token is missing or does not \
                  match this browser. That happens when a page was open for a long time, cookies are \
                  blocked, or the form was sent from another site. Go back, reload the page and send \
@@ -101,6 +103,7 @@ impl ResponseError for AppError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::SignInRequired => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) | Self::Csrf => StatusCode::FORBIDDEN,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod mail;
+pub mod membership;
 pub mod releases;
 pub mod startup;
 pub mod telemetry;

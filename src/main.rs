@@ -202,8 +202,10 @@ async fn run(command: Command, settings: Settings, raw: RawSettings) -> Result<(
                 .await
                 .map_err(|e| e.to_string())?;
             match db::run(&pool, edl::audit::verify).await.map_err(|e: db::DbError| e.to_string())? {
-                edl::audit::Verification::Intact { entries } => {
+                edl::audit::Verification::Intact { entries, last_hash } => {
                     println!("The audit log is intact: {entries} entries, every hash matches.");
+                    println!("Latest hash: {last_hash}");
+                    println!("Record it elsewhere: a later rewrite of the log will not reproduce it.");
                     Ok(())
                 }
                 edl::audit::Verification::Broken { seq, id, reason } => Err(format!(
@@ -381,7 +383,17 @@ async fn worker(settings: Settings) -> Result<(), String> {
     let transport = Transport::from_settings(&settings).map_err(|e| e.to_string())?;
     let mailer = Mailer::new(&settings);
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let workers = startup::spawn_workers(&settings, &pool, &transport, &mailer, &stopped, "worker");
+    let mut workers =
+        startup::spawn_workers(&settings, &pool, &transport, &mailer, &stopped, "worker");
+    let key = accounts::session::cookie_key(&settings).map_err(|e| e.to_string())?;
+    let env = edl::membership::Env::new(&settings, mailer.clone(), key.signing().to_vec())
+        .map_err(|e| e.to_string())?;
+    workers.push(startup::spawn_scheduler(
+        &settings,
+        &pool,
+        env,
+        stopped.clone(),
+    ));
     shutdown_signal().await;
     tracing::info!("Stopping: finishing the messages in hand.");
     startup::stop_workers(&stop, workers).await;

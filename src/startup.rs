@@ -24,8 +24,8 @@ use crate::mail::Mailer;
 use crate::web::auth::{self, Access, AccessTable, RouteDef};
 use crate::web::ratelimit::RateLimiter;
 use crate::web::{
-    account, admin, assets, errors, health, home, login, pages::Pages, AppState,
-    CONTENT_SECURITY_POLICY,
+    account, admin, admin_members, apply, assets, errors, health, home, login, pages::Pages,
+    public, review, AppState, CONTENT_SECURITY_POLICY,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +36,8 @@ pub enum StartupError {
     Transport(#[from] TransportError),
     #[error(transparent)]
     Key(#[from] KeyError),
+    #[error(transparent)]
+    Policy(#[from] crate::membership::policy::PolicyError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -46,9 +48,10 @@ pub enum StartupError {
 /// Every route of the service with the access it requires. Registration and authorization
 /// both read this table, so a route cannot exist without a declared access.
 pub fn route_table() -> Vec<RouteDef> {
-    use crate::accounts::Role::Admin;
+    use crate::accounts::Role::{Admin, Approver, Reviewer};
+    const REVIEWERS: &[crate::accounts::Role] = &[Reviewer, Approver];
     use actix_web::http::Method;
-    use Access::{Public, Role, SignedIn};
+    use Access::{AnyOf, Public, Role, SignedIn};
     let r = |method: Method,
              path: &'static str,
              access: Access,
@@ -117,6 +120,124 @@ pub fn route_table() -> Vec<RouteDef> {
         r(Method::GET, "/admin/audit", Role(Admin), || {
             web::get().to(admin::audit_log)
         }),
+        r(Method::GET, "/criteria", Public, || {
+            web::get().to(public::criteria)
+        }),
+        r(Method::GET, "/embargo-policy", Public, || {
+            web::get().to(public::embargo_policy)
+        }),
+        r(Method::GET, "/members", Public, || {
+            web::get().to(public::roster)
+        }),
+        r(
+            Method::GET,
+            "/members/accept-policy/{token}",
+            Public,
+            || web::get().to(public::accept_policy_page),
+        ),
+        r(
+            Method::POST,
+            "/members/accept-policy/{token}",
+            Public,
+            || web::post().to(public::accept_policy),
+        ),
+        r(Method::GET, "/apply", Public, || web::get().to(apply::form)),
+        r(Method::POST, "/apply", Public, || {
+            web::post().to(apply::submit)
+        }),
+        r(Method::GET, "/apply/confirm/{token}", Public, || {
+            web::get().to(apply::confirm_page)
+        }),
+        r(Method::POST, "/apply/confirm/{token}", Public, || {
+            web::post().to(apply::confirm)
+        }),
+        r(Method::GET, "/apply/status/{token}", Public, || {
+            web::get().to(apply::status)
+        }),
+        r(Method::GET, "/apply/status/{token}/edit", Public, || {
+            web::get().to(apply::edit_form)
+        }),
+        r(Method::POST, "/apply/status/{token}/edit", Public, || {
+            web::post().to(apply::edit)
+        }),
+        r(Method::POST, "/apply/status/{token}/resend", Public, || {
+            web::post().to(apply::resend)
+        }),
+        r(
+            Method::POST,
+            "/apply/status/{token}/withdraw",
+            Public,
+            || web::post().to(apply::withdraw),
+        ),
+        r(
+            Method::GET,
+            "/review/applications",
+            AnyOf(REVIEWERS),
+            || web::get().to(review::queue),
+        ),
+        r(
+            Method::GET,
+            "/review/applications/{id}",
+            AnyOf(REVIEWERS),
+            || web::get().to(review::detail),
+        ),
+        r(
+            Method::POST,
+            "/review/applications/{id}/vote",
+            Role(Reviewer),
+            || web::post().to(review::vote),
+        ),
+        r(
+            Method::POST,
+            "/review/applications/{id}/comment",
+            AnyOf(REVIEWERS),
+            || web::post().to(review::comment),
+        ),
+        r(
+            Method::POST,
+            "/review/applications/{id}/approve",
+            Role(Approver),
+            || web::post().to(review::approve),
+        ),
+        r(
+            Method::POST,
+            "/review/applications/{id}/decline",
+            Role(Approver),
+            || web::post().to(review::decline),
+        ),
+        r(Method::GET, "/admin/members", Role(Admin), || {
+            web::get().to(admin_members::list)
+        }),
+        r(
+            Method::POST,
+            "/admin/members/{id}/suspend",
+            Role(Admin),
+            || web::post().to(admin_members::suspend),
+        ),
+        r(
+            Method::POST,
+            "/admin/members/{id}/reinstate",
+            Role(Admin),
+            || web::post().to(admin_members::reinstate),
+        ),
+        r(
+            Method::POST,
+            "/admin/members/{id}/remove",
+            Role(Admin),
+            || web::post().to(admin_members::remove),
+        ),
+        r(
+            Method::POST,
+            "/admin/members/{id}/reviewed",
+            Role(Admin),
+            || web::post().to(admin_members::reviewed),
+        ),
+        r(
+            Method::POST,
+            "/admin/members/{id}/breach",
+            Role(Admin),
+            || web::post().to(admin_members::breach),
+        ),
     ]
 }
 
@@ -198,32 +319,38 @@ impl Application {
 
         let mailer = Mailer::new(&settings);
         let (stop_workers, stopped) = watch::channel(false);
-        let workers = spawn_workers(&settings, &pool, &transport, &mailer, &stopped, "serve");
+        let mut workers = spawn_workers(&settings, &pool, &transport, &mailer, &stopped, "serve");
 
+        let key = cookie_key(&settings)?;
+        // Policy links are signed with a key of their own, derived from the cookie key.
+        let membership =
+            crate::membership::Env::new(&settings, mailer.clone(), key.signing().to_vec())?;
+        workers.push(spawn_scheduler(
+            &settings,
+            &pool,
+            membership.clone(),
+            stopped.clone(),
+        ));
         let state = web::Data::new(AppState {
             pages: Pages::new(&settings),
-            cookie_key: cookie_key(&settings)?,
+            cookie_key: key,
             settings: Arc::new(settings),
             pool,
             mailer,
             access: AccessTable::new(&route_table()),
             limiter: RateLimiter::default(),
             hasher: Hasher::default(),
+            membership,
         });
         let app_state = state.clone();
+        let https = state.settings.base_url.scheme() == "https";
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
                 .app_data(web::FormConfig::default().limit(256 * 1024))
                 .wrap(actix_web::middleware::from_fn(auth::guard))
                 .wrap(ErrorHandlers::new().default_handler(errors::render_error_page))
-                .wrap(
-                    DefaultHeaders::new()
-                        .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY))
-                        .add(("X-Content-Type-Options", "nosniff"))
-                        .add(("X-Frame-Options", "DENY"))
-                        .add(("Referrer-Policy", "no-referrer")),
-                )
+                .wrap(security_headers(https))
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .configure(routes)
         })
@@ -262,6 +389,21 @@ impl Application {
     }
 }
 
+/// Headers every response carries. Strict-Transport-Security only when the site is served
+/// over https, since it binds browsers to https for a year.
+fn security_headers(https: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
+        .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Referrer-Policy", "no-referrer"));
+    if https {
+        headers.add(("Strict-Transport-Security", "max-age=31536000"))
+    } else {
+        headers
+    }
+}
+
 /// Starts the configured number of outbox workers.
 pub fn spawn_workers(
     settings: &Settings,
@@ -285,6 +427,44 @@ pub fn spawn_workers(
             tokio::spawn(worker.run(stopped.clone()))
         })
         .collect()
+}
+
+/// Runs the periodic membership jobs (review reminders, policy-acceptance requests) every
+/// `EDL_SCHEDULER_INTERVAL` until stopped. Their dedupe keys make several processes safe.
+pub fn spawn_scheduler(
+    settings: &Settings,
+    pool: &DbPool,
+    env: crate::membership::Env,
+    mut stopped: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let (pool, interval) = (pool.clone(), settings.scheduler_interval);
+    tokio::spawn(async move {
+        while !*stopped.borrow() {
+            let run_env = env.clone();
+            let result = db::run(&pool, move |c| {
+                crate::membership::run_jobs(c, &run_env, db::now())
+            })
+            .await;
+            match result {
+                Ok(report) if report.reminders + report.policy_requests > 0 => {
+                    env.mailer.wake_workers();
+                    tracing::info!(
+                        reminders = report.reminders,
+                        policy_requests = report.policy_requests,
+                        "Scheduled mail queued."
+                    );
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "The scheduler could not run its jobs; it will try again.")
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = stopped.changed() => {}
+            }
+        }
+    })
 }
 
 /// Signals the workers and waits for them to hand back unsent work.

@@ -628,9 +628,10 @@ async fn an_altered_audit_entry_is_found(backend: Backend) {
             &[("email", "aud@example.org"), ("password", "wrong-one-here")],
         )
         .await;
-    assert_eq!(
-        app.with_db(audit::verify).await,
-        Verification::Intact { entries: 4 }
+    let verification = app.with_db(audit::verify).await;
+    assert!(
+        matches!(verification, Verification::Intact { entries: 4, .. }),
+        "{verification:?}"
     );
 
     // Someone with database access rewrites history: entry 2 now says something else.
@@ -662,9 +663,10 @@ async fn an_altered_audit_entry_is_found(backend: Backend) {
         Ok(())
     })
     .await;
-    assert_eq!(
-        app.with_db(audit::verify).await,
-        Verification::Intact { entries: 4 }
+    let verification = app.with_db(audit::verify).await;
+    assert!(
+        matches!(verification, Verification::Intact { entries: 4, .. }),
+        "{verification:?}"
     );
     app.with_db(|c| {
         diesel::delete(audit_log::table.filter(audit_log::seq.eq(3))).execute(c)?;

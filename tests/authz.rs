@@ -23,9 +23,12 @@ enum Expect {
     Forbidden,
     /// Sent elsewhere (303), e.g. the sign-in page for someone already signed in.
     Redirect,
+    /// Let through to the route, whatever it then answers (a page for a token or id that
+    /// does not exist answers 404 or 410).
+    Served,
 }
 
-use Expect::{Allowed as A, Forbidden as F, Redirect as R, SignIn as S};
+use Expect::{Allowed as A, Forbidden as F, Redirect as R, Served as V, SignIn as S};
 
 /// Columns: anonymous, reviewer, approver, release manager, admin.
 const MATRIX: &[(&str, &str, [Expect; 5])] = &[
@@ -46,6 +49,32 @@ const MATRIX: &[(&str, &str, [Expect; 5])] = &[
     ("POST", "/admin/users/{id}/enable", [S, F, F, F, A]),
     ("POST", "/admin/users/{id}/reset-password", [S, F, F, F, A]),
     ("GET", "/admin/audit", [S, F, F, F, A]),
+    ("GET", "/criteria", [A, A, A, A, A]),
+    ("GET", "/embargo-policy", [A, A, A, A, A]),
+    ("GET", "/members", [A, A, A, A, A]),
+    ("GET", "/members/accept-policy/{token}", [V, V, V, V, V]),
+    ("POST", "/members/accept-policy/{token}", [V, V, V, V, V]),
+    ("GET", "/apply", [A, A, A, A, A]),
+    ("POST", "/apply", [A, A, A, A, A]),
+    ("GET", "/apply/confirm/{token}", [V, V, V, V, V]),
+    ("POST", "/apply/confirm/{token}", [V, V, V, V, V]),
+    ("GET", "/apply/status/{token}", [V, V, V, V, V]),
+    ("GET", "/apply/status/{token}/edit", [V, V, V, V, V]),
+    ("POST", "/apply/status/{token}/edit", [V, V, V, V, V]),
+    ("POST", "/apply/status/{token}/resend", [V, V, V, V, V]),
+    ("POST", "/apply/status/{token}/withdraw", [V, V, V, V, V]),
+    ("GET", "/review/applications", [S, A, A, F, F]),
+    ("GET", "/review/applications/{id}", [S, V, V, F, F]),
+    ("POST", "/review/applications/{id}/vote", [S, V, F, F, F]),
+    ("POST", "/review/applications/{id}/comment", [S, V, V, F, F]),
+    ("POST", "/review/applications/{id}/approve", [S, F, V, F, F]),
+    ("POST", "/review/applications/{id}/decline", [S, F, V, F, F]),
+    ("GET", "/admin/members", [S, F, F, F, A]),
+    ("POST", "/admin/members/{id}/suspend", [S, F, F, F, V]),
+    ("POST", "/admin/members/{id}/reinstate", [S, F, F, F, V]),
+    ("POST", "/admin/members/{id}/remove", [S, F, F, F, V]),
+    ("POST", "/admin/members/{id}/reviewed", [S, F, F, F, V]),
+    ("POST", "/admin/members/{id}/breach", [S, F, F, F, V]),
 ];
 
 #[test]
@@ -101,7 +130,8 @@ async fn every_route_answers_every_persona_as_the_matrix_says(backend: Backend) 
     for (path_pattern, method, expectations) in MATRIX.iter().map(|(m, p, e)| (*p, *m, e)) {
         let path = path_pattern
             .replace("{id}", &target.to_string())
-            .replace("{name}", "style.css");
+            .replace("{name}", "style.css")
+            .replace("{token}", "0123456789abcdef");
         for (column, (persona, role)) in personas.iter().enumerate() {
             let browser = Browser::open(&app).await;
             if role.is_some() {
@@ -147,6 +177,9 @@ async fn every_route_answers_every_persona_as_the_matrix_says(backend: Backend) 
                 (Expect::SignIn, _) => guard_said_sign_in,
                 (Expect::Forbidden, _) => status == 403,
                 (Expect::Redirect, _) => status == 303,
+                (Expect::Served, _) => {
+                    !guard_said_sign_in && !matches!(status, 403 | 405) && status < 500
+                }
             };
             assert!(
                 ok,

@@ -12,5 +12,6 @@ mod helpers;
 mod accounts;
 mod authz;
 mod cli;
+mod membership;
 mod outbox;
 mod web;

@@ -188,6 +188,17 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<AccountWithRoles>, DbError> {
         .collect())
 }
 
+/// Enabled accounts holding a role.
+pub fn with_role(conn: &mut DbConnection, role: Role) -> Result<Vec<Account>, DbError> {
+    Ok(accounts::table
+        .inner_join(account_roles::table)
+        .filter(account_roles::role.eq(role.as_str()))
+        .filter(accounts::disabled.eq(false))
+        .order(accounts::email)
+        .select(Account::as_select())
+        .load(conn)?)
+}
+
 /// Active accounts holding the admin role.
 pub fn active_admin_count(conn: &mut DbConnection) -> Result<i64, DbError> {
     Ok(accounts::table
@@ -276,6 +287,7 @@ fn keep_an_admin(conn: &mut DbConnection, id: i64, losing_admin: bool) -> Result
     if !losing_admin {
         return Ok(());
     }
+    db::lock_for_transaction(conn, "accounts:admins")?;
     let is_admin = roles_of(conn, id)?.contains(&Role::Admin);
     let disabled = find(conn, id)?.is_some_and(|a| a.account.disabled);
     if is_admin && !disabled && active_admin_count(conn)? <= 1 {

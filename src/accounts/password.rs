@@ -1,5 +1,5 @@
-//! Passwords: the policy a new password must meet, and argon2id hashing. Hashing runs on the
-//! blocking pool behind a semaphore, so sign-in floods cannot take every core from the pages;
+//! Passwords: the policy a new password must meet, and argon2id hashing. Hashing runs on its
+//! own low-priority threads, so sign-in floods cannot take every core from the pages;
 //! unknown accounts are checked against a dummy hash so timing does not reveal who exists.
 
 use std::sync::{Arc, OnceLock};
@@ -7,7 +7,6 @@ use std::sync::{Arc, OnceLock};
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
 
 /// OWASP's minimum for argon2id: 19 MiB of memory, 2 passes, 1 lane.
 pub const MEMORY_KIB: u32 = 19_456;
@@ -134,28 +133,66 @@ pub fn dummy_hash() -> &'static str {
     })
 }
 
-/// Runs hashing work off the async workers, at most `permits` at once.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Runs hashing on a small pool of its own threads at the lowest scheduling priority, so a
+/// flood of sign-in attempts takes only the CPU time pages do not need, and never an async
+/// worker. One thread fewer than there are cores, and at least one.
 #[derive(Clone)]
 pub struct Hasher {
-    permits: Arc<Semaphore>,
+    jobs: std::sync::mpsc::Sender<Job>,
 }
 
 impl Default for Hasher {
     fn default() -> Self {
-        // Leave at least one core to everything else.
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        Self {
-            permits: Arc::new(Semaphore::new(cores.saturating_sub(1).max(1))),
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for n in 0..cores.saturating_sub(1).max(1) {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("edl-hash-{n}"))
+                .spawn(move || {
+                    if let Err(error) = thread_priority::set_current_thread_priority(
+                        thread_priority::ThreadPriority::Min,
+                    ) {
+                        tracing::warn!(
+                            ?error,
+                            "Could not lower the priority of a password-hashing thread."
+                        );
+                    }
+                    loop {
+                        // The lock is held only while waiting for the next job.
+                        let job = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return, // every Hasher is gone
+                        }
+                    }
+                });
+            if let Err(error) = spawned {
+                tracing::error!(%error, "Could not start a password-hashing thread.");
+            }
         }
+        Self { jobs }
     }
 }
 
 impl Hasher {
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = done.send(work());
+        });
+        self.jobs.send(job).ok()?;
+        result.await.ok()
+    }
+
     pub async fn verify(&self, password: String, phc: Option<String>) -> Verified {
-        let Ok(_permit) = self.permits.acquire().await else {
-            return Verified::No;
-        };
-        tokio::task::spawn_blocking(move || match phc {
+        self.run(move || match phc {
             Some(phc) => verify(&password, &phc),
             None => {
                 let _ = verify(&password, dummy_hash());
@@ -167,10 +204,9 @@ impl Hasher {
     }
 
     pub async fn hash(&self, password: String) -> Result<String, String> {
-        let _permit = self.permits.acquire().await.map_err(|e| e.to_string())?;
-        tokio::task::spawn_blocking(move || hash(&password).map_err(|e| e.to_string()))
+        self.run(move || hash(&password).map_err(|e| e.to_string()))
             .await
-            .map_err(|e| e.to_string())?
+            .unwrap_or_else(|| Err("the password-hashing threads are not running".to_owned()))
     }
 }
 

@@ -48,6 +48,7 @@ pub fn record_failure(
     window: std::time::Duration,
     now: NaiveDateTime,
 ) -> Result<Gate, DbError> {
+    crate::db::lock_for_transaction(conn, &format!("login-throttle:{key}"))?;
     let window_std = window;
     let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::minutes(15));
     let (failures, started) = match load(conn, key)? {

@@ -215,3 +215,16 @@ where
         }
     }
 }
+
+/// Serialises transactions that read then write the same thing (a counter, "is this the last
+/// admin?") on PostgreSQL, whose default isolation would let two of them interleave. SQLite
+/// needs nothing: a write transaction there already holds the only write lock.
+pub fn lock_for_transaction(conn: &mut DbConnection, name: &str) -> Result<(), DbError> {
+    if let DbConnection::Postgresql(pg) = conn {
+        use diesel::sql_types::Text;
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind::<Text, _>(name)
+            .execute(pg)?;
+    }
+    Ok(())
+}

@@ -54,6 +54,8 @@ diesel::table! {
         decision_reason -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        primary_domain -> Text,
+        recommended_at -> Nullable<Timestamp>,
     }
 }
 
@@ -76,6 +78,8 @@ diesel::table! {
         outcome -> Text,
         reason -> Text,
         checked_at -> Timestamp,
+        title -> Text,
+        required -> Bool,
     }
 }
 
@@ -263,6 +267,7 @@ diesel::joinable!(criteria_results -> applications (application_id));
 diesel::joinable!(votes -> applications (application_id));
 diesel::joinable!(votes -> accounts (account_id));
 diesel::joinable!(comments -> applications (application_id));
+diesel::joinable!(comments -> accounts (account_id));
 diesel::joinable!(members -> applications (application_id));
 diesel::joinable!(breaches -> members (member_id));
 diesel::joinable!(releases -> upstreams (upstream_id));

@@ -8,6 +8,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::password::{check_policy, Verified};
+use crate::accounts::throttle::{self, Gate};
 use crate::accounts::{self, AccountWithRoles};
 use crate::db;
 use crate::error::AppError;
@@ -68,6 +69,20 @@ pub async fn change_password(
     CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> Result<HttpResponse, AppError> {
     let account = load(&state, user.account_id).await?;
+    // Guessing the current password from a stolen session counts against the same lockout
+    // as guessing it at sign-in.
+    let key = throttle::email_key(&account.account.email);
+    let gate_key = key.clone();
+    if let Gate::Locked { until } = db::run(&state.pool, move |c| {
+        throttle::check(c, &gate_key, db::now())
+    })
+    .await?
+    {
+        let retry_after = u64::try_from((until - db::now()).num_seconds())
+            .unwrap_or(1)
+            .max(1);
+        return Err(AppError::TooManyRequests { retry_after });
+    }
     let mut errors = BTreeMap::new();
     let current = state
         .hasher
@@ -77,6 +92,16 @@ pub async fn change_password(
         )
         .await;
     if current == Verified::No {
+        let (threshold, window) = (
+            state.settings.security.lockout_threshold,
+            state.settings.security.lockout_window,
+        );
+        db::run(&state.pool, move |c| {
+            db::write_transaction(c, |c| {
+                throttle::record_failure(c, &key, threshold, window, db::now())
+            })
+        })
+        .await?;
         errors.insert(
             "current_password",
             "The current password is not right.".to_owned(),

@@ -35,6 +35,8 @@ pub enum Access {
     SignedIn,
     /// A signed-in account holding this role.
     Role(Role),
+    /// A signed-in account holding any of these roles.
+    AnyOf(&'static [Role]),
 }
 
 /// One line of the route table.
@@ -192,15 +194,22 @@ pub fn removal_cookie(name: &'static str) -> Cookie<'static> {
     cookie
 }
 
-/// The client address, from the socket or, when configured behind a proxy, X-Forwarded-For.
+/// The client address: the socket's peer, or, when configured behind a proxy, the right-most
+/// `X-Forwarded-For` entry, the one the proxy itself added (entries to its left come from the
+/// client and can be anything).
 pub fn client_ip(req: &HttpRequest, trust_forwarded_for: bool) -> Option<IpAddr> {
     if trust_forwarded_for {
-        let info = req.connection_info();
-        if let Some(ip) = info
-            .realip_remote_addr()
-            .and_then(|a| a.parse::<IpAddr>().ok())
-        {
-            return Some(ip);
+        let forwarded = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .last()
+            .and_then(|v| v.parse::<IpAddr>().ok());
+        if forwarded.is_some() {
+            return forwarded;
         }
     }
     req.peer_addr().map(|a| a.ip())
@@ -354,6 +363,14 @@ fn decide(req: &ServiceRequest, state: &AppState) -> Decision {
             )))
         }
         (Access::Role(_), Some(_)) => {}
+        (Access::AnyOf(roles), Some(user)) if !roles.iter().any(|r| user.has(*r)) => {
+            let names: Vec<String> = roles.iter().map(|r| r.label().to_lowercase()).collect();
+            return Decision::Refuse(AppError::Forbidden(format!(
+                "This page is for accounts with the {} role, which yours does not have.",
+                names.join(" or ")
+            )));
+        }
+        (Access::AnyOf(_), Some(_)) => {}
     }
     if user.as_ref().is_some_and(|u| u.must_change_password)
         && !PASSWORD_CHANGE_PATHS.contains(&pattern.as_str())
@@ -368,18 +385,22 @@ pub fn url_encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
-/// Where to go after signing in: only a path on this site, never another host.
+/// Where to go after signing in: only a path on this site, never another host. Browsers
+/// drop tabs and newlines and treat `\\` like `/`, so any of those, or any other control or
+/// space character, makes the target unsafe.
 pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n)
-            if n.starts_with('/')
-                && !n.starts_with("//")
-                && !n.starts_with("/\\")
-                && !n.contains("://") =>
-        {
-            n.to_owned()
-        }
-        _ => "/account".to_owned(),
+    let fallback = "/account".to_owned();
+    let Some(n) = next else { return fallback };
+    let clean = n.starts_with('/')
+        && !n
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+        && !n.starts_with("//")
+        && !n.contains("://");
+    if clean {
+        n.to_owned()
+    } else {
+        fallback
     }
 }
 
@@ -393,6 +414,9 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example/")), "/account");
         assert_eq!(safe_next(Some("https://evil.example/")), "/account");
         assert_eq!(safe_next(Some("/\\evil.example")), "/account");
+        assert_eq!(safe_next(Some("/\t/evil.example")), "/account");
+        assert_eq!(safe_next(Some("/\n/evil.example")), "/account");
+        assert_eq!(safe_next(Some("/ /evil.example")), "/account");
         assert_eq!(safe_next(None), "/account");
     }
 

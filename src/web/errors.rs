@@ -59,6 +59,10 @@ pub fn render_error_page<B: MessageBody + 'static>(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
+    // The page names the signed-in person and carries their CSRF token.
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(req, response).map_body(|_, body| EitherBody::right(body.boxed())),
     ))

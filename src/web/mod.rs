@@ -3,6 +3,8 @@
 
 pub mod account;
 pub mod admin;
+pub mod admin_members;
+pub mod apply;
 pub mod assets;
 pub mod auth;
 pub mod errors;
@@ -10,7 +12,9 @@ pub mod health;
 pub mod home;
 pub mod login;
 pub mod pages;
+pub mod public;
 pub mod ratelimit;
+pub mod review;
 
 use std::sync::Arc;
 
@@ -34,6 +38,7 @@ pub struct AppState {
     pub limiter: RateLimiter,
     pub cookie_key: Key,
     pub hasher: Hasher,
+    pub membership: crate::membership::Env,
 }
 
 /// The Content-Security-Policy of every page: no script at all, no framing, forms only to us.

@@ -235,3 +235,73 @@ async fn session(stream: TcpStream, state: Arc<Mutex<Behaviour>>) {
         }
     }
 }
+
+impl Received {
+    /// The text/plain part, decoded.
+    pub fn text(&self) -> String {
+        let parsed = self.parsed();
+        if parsed.subparts.is_empty() {
+            return parsed.get_body().unwrap_or_default();
+        }
+        parsed
+            .subparts
+            .iter()
+            .find(|p| p.ctype.mimetype == "text/plain")
+            .and_then(|p| p.get_body().ok())
+            .unwrap_or_default()
+    }
+
+    /// The path (and query) of the first link in the text part whose path starts with
+    /// `prefix`, e.g. `/apply/confirm/`. Paths, not whole URLs: the host is the configured
+    /// base URL, which a test server on port 0 does not know in advance.
+    pub fn link(&self, prefix: &str) -> Option<String> {
+        let text = self.text();
+        let start = text.find(prefix)?;
+        let end = text[start..]
+            .find(|c: char| c.is_whitespace() || c == '>' || c == ')')
+            .map_or(text.len(), |e| start + e);
+        Some(text[start..end].to_owned())
+    }
+}
+
+impl SmtpServer {
+    /// Waits for a message to `recipient` whose subject contains `subject`.
+    pub async fn wait_for(&self, recipient: &str, subject: &str) -> Received {
+        crate::helpers::eventually(
+            std::time::Duration::from_secs(20),
+            &format!("mail to {recipient} about {subject:?}"),
+            || async {
+                self.received().into_iter().find(|m| {
+                    m.rcpt_to.iter().any(|r| r == recipient)
+                        && m.header("Subject").is_some_and(|s| s.contains(subject))
+                })
+            },
+        )
+        .await
+    }
+
+    /// Waits until `count` messages to `recipient` about `subject` arrived; returns the
+    /// `count`-th, in the order they arrived.
+    pub async fn wait_for_nth(&self, recipient: &str, subject: &str, count: usize) -> Received {
+        crate::helpers::eventually(
+            std::time::Duration::from_secs(20),
+            &format!("mail {count} to {recipient} about {subject:?}"),
+            || async {
+                let matching: Vec<Received> = self
+                    .to(recipient)
+                    .into_iter()
+                    .filter(|m| m.header("Subject").is_some_and(|s| s.contains(subject)))
+                    .collect();
+                matching.get(count.saturating_sub(1)).cloned()
+            },
+        )
+        .await
+    }
+
+    pub fn to(&self, recipient: &str) -> Vec<Received> {
+        self.received()
+            .into_iter()
+            .filter(|m| m.rcpt_to.iter().any(|r| r == recipient))
+            .collect()
+    }
+}

@@ -1,0 +1,1541 @@
+//! The automatic membership checks: every criterion a machine can judge (POLICY.md, "What a
+//! machine can check") becomes pass, fail or needs-review with a reason the applicant can act on.
+//! Nothing here rejects an application; the reviewer sees the results as a scorecard.
+
+use chrono::{DateTime, Utc};
+use lettre::address::AddressError;
+use lettre::Address;
+use pgp::composed::{Deserializable, SignedPublicKey};
+use pgp::packet::{KeyFlags, Signature, SignatureType};
+use pgp::types::{KeyDetails, Tag, Timestamp};
+use serde::Serialize;
+use url::Url;
+
+/// The result of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    NeedsReview,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::NeedsReview => "needs-review",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pass" => Some(Outcome::Pass),
+            "fail" => Some(Outcome::Fail),
+            "needs-review" => Some(Outcome::NeedsReview),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckResult {
+    /// Stable id, e.g. "alias-not-free-mail"; stored with the application and named in config.
+    pub key: &'static str,
+    /// Short human title, e.g. "Alias is not on a free-mail domain".
+    pub title: &'static str,
+    pub outcome: Outcome,
+    /// A sentence a person can act on: what was found and, on fail, what to fix.
+    pub reason: String,
+    /// Whether configuration makes this check required.
+    pub required: bool,
+}
+
+/// What the applicant submitted (already trimmed; domains and alias lower-case).
+pub struct CheckInput<'a> {
+    pub org_domains: &'a [String],
+    pub security_alias: &'a str,
+    pub rep_name: &'a str,
+    pub website: &'a str,
+    pub product_url: &'a str,
+    pub track_record: &'a [String],
+    pub community_links: &'a [String],
+    pub voucher_alias: Option<&'a str>,
+    pub days_to_fix: i32,
+    /// ASCII-armored public key, if given.
+    pub pgp_key: Option<&'a str>,
+    /// 0 = not accepted.
+    pub accepted_policy_version: i32,
+    pub stages_privately: bool,
+    pub contributes_back: bool,
+    pub alias_confirmed: bool,
+}
+
+/// Facts from the database and configuration.
+pub struct CheckContext<'a> {
+    /// Org domains of current members (active or suspended).
+    pub member_domains: &'a [String],
+    /// (alias, org_domain) of ACTIVE members, lower-case.
+    pub member_aliases: &'a [(String, String)],
+    pub current_policy_version: i32,
+    pub max_days_to_fix: u32,
+    pub voucher_required: bool,
+    /// Keys of required checks.
+    pub required: &'a [String],
+    pub now: DateTime<Utc>,
+}
+
+/// Every check key with its title, in display order.
+pub const ALL_CHECKS: &[(&str, &str)] = &[
+    ("alias-syntax", "Alias is an email address"),
+    ("alias-not-free-mail", "Alias is not on a free-mail domain"),
+    ("alias-role-account", "Alias reaches a team, not one person"),
+    (
+        "alias-on-org-domain",
+        "Alias is on the organisation's domain",
+    ),
+    (
+        "evidence-on-org-site",
+        "Evidence is on the organisation's own site",
+    ),
+    ("community-links", "Community links are usable"),
+    ("not-already-member", "Organisation is not already a member"),
+    ("voucher", "Vouched for by another member"),
+    ("openpgp-key", "OpenPGP key is usable"),
+    ("ship-window", "Can ship a fix within the window"),
+    (
+        "attestations",
+        "Embargo policy accepted and attestations made",
+    ),
+    ("alias-confirmed", "Alias proved monitored by a round trip"),
+];
+
+/// Istio's criteria: the keys required when configuration says nothing else. The rest are
+/// advisory: they inform the reviewer, who judges what a machine cannot.
+pub const DEFAULT_REQUIRED: &[&str] = &[
+    "alias-syntax",
+    "alias-not-free-mail",
+    "alias-on-org-domain",
+    "not-already-member",
+    "attestations",
+    "alias-confirmed",
+    "openpgp-key",
+];
+
+/// Runs every check, in ALL_CHECKS order.
+pub fn run_all(input: &CheckInput<'_>, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+    ALL_CHECKS
+        .iter()
+        .filter_map(|&(key, title)| {
+            let (outcome, reason) = evaluate(key, input, ctx)?;
+            Some(CheckResult {
+                key,
+                title,
+                outcome,
+                reason,
+                required: ctx.required.iter().any(|r| r == key),
+            })
+        })
+        .collect()
+}
+
+/// A domain is "on" an organisation when it equals one of its domains or is under one
+/// (sub.example.com is under example.com, but notexample.com is not).
+pub fn is_on_domains(host: &str, domains: &[String]) -> bool {
+    let host = normalise_host(host);
+    domains
+        .iter()
+        .any(|d| host_is_on(&host, &normalise_host(d)))
+}
+
+type Verdict = (Outcome, String);
+
+fn pass(reason: impl Into<String>) -> Option<Verdict> {
+    Some((Outcome::Pass, reason.into()))
+}
+
+fn fail(reason: impl Into<String>) -> Option<Verdict> {
+    Some((Outcome::Fail, reason.into()))
+}
+
+fn review(reason: impl Into<String>) -> Option<Verdict> {
+    Some((Outcome::NeedsReview, reason.into()))
+}
+
+/// One match over the keys keeps ALL_CHECKS the single source of order; `None` only for a key
+/// with no check behind it, which a test rules out.
+fn evaluate(key: &str, input: &CheckInput<'_>, ctx: &CheckContext<'_>) -> Option<Verdict> {
+    match key {
+        "alias-syntax" => alias_syntax(input),
+        "alias-not-free-mail" => alias_not_free_mail(input),
+        "alias-role-account" => alias_role_account(input),
+        "alias-on-org-domain" => alias_on_org_domain(input),
+        "evidence-on-org-site" => evidence_on_org_site(input),
+        "community-links" => community_links(input),
+        "not-already-member" => not_already_member(input, ctx),
+        "voucher" => voucher(input, ctx),
+        "openpgp-key" => openpgp_key(input, ctx),
+        "ship-window" => ship_window(input, ctx),
+        "attestations" => attestations(input, ctx),
+        "alias-confirmed" => alias_confirmed(input),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Domains and host lists
+
+const FREE_MAIL_DOMAINS: &str = include_str!("../../data/free-mail-domains.txt");
+const DENIED_EVIDENCE_HOSTS: &str = include_str!("../../data/denied-evidence-hosts.txt");
+
+fn normalise_host(host: &str) -> String {
+    // A trailing dot is the same DNS name; without this "example.com." would dodge every list.
+    host.trim().trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// Both arguments already normalised.
+fn host_is_on(host: &str, domain: &str) -> bool {
+    !domain.is_empty()
+        && (host == domain
+            || host
+                .strip_suffix(domain)
+                .is_some_and(|rest| rest.ends_with('.')))
+}
+
+/// The entry of an embedded list (one host per line, `#` comments) that `host` is on, if any.
+fn listed_host(host: &str, list: &'static str) -> Option<&'static str> {
+    let host = normalise_host(host);
+    list.lines()
+        .map(|line| {
+            line.split_once('#')
+                .map_or(line, |(before, _)| before)
+                .trim()
+        })
+        .filter(|entry| !entry.is_empty())
+        .find(|entry| host_is_on(&host, entry))
+}
+
+fn domain_list(domains: &[String]) -> String {
+    if domains.is_empty() {
+        "none given".to_owned()
+    } else {
+        domains.join(", ")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The alias
+
+fn parse_alias(alias: &str) -> Result<Address, String> {
+    if alias.is_empty() {
+        return Err("no security alias was given".to_owned());
+    }
+    alias.parse::<Address>().map_err(|e| {
+        let why = match e {
+            AddressError::MissingParts => "it needs a name, an @ and a domain",
+            AddressError::InvalidUser => "the part before the @ is not valid",
+            AddressError::InvalidDomain => "the domain after the @ is not valid",
+            _ => "it is not in the form name@domain",
+        };
+        format!("{alias} is not an email address ({why})")
+    })
+}
+
+/// For checks that need the alias's parts: they cannot judge a malformed alias, and say so
+/// rather than repeating alias-syntax's advice in different words.
+fn unparsed_alias(err: &str) -> String {
+    format!("This could not be checked because {err}; fix the security alias first.")
+}
+
+fn alias_syntax(input: &CheckInput<'_>) -> Option<Verdict> {
+    match parse_alias(input.security_alias) {
+        Ok(addr) => pass(format!("{addr} is a well-formed email address.")),
+        Err(_) if input.security_alias.is_empty() => fail(
+            "No security alias was given; enter the address of the team that handles security \
+             reports, such as security@your-domain.",
+        ),
+        Err(err) => fail(format!(
+            "The security alias is not usable: {err}; enter the address of the team that \
+             handles security reports, such as security@your-domain."
+        )),
+    }
+}
+
+fn alias_not_free_mail(input: &CheckInput<'_>) -> Option<Verdict> {
+    let addr = match parse_alias(input.security_alias) {
+        Ok(addr) => addr,
+        Err(err) => return fail(unparsed_alias(&err)),
+    };
+    match listed_host(addr.domain(), FREE_MAIL_DOMAINS) {
+        Some(provider) => fail(format!(
+            "{addr} is on {provider}, a free-mail provider: a free-mail address cannot be an \
+             organisation's monitored alias. Use an address on a domain the organisation owns."
+        )),
+        None => pass(format!(
+            "{} is not a known free-mail domain.",
+            addr.domain()
+        )),
+    }
+}
+
+/// Local parts that name a function, not a person, beyond those ROLE_FRAGMENTS already catch.
+const ROLE_NAMES: &[&str] = &[
+    "secteam",
+    "sirt",
+    "distros",
+    "disclosure",
+    "appsec",
+    "infosec",
+    "incident-response",
+];
+
+/// Fragments that mark a role account wherever they appear ("security", "product-security",
+/// "psirt-istio", "istio-vulns", "cert").
+const ROLE_FRAGMENTS: &[&str] = &[
+    "security", "psirt", "csirt", "cert", "vuln", "embargo", "secalert", "prodsec",
+];
+
+fn alias_role_account(input: &CheckInput<'_>) -> Option<Verdict> {
+    let addr = match parse_alias(input.security_alias) {
+        Ok(addr) => addr,
+        Err(err) => return review(unparsed_alias(&err)),
+    };
+    let user = addr.user().to_lowercase();
+    // Sub-addressing ("security+edl@") still reaches the same mailbox.
+    let local = user.split_once('+').map_or(user.as_str(), |(base, _)| base);
+
+    // A person's name wins over a role word: "maria-security@" is still Maria's inbox.
+    if let Some(found) = personal_match(local, input.rep_name) {
+        return review(format!(
+            "{addr} looks like a personal address ({found}). An alias should reach a team, not \
+             one person, so reports are not lost when someone is away or leaves; use a role \
+             address such as security@{} that several people read.",
+            addr.domain()
+        ));
+    }
+    if ROLE_NAMES.contains(&local) || ROLE_FRAGMENTS.iter().any(|f| local.contains(f)) {
+        return pass(format!("{addr} looks like a team address."));
+    }
+    review(format!(
+        "Could not tell whether {addr} is a team alias; a reviewer will ask who reads it. An \
+         address such as security@{} makes this clear.",
+        addr.domain()
+    ))
+}
+
+/// Describes how `local` resembles the representative's name, if it does.
+fn personal_match(local: &str, rep_name: &str) -> Option<String> {
+    let rep_lower = rep_name.to_lowercase();
+    let names: Vec<&str> = rep_lower
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|n| !n.is_empty())
+        .collect();
+    let (first, last) = (names.first()?, names.last()?);
+
+    if let Some(name) = names
+        .iter()
+        .find(|n| n.chars().count() >= 3 && local.contains(**n))
+    {
+        return Some(format!(
+            "it contains \"{name}\" from the representative's name"
+        ));
+    }
+
+    // Short names escape the substring test; compare the usual shapes instead, ignoring the
+    // separator (first.last, first_last, firstlast are the same shape).
+    let compact: String = local
+        .chars()
+        .filter(|c| !matches!(c, '.' | '_' | '-'))
+        .collect();
+    let initial = |s: &str| s.chars().next().map(String::from).unwrap_or_default();
+    let shapes = [
+        format!("{first}{last}"),
+        format!("{}{last}", initial(first)),
+        format!("{last}{first}"),
+        format!("{last}{}", initial(first)),
+        format!("{first}{}", initial(last)),
+    ];
+    shapes
+        .contains(&compact)
+        .then(|| "it is built from the representative's name".to_owned())
+}
+
+fn alias_on_org_domain(input: &CheckInput<'_>) -> Option<Verdict> {
+    let addr = match parse_alias(input.security_alias) {
+        Ok(addr) => addr,
+        Err(err) => return fail(unparsed_alias(&err)),
+    };
+    if input.org_domains.is_empty() {
+        return fail(
+            "No organisation domain was given, so the alias could not be matched to one; add \
+             the domains the organisation owns.",
+        );
+    }
+    if is_on_domains(addr.domain(), input.org_domains) {
+        pass(format!(
+            "{addr} is on the organisation's domain ({}).",
+            domain_list(input.org_domains)
+        ))
+    } else {
+        fail(format!(
+            "{} is not one of the organisation's domains ({}); use an alias on one of them, or \
+             add the domain the alias is on if the organisation owns it.",
+            addr.domain(),
+            domain_list(input.org_domains)
+        ))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Links
+
+/// The host of a usable link, or what is wrong with it.
+fn check_link(link: &str) -> Result<String, String> {
+    if link.is_empty() {
+        return Err("it is empty".to_owned());
+    }
+    let url = Url::parse(link).map_err(|e| format!("it is not a valid URL ({e})"))?;
+    if url.scheme() != "https" {
+        return Err(format!("it uses {}, not https", url.scheme()));
+    }
+    let host = url
+        .host_str()
+        .ok_or_else(|| "it has no host".to_owned())?
+        .to_owned();
+    if let Some(denied) = listed_host(&host, DENIED_EVIDENCE_HOSTS) {
+        return Err(format!(
+            "{denied} is a social-media, video, blog, file-sharing or login-walled host, which \
+             the list does not accept"
+        ));
+    }
+    Ok(host)
+}
+
+fn evidence_on_org_site(input: &CheckInput<'_>) -> Option<Verdict> {
+    let links = [
+        ("website", input.website),
+        ("product page", input.product_url),
+    ]
+    .into_iter()
+    .chain(
+        input
+            .track_record
+            .iter()
+            .map(|l| ("track-record link", l.as_str())),
+    );
+
+    let mut bad = Vec::new();
+    let mut elsewhere = Vec::new();
+    let mut count = 0;
+    for (label, link) in links {
+        count += 1;
+        match check_link(link) {
+            Err(why) if link.is_empty() => bad.push(format!("the {label} ({why})")),
+            Err(why) => bad.push(format!("{label} {link} ({why})")),
+            Ok(host) if !is_on_domains(&host, input.org_domains) => {
+                elsewhere.push(format!("{label} {link}"))
+            }
+            Ok(_) => {}
+        }
+    }
+
+    let domains = domain_list(input.org_domains);
+    if !bad.is_empty() {
+        return fail(format!(
+            "These links cannot be used as evidence: {}. Give https links to public pages on the \
+             organisation's own site ({domains}).",
+            bad.join("; ")
+        ));
+    }
+    let mut notes = Vec::new();
+    if !elsewhere.is_empty() {
+        notes.push(format!(
+            "These links are not on the organisation's domains ({domains}), so a reviewer must \
+             confirm they belong to it: {}.",
+            elsewhere.join("; ")
+        ));
+    }
+    if input.track_record.is_empty() {
+        notes.push(
+            "No track-record links were given; add links to security advisories or fixes the \
+             organisation has published."
+                .to_owned(),
+        );
+    }
+    if notes.is_empty() {
+        pass(format!(
+            "All {count} evidence links are https pages on the organisation's own site."
+        ))
+    } else {
+        review(notes.join(" "))
+    }
+}
+
+fn community_links(input: &CheckInput<'_>) -> Option<Verdict> {
+    if input.community_links.is_empty() {
+        return review(
+            "No community links were given; add links that show the organisation taking part in \
+             the project, such as pull requests, issues or working-group meetings.",
+        );
+    }
+    let bad: Vec<String> = input
+        .community_links
+        .iter()
+        .filter_map(|link| check_link(link).err().map(|why| format!("{link} ({why})")))
+        .collect();
+    if bad.is_empty() {
+        pass(format!(
+            "All {} community links are https and on accepted hosts; a reviewer judges what \
+             they show.",
+            input.community_links.len()
+        ))
+    } else {
+        fail(format!(
+            "These community links cannot be used: {}. Give https links to public pages, such as \
+             the project's code review or issue tracker.",
+            bad.join("; ")
+        ))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Membership and voucher
+
+fn not_already_member(input: &CheckInput<'_>, ctx: &CheckContext<'_>) -> Option<Verdict> {
+    if input.org_domains.is_empty() {
+        return fail(
+            "No organisation domain was given, so membership could not be checked; add the \
+             domains the organisation owns.",
+        );
+    }
+    let mut clashes = Vec::new();
+    for domain in input.org_domains {
+        let domain = normalise_host(domain);
+        for member in ctx.member_domains {
+            let member = normalise_host(member);
+            if domain == member {
+                clashes.push(format!("{domain} is already a member of the list"));
+            } else if host_is_on(&domain, &member) || host_is_on(&member, &domain) {
+                clashes.push(format!("{domain} overlaps the member domain {member}"));
+            }
+        }
+    }
+    if clashes.is_empty() {
+        pass(format!(
+            "None of the organisation's domains ({}) belongs to a current member.",
+            domain_list(input.org_domains)
+        ))
+    } else {
+        fail(format!(
+            "This organisation cannot apply again: {}. An organisation has one membership; ask \
+             its current contact to update that membership instead.",
+            clashes.join("; ")
+        ))
+    }
+}
+
+fn voucher(input: &CheckInput<'_>, ctx: &CheckContext<'_>) -> Option<Verdict> {
+    let Some(voucher) = input.voucher_alias.map(str::trim).filter(|v| !v.is_empty()) else {
+        return if ctx.voucher_required {
+            fail(
+                "No voucher was given, and this list requires one; ask a current member \
+                 organisation to vouch for you and give its security alias.",
+            )
+        } else {
+            review("No voucher was given; a voucher is optional on this list.")
+        };
+    };
+    if let Err(err) = parse_alias(voucher) {
+        return fail(format!(
+            "The voucher is not usable: {err}; give the security alias of the member \
+             organisation that vouches for you."
+        ));
+    }
+    let Some((alias, member_domain)) = ctx
+        .member_aliases
+        .iter()
+        .find(|(alias, _)| alias.eq_ignore_ascii_case(voucher))
+    else {
+        return fail(format!(
+            "{voucher} is not the alias of a current member; a voucher must be the registered \
+             security alias of an active member organisation."
+        ));
+    };
+    let same_org = is_on_domains(member_domain, input.org_domains)
+        || input
+            .org_domains
+            .iter()
+            .any(|d| is_on_domains(d, std::slice::from_ref(member_domain)))
+        || alias.eq_ignore_ascii_case(input.security_alias);
+    if same_org {
+        return fail(format!(
+            "{alias} belongs to the applying organisation ({member_domain}), and a voucher must \
+             come from another organisation; ask a different member to vouch."
+        ));
+    }
+    pass(format!(
+        "Vouched for by {alias}, the alias of member {member_domain}."
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenPGP key
+
+/// A public key with a few subkeys and signatures is a few KiB; far more is not a key we want
+/// to parse on a request thread.
+const MAX_KEY_BYTES: usize = 64 * 1024;
+
+fn openpgp_key(input: &CheckInput<'_>, ctx: &CheckContext<'_>) -> Option<Verdict> {
+    let alias = input.security_alias;
+    let Some(armored) = input.pgp_key.map(str::trim).filter(|k| !k.is_empty()) else {
+        return pass("No OpenPGP key was given; keys are optional.");
+    };
+    if armored.len() > MAX_KEY_BYTES {
+        return fail(format!(
+            "The key is {} KiB, more than the 64 KiB accepted; export only the public key, \
+             without third-party signatures (gpg --armor --export-options export-minimal \
+             --export {alias}).",
+            armored.len().div_ceil(1024)
+        ));
+    }
+    if armored.contains("PRIVATE KEY BLOCK") {
+        return fail(format!(
+            "This is a private (secret) key, not a public one. It was not stored; treat it as \
+             exposed, and paste the output of gpg --armor --export {alias} instead."
+        ));
+    }
+    let key = match SignedPublicKey::from_string(armored) {
+        Ok((key, _headers)) => key,
+        Err(e) => {
+            // rPGP's messages are short, but bound what is echoed back to the applicant.
+            let e: String = e.to_string().chars().take(200).collect();
+            return fail(format!(
+                "The key could not be read as an OpenPGP public key: {e}. Paste the whole \
+                 ASCII-armored block from gpg --armor --export {alias}, including the BEGIN \
+                 and END lines."
+            ));
+        }
+    };
+    let problems = key_problems(&key, alias, ctx.now);
+    if problems.is_empty() {
+        pass(format!(
+            "The key {:X} is unexpired, can encrypt, and has a user ID for {alias}.",
+            key.fingerprint()
+        ))
+    } else {
+        fail(problems.join(" "))
+    }
+}
+
+/// Everything wrong with the key, each as a sentence with its fix. Only self-signatures that
+/// verify count: third-party certifications are common on real keys and must not break the
+/// check, and a forged binding must not lend a key a user ID or subkey it does not have.
+fn key_problems(key: &SignedPublicKey, alias: &str, now: DateTime<Utc>) -> Vec<String> {
+    let primary = &key.primary_key;
+    let fpr = format!("{:X}", key.fingerprint());
+
+    if key
+        .details
+        .revocation_signatures
+        .iter()
+        .any(|sig| sig.verify_key(primary).is_ok())
+    {
+        return vec![
+            "The key has been revoked by its owner; send the key the team uses now.".to_owned(),
+        ];
+    }
+
+    // For each user ID its newest valid self-signature; a user ID whose newest one is a
+    // revocation no longer belongs to the key.
+    let users: Vec<(String, &Signature)> = key
+        .details
+        .users
+        .iter()
+        .filter_map(|user| {
+            let sig = newest(user.signatures.iter().filter(|s| {
+                s.verify_certification(primary, Tag::UserId, &user.id)
+                    .is_ok()
+            }))?;
+            let live = sig.typ() != Some(SignatureType::CertRevocation);
+            live.then(|| (String::from_utf8_lossy(user.id.id()).into_owned(), sig))
+        })
+        .collect();
+
+    // The primary key's expiry and flags come from its newest self-signature, as gpg rewrites
+    // every user ID's signature (or the direct-key signature) when the expiry changes.
+    let primary_sig = newest(
+        users.iter().map(|(_, sig)| *sig).chain(
+            key.details
+                .direct_signatures
+                .iter()
+                .filter(|s| s.verify_key(primary).is_ok()),
+        ),
+    );
+
+    let mut problems = Vec::new();
+    let mut expired = false;
+    match primary_sig {
+        None => problems.push(format!(
+            "The key has no self-signature that verifies, so its user IDs and expiry cannot be \
+             trusted; export it again (gpg --armor --export {alias}) and paste it unchanged."
+        )),
+        Some(sig) => {
+            if let Some(expiry) = expires_at(primary.created_at(), sig) {
+                if expiry <= now {
+                    expired = true;
+                    problems.push(format!(
+                        "The key expired on {}; extend it and its subkeys (gpg \
+                         --quick-set-expire {fpr} 2y, then the same with '*' added) and paste \
+                         it again.",
+                        expiry.format("%Y-%m-%d")
+                    ));
+                }
+            }
+        }
+    }
+
+    // With the primary expired every subkey is unusable too; saying so again adds nothing.
+    if !expired {
+        if let Some(problem) = encryption_problem(key, primary_sig, now, &fpr) {
+            problems.push(problem);
+        }
+    }
+
+    let names_alias = users
+        .iter()
+        .any(|(uid, _)| uid_address(uid).eq_ignore_ascii_case(alias));
+    if !names_alias {
+        let found = if users.is_empty() {
+            "it has none that is validly signed".to_owned()
+        } else {
+            let uids: Vec<&str> = users.iter().map(|(uid, _)| uid.as_str()).collect();
+            format!("it has {}", uids.join(", "))
+        };
+        problems.push(format!(
+            "No user ID of the key names {alias} ({found}); add one (gpg --quick-add-uid {fpr} \
+             'Security team <{alias}>') and paste the key again."
+        ));
+    }
+    problems
+}
+
+/// None when some unexpired, unrevoked (sub)key can encrypt; otherwise what to fix.
+fn encryption_problem(
+    key: &SignedPublicKey,
+    primary_sig: Option<&Signature>,
+    now: DateTime<Utc>,
+    fpr: &str,
+) -> Option<String> {
+    let primary = &key.primary_key;
+    if primary.algorithm().can_encrypt()
+        && primary_sig.is_some_and(|s| allows_encryption(&s.key_flags()))
+    {
+        return None;
+    }
+
+    let mut latest_expiry: Option<DateTime<Utc>> = None;
+    for subkey in &key.public_subkeys {
+        let Some(sig) = newest(
+            subkey
+                .signatures
+                .iter()
+                .filter(|s| s.verify_subkey_binding(primary, &subkey.key).is_ok()),
+        ) else {
+            continue;
+        };
+        if sig.typ() == Some(SignatureType::SubkeyRevocation)
+            || !subkey.key.algorithm().can_encrypt()
+            || !allows_encryption(&sig.key_flags())
+        {
+            continue;
+        }
+        match expires_at(subkey.key.created_at(), sig) {
+            Some(expiry) if expiry <= now => {
+                latest_expiry = latest_expiry.max(Some(expiry));
+            }
+            _ => return None,
+        }
+    }
+
+    Some(match latest_expiry {
+        Some(expiry) => format!(
+            "The key's encryption subkey expired on {}; extend it (gpg --quick-set-expire \
+             {fpr} 2y '*') or add a new one (gpg --quick-add-key {fpr} cv25519 encr 2y) and \
+             paste the key again.",
+            expiry.format("%Y-%m-%d")
+        ),
+        None => format!(
+            "The key has no encryption-capable (sub)key, so embargoed mail could not be \
+             encrypted to it; add one (gpg --quick-add-key {fpr} cv25519 encr 2y) and paste \
+             the key again."
+        ),
+    })
+}
+
+/// Key flags say what a key is for; without any, the algorithm alone decides (RFC 9580 5.2.3.29).
+fn allows_encryption(flags: &KeyFlags) -> bool {
+    let any_usage = flags.certify()
+        || flags.sign()
+        || flags.encrypt_comms()
+        || flags.encrypt_storage()
+        || flags.authentication();
+    !any_usage || flags.encrypt_comms() || flags.encrypt_storage()
+}
+
+fn newest<'s>(sigs: impl Iterator<Item = &'s Signature>) -> Option<&'s Signature> {
+    sigs.max_by_key(|s| s.created().map_or(0, Timestamp::as_secs))
+}
+
+/// When a key made at `created` expires under `sig`; None for never.
+fn expires_at(created: Timestamp, sig: &Signature) -> Option<DateTime<Utc>> {
+    // A zero expiry time means "does not expire" (RFC 9580 5.2.3.13).
+    let lifetime = sig.key_expiration_time().filter(|d| d.as_secs() > 0)?;
+    DateTime::from_timestamp(
+        i64::from(created.as_secs()) + i64::from(lifetime.as_secs()),
+        0,
+    )
+}
+
+/// The address in a user ID: the part in angle brackets ("Team <a@b>"), or the whole of a
+/// bare-address user ID. Exact comparison, so "xsecurity@b" does not pass for "security@b".
+fn uid_address(uid: &str) -> &str {
+    if let (Some(start), Some(end)) = (uid.rfind('<'), uid.rfind('>')) {
+        if start < end {
+            return uid[start + 1..end].trim();
+        }
+    }
+    uid.trim()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Window, attestations, round trip
+
+fn ship_window(input: &CheckInput<'_>, ctx: &CheckContext<'_>) -> Option<Verdict> {
+    let days = input.days_to_fix;
+    let max = ctx.max_days_to_fix;
+    if days < 1 {
+        fail(format!(
+            "{days} is not a number of days to ship a fix; give how many days (at least 1, at \
+             most {max}) the organisation needs to ship a fix to its users."
+        ))
+    } else if i64::from(days) > i64::from(max) {
+        fail(format!(
+            "{days} days is longer than the {max} days the list allows between the embargoed \
+             mailing and the release; members must be able to ship within {max} days."
+        ))
+    } else {
+        pass(format!(
+            "{days} days is within the {max} days the list allows."
+        ))
+    }
+}
+
+fn attestations(input: &CheckInput<'_>, ctx: &CheckContext<'_>) -> Option<Verdict> {
+    let current = ctx.current_policy_version;
+    let mut missing = Vec::new();
+    match input.accepted_policy_version {
+        v if v == current => {}
+        0 => missing.push(format!("accept version {current} of the embargo policy")),
+        v => missing.push(format!(
+            "accept version {current} of the embargo policy (version {v} was accepted)"
+        )),
+    }
+    if !input.stages_privately {
+        missing.push("confirm that fixes can be staged privately until the public date".to_owned());
+    }
+    if !input.contributes_back {
+        missing
+            .push("confirm that the organisation will contribute back to the project".to_owned());
+    }
+    if missing.is_empty() {
+        pass(format!(
+            "Version {current} of the embargo policy was accepted, with private staging of \
+             fixes and contributing back attested."
+        ))
+    } else {
+        fail(format!("Still needed: {}.", missing.join("; ")))
+    }
+}
+
+fn alias_confirmed(input: &CheckInput<'_>) -> Option<Verdict> {
+    let alias = input.security_alias;
+    if input.alias_confirmed {
+        pass(format!(
+            "The confirmation link mailed to {alias} was followed, so someone reads it."
+        ))
+    } else {
+        review(format!(
+            "Waiting for the confirmation link mailed to {alias} to be followed; review starts \
+             once it is."
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    const VENDOR_KEY: &str = include_str!("../../data/testdata/vendor-psirt.asc");
+    const VENDOR_KEY_CERTIFIED: &str =
+        include_str!("../../data/testdata/vendor-psirt-certified.asc");
+    const SIGN_ONLY_KEY: &str = include_str!("../../data/testdata/sign-only.asc");
+    const EXPIRED_KEY: &str = include_str!("../../data/testdata/expired.asc");
+    const STALE_SUBKEY_KEY: &str = include_str!("../../data/testdata/stale-encryption-subkey.asc");
+    const RSA_KEY: &str = include_str!("../../data/testdata/rsa-no-expiry.asc");
+    const REVOKED_KEY: &str = include_str!("../../data/testdata/revoked.asc");
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    /// Owned backing for a CheckInput, starting from an application that passes everything.
+    struct Form {
+        org_domains: Vec<String>,
+        security_alias: String,
+        rep_name: String,
+        website: String,
+        product_url: String,
+        track_record: Vec<String>,
+        community_links: Vec<String>,
+        voucher_alias: Option<String>,
+        days_to_fix: i32,
+        pgp_key: Option<String>,
+        accepted_policy_version: i32,
+        stages_privately: bool,
+        contributes_back: bool,
+        alias_confirmed: bool,
+    }
+
+    impl Form {
+        fn good() -> Self {
+            Form {
+                org_domains: strings(&["example.com"]),
+                security_alias: "security@example.com".to_owned(),
+                rep_name: "Maria Lopez".to_owned(),
+                website: "https://example.com".to_owned(),
+                product_url: "https://www.example.com/mesh".to_owned(),
+                track_record: strings(&["https://example.com/security/advisories/2024-01"]),
+                community_links: strings(&["https://github.com/istio/istio/pull/1"]),
+                voucher_alias: Some("psirt@member.test".to_owned()),
+                days_to_fix: 10,
+                pgp_key: None,
+                accepted_policy_version: 2,
+                stages_privately: true,
+                contributes_back: true,
+                alias_confirmed: true,
+            }
+        }
+
+        fn input(&self) -> CheckInput<'_> {
+            CheckInput {
+                org_domains: &self.org_domains,
+                security_alias: &self.security_alias,
+                rep_name: &self.rep_name,
+                website: &self.website,
+                product_url: &self.product_url,
+                track_record: &self.track_record,
+                community_links: &self.community_links,
+                voucher_alias: self.voucher_alias.as_deref(),
+                days_to_fix: self.days_to_fix,
+                pgp_key: self.pgp_key.as_deref(),
+                accepted_policy_version: self.accepted_policy_version,
+                stages_privately: self.stages_privately,
+                contributes_back: self.contributes_back,
+                alias_confirmed: self.alias_confirmed,
+            }
+        }
+    }
+
+    struct Facts {
+        member_domains: Vec<String>,
+        member_aliases: Vec<(String, String)>,
+        voucher_required: bool,
+        required: Vec<String>,
+        now: DateTime<Utc>,
+    }
+
+    impl Facts {
+        fn new() -> Self {
+            Facts {
+                member_domains: strings(&["member.test", "other-member.test"]),
+                member_aliases: vec![
+                    ("psirt@member.test".to_owned(), "member.test".to_owned()),
+                    ("security@example.com".to_owned(), "example.com".to_owned()),
+                ],
+                voucher_required: false,
+                required: strings(DEFAULT_REQUIRED),
+                // The fixtures were made on 2025-01-01 and the 2-year ones expire on 2027-01-01.
+                now: Utc.with_ymd_and_hms(2025, 6, 1, 0, 0, 0).unwrap(),
+            }
+        }
+
+        fn ctx(&self) -> CheckContext<'_> {
+            CheckContext {
+                member_domains: &self.member_domains,
+                member_aliases: &self.member_aliases,
+                current_policy_version: 2,
+                max_days_to_fix: 21,
+                voucher_required: self.voucher_required,
+                required: &self.required,
+                now: self.now,
+            }
+        }
+    }
+
+    fn check(form: &Form, facts: &Facts, key: &str) -> CheckResult {
+        run_all(&form.input(), &facts.ctx())
+            .into_iter()
+            .find(|r| r.key == key)
+            .unwrap()
+    }
+
+    fn check_key(armored: &str, alias: &str, now: DateTime<Utc>) -> CheckResult {
+        let mut form = Form::good();
+        form.security_alias = alias.to_owned();
+        form.pgp_key = Some(armored.to_owned());
+        let mut facts = Facts::new();
+        facts.now = now;
+        check(&form, &facts, "openpgp-key")
+    }
+
+    fn june_2025() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2025, 6, 1, 0, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn a_good_application_passes_every_check_in_order() {
+        let mut form = Form::good();
+        // The member alias in Facts is this organisation's; vouch from another.
+        form.org_domains = strings(&["vendor.test"]);
+        form.security_alias = "security@vendor.test".to_owned();
+        form.website = "https://vendor.test".to_owned();
+        form.product_url = "https://vendor.test/mesh".to_owned();
+        form.track_record = strings(&["https://vendor.test/advisories"]);
+        let results = run_all(&form.input(), &Facts::new().ctx());
+
+        let keys: Vec<&str> = results.iter().map(|r| r.key).collect();
+        let expected: Vec<&str> = ALL_CHECKS.iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, expected);
+        for r in &results {
+            assert_eq!(r.outcome, Outcome::Pass, "{}: {}", r.key, r.reason);
+            assert!(r.reason.ends_with('.'), "{}: {}", r.key, r.reason);
+        }
+        assert!(
+            results
+                .iter()
+                .find(|r| r.key == "alias-syntax")
+                .unwrap()
+                .required
+        );
+        assert!(
+            !results
+                .iter()
+                .find(|r| r.key == "voucher")
+                .unwrap()
+                .required
+        );
+    }
+
+    #[test]
+    fn default_required_are_all_known_checks() {
+        for key in DEFAULT_REQUIRED {
+            assert!(ALL_CHECKS.iter().any(|(k, _)| k == key), "{key}");
+        }
+    }
+
+    #[test]
+    fn outcome_strings_round_trip() {
+        for o in [Outcome::Pass, Outcome::Fail, Outcome::NeedsReview] {
+            assert_eq!(Outcome::parse(o.as_str()), Some(o));
+            assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
+        }
+        assert_eq!(Outcome::parse("maybe"), None);
+    }
+
+    #[test]
+    fn domain_matching_respects_label_boundaries() {
+        let org = strings(&["example.com"]);
+        assert!(is_on_domains("example.com", &org));
+        assert!(is_on_domains("psirt.example.com", &org));
+        assert!(is_on_domains("Example.COM.", &org));
+        assert!(!is_on_domains("notexample.com", &org));
+        assert!(!is_on_domains("example.com.evil.test", &org));
+        assert!(!is_on_domains("anything", &strings(&[""])));
+    }
+
+    #[test]
+    fn malformed_alias_fails_syntax() {
+        let mut form = Form::good();
+        form.security_alias = "security-at-example.com".to_owned();
+        let r = check(&form, &Facts::new(), "alias-syntax");
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert!(r.reason.contains("is not an email address"), "{}", r.reason);
+        // Checks that need the domain say why they cannot judge, and still fail.
+        let r = check(&form, &Facts::new(), "alias-on-org-domain");
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert!(
+            r.reason.contains("fix the security alias first"),
+            "{}",
+            r.reason
+        );
+    }
+
+    #[test]
+    fn gmail_alias_fails_free_mail() {
+        let mut form = Form::good();
+        form.security_alias = "acme.security@gmail.com".to_owned();
+        let r = check(&form, &Facts::new(), "alias-not-free-mail");
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert!(r.reason.contains("gmail.com"), "{}", r.reason);
+        assert!(
+            r.reason
+                .contains("a free-mail address cannot be an organisation's monitored alias"),
+            "{}",
+            r.reason
+        );
+        assert_eq!(
+            check(&Form::good(), &Facts::new(), "alias-not-free-mail").outcome,
+            Outcome::Pass
+        );
+    }
+
+    #[test]
+    fn free_mail_list_has_the_big_providers_and_no_stray_entries() {
+        for d in [
+            "gmail.com",
+            "outlook.com",
+            "yahoo.co.uk",
+            "proton.me",
+            "qq.com",
+            "hey.com",
+        ] {
+            assert_eq!(listed_host(d, FREE_MAIL_DOMAINS), Some(d));
+        }
+        // "mail.com" is listed; "gmail.com" must not match it by suffix alone.
+        assert_eq!(
+            listed_host("gmail.com", FREE_MAIL_DOMAINS),
+            Some("gmail.com")
+        );
+        assert_eq!(listed_host("example.com", FREE_MAIL_DOMAINS), None);
+        for list in [FREE_MAIL_DOMAINS, DENIED_EVIDENCE_HOSTS] {
+            for line in list
+                .lines()
+                .filter(|l| !l.starts_with('#') && !l.is_empty())
+            {
+                assert_eq!(line, line.trim().to_ascii_lowercase(), "bad entry {line:?}");
+                assert!(line.contains('.'), "bad entry {line:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn alias_on_another_domain_fails_and_subdomain_passes() {
+        let mut form = Form::good();
+        form.security_alias = "security@example.net".to_owned();
+        let r = check(&form, &Facts::new(), "alias-on-org-domain");
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert!(r.reason.contains("example.net"), "{}", r.reason);
+        assert!(r.reason.contains("(example.com)"), "{}", r.reason);
+
+        form.security_alias = "security@psirt.example.com".to_owned();
+        assert_eq!(
+            check(&form, &Facts::new(), "alias-on-org-domain").outcome,
+            Outcome::Pass
+        );
+
+        form.security_alias = "security@notexample.com".to_owned();
+        assert_eq!(
+            check(&form, &Facts::new(), "alias-on-org-domain").outcome,
+            Outcome::Fail
+        );
+    }
+
+    #[test]
+    fn role_alias_passes_and_personal_alias_needs_review() {
+        let facts = Facts::new();
+        let mut form = Form::good();
+        for alias in [
+            "security@example.com",
+            "psirt@example.com",
+            "istio-vulns@example.com",
+        ] {
+            form.security_alias = alias.to_owned();
+            assert_eq!(
+                check(&form, &facts, "alias-role-account").outcome,
+                Outcome::Pass,
+                "{alias}"
+            );
+        }
+
+        for alias in [
+            "maria.lopez@example.com",
+            "mlopez@example.com",
+            "lopez-security@example.com",
+        ] {
+            form.security_alias = alias.to_owned();
+            let r = check(&form, &facts, "alias-role-account");
+            assert_eq!(r.outcome, Outcome::NeedsReview, "{alias}");
+            assert!(
+                r.reason.contains("should reach a team, not one person"),
+                "{}",
+                r.reason
+            );
+        }
+
+        // Short names are caught by shape rather than by substring.
+        form.rep_name = "Al Wu".to_owned();
+        form.security_alias = "al.wu@example.com".to_owned();
+        let r = check(&form, &facts, "alias-role-account");
+        assert!(r.reason.contains("not one person"), "{}", r.reason);
+
+        form.security_alias = "info@example.com".to_owned();
+        let r = check(&form, &facts, "alias-role-account");
+        assert_eq!(r.outcome, Outcome::NeedsReview);
+        assert!(
+            r.reason.contains("Could not tell whether info@example.com"),
+            "{}",
+            r.reason
+        );
+    }
+
+    #[test]
+    fn insecure_or_denied_evidence_fails_and_names_the_link() {
+        let facts = Facts::new();
+        let mut form = Form::good();
+        form.track_record = strings(&[
+            "http://example.com/advisories",
+            "https://www.youtube.com/watch?v=abc",
+            "https://example.com/ok",
+        ]);
+        let r = check(&form, &facts, "evidence-on-org-site");
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert!(
+            r.reason.contains("http://example.com/advisories"),
+            "{}",
+            r.reason
+        );
+        assert!(r.reason.contains("not https"), "{}", r.reason);
+        assert!(
+            r.reason.contains("https://www.youtube.com/watch?v=abc"),
+            "{}",
+            r.reason
+        );
+        assert!(!r.reason.contains("https://example.com/ok"), "{}", r.reason);
+
+        form.track_record = strings(&["not a url"]);
+        let r = check(&form, &facts, "evidence-on-org-site");
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert!(r.reason.contains("not a valid URL"), "{}", r.reason);
+    }
+
+    #[test]
+    fn evidence_elsewhere_or_missing_needs_review() {
+        let facts = Facts::new();
+        let mut form = Form::good();
+        form.track_record =
+            strings(&["https://github.com/example/mesh/security/advisories/GHSA-1"]);
+        let r = check(&form, &facts, "evidence-on-org-site");
+        assert_eq!(r.outcome, Outcome::NeedsReview);
+        assert!(
+            r.reason.contains("https://github.com/example/mesh"),
+            "{}",
+            r.reason
+        );
+
+        form.track_record.clear();
+        let r = check(&form, &facts, "evidence-on-org-site");
+        assert_eq!(r.outcome, Outcome::NeedsReview);
+        assert!(
+            r.reason.contains("No track-record links were given"),
+            "{}",
+            r.reason
+        );
+
+        // A lookalike domain is "elsewhere", not the organisation's.
+        form.track_record = strings(&["https://notexample.com/advisories"]);
+        assert_eq!(
+            check(&form, &facts, "evidence-on-org-site").outcome,
+            Outcome::NeedsReview
+        );
+    }
+
+    #[test]
+    fn community_links_allow_other_sites_but_not_denied_ones() {
+        let facts = Facts::new();
+        let mut form = Form::good();
+        assert_eq!(
+            check(&form, &facts, "community-links").outcome,
+            Outcome::Pass
+        );
+
+        form.community_links = strings(&["https://twitter.com/example", "https://github.com/x"]);
+        let r = check(&form, &facts, "community-links");
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert!(
+            r.reason.contains("https://twitter.com/example"),
+            "{}",
+            r.reason
+        );
+        assert!(!r.reason.contains("https://github.com/x"), "{}", r.reason);
+
+        form.community_links.clear();
+        assert_eq!(
+            check(&form, &facts, "community-links").outcome,
+            Outcome::NeedsReview
+        );
+    }
+
+    #[test]
+    fn existing_member_domain_fails() {
+        let facts = Facts::new();
+        let mut form = Form::good();
+        form.org_domains = strings(&["member.test"]);
+        let r = check(&form, &facts, "not-already-member");
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert!(
+            r.reason
+                .contains("member.test is already a member of the list"),
+            "{}",
+            r.reason
+        );
+
+        form.org_domains = strings(&["cloud.member.test"]);
+        assert_eq!(
+            check(&form, &facts, "not-already-member").outcome,
+            Outcome::Fail
+        );
+
+        form.org_domains = strings(&["notmember.test"]);
+        assert_eq!(
+            check(&form, &facts, "not-already-member").outcome,
+            Outcome::Pass
+        );
+    }
+
+    #[test]
+    fn voucher_rules() {
+        let mut facts = Facts::new();
+        let mut form = Form::good();
+        form.org_domains = strings(&["vendor.test"]);
+        form.security_alias = "security@vendor.test".to_owned();
+
+        let r = check(&form, &facts, "voucher");
+        assert_eq!(r.outcome, Outcome::Pass, "{}", r.reason);
+
+        form.voucher_alias = Some("someone@elsewhere.test".to_owned());
+        let r = check(&form, &facts, "voucher");
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert!(
+            r.reason.contains("is not the alias of a current member"),
+            "{}",
+            r.reason
+        );
+
+        form.voucher_alias = Some("not an address".to_owned());
+        let r = check(&form, &facts, "voucher");
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert!(r.reason.contains("is not an email address"), "{}", r.reason);
+
+        // A member vouching for a new application from its own organisation.
+        form.org_domains = strings(&["example.com"]);
+        form.security_alias = "psirt@example.com".to_owned();
+        form.voucher_alias = Some("security@example.com".to_owned());
+        let r = check(&form, &facts, "voucher");
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert!(
+            r.reason
+                .contains("a voucher must come from another organisation"),
+            "{}",
+            r.reason
+        );
+
+        form.voucher_alias = None;
+        assert_eq!(
+            check(&form, &facts, "voucher").outcome,
+            Outcome::NeedsReview
+        );
+        facts.voucher_required = true;
+        let r = check(&form, &facts, "voucher");
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert!(r.reason.contains("requires one"), "{}", r.reason);
+    }
+
+    #[test]
+    fn days_to_fix_beyond_window_fails() {
+        let facts = Facts::new();
+        let mut form = Form::good();
+        form.days_to_fix = 30;
+        let r = check(&form, &facts, "ship-window");
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert!(
+            r.reason.contains("30 days is longer than the 21 days"),
+            "{}",
+            r.reason
+        );
+        form.days_to_fix = 0;
+        assert_eq!(check(&form, &facts, "ship-window").outcome, Outcome::Fail);
+        form.days_to_fix = 21;
+        assert_eq!(check(&form, &facts, "ship-window").outcome, Outcome::Pass);
+    }
+
+    #[test]
+    fn missing_attestations_fail_naming_each() {
+        let facts = Facts::new();
+        let mut form = Form::good();
+        form.accepted_policy_version = 1;
+        form.stages_privately = false;
+        let r = check(&form, &facts, "attestations");
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert!(
+            r.reason.contains("accept version 2 of the embargo policy"),
+            "{}",
+            r.reason
+        );
+        assert!(r.reason.contains("staged privately"), "{}", r.reason);
+        assert!(!r.reason.contains("contribute back"), "{}", r.reason);
+    }
+
+    #[test]
+    fn unconfirmed_alias_needs_review() {
+        let mut form = Form::good();
+        form.alias_confirmed = false;
+        let r = check(&form, &Facts::new(), "alias-confirmed");
+        assert_eq!(r.outcome, Outcome::NeedsReview);
+        assert!(r.reason.contains("security@example.com"), "{}", r.reason);
+    }
+
+    #[test]
+    fn no_key_passes_because_keys_are_optional() {
+        let r = check(&Form::good(), &Facts::new(), "openpgp-key");
+        assert_eq!(r.outcome, Outcome::Pass);
+        assert!(r.reason.contains("optional"));
+    }
+
+    #[test]
+    fn garbage_key_fails_with_a_reason() {
+        let r = check_key("this is not a key", "security@vendor.example", june_2025());
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert!(
+            r.reason
+                .contains("could not be read as an OpenPGP public key: "),
+            "{}",
+            r.reason
+        );
+
+        let huge = "A".repeat(MAX_KEY_BYTES + 1);
+        let r = check_key(&huge, "security@vendor.example", june_2025());
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert!(r.reason.contains("64 KiB"), "{}", r.reason);
+    }
+
+    #[test]
+    fn valid_key_with_encryption_subkey_and_alias_uid_passes() {
+        let r = check_key(VENDOR_KEY, "security@vendor.example", june_2025());
+        assert_eq!(r.outcome, Outcome::Pass, "{}", r.reason);
+        assert!(
+            r.reason
+                .contains("933B8D51EB7D305C5F2673F6B17CF3FCBD07FFA4"),
+            "{}",
+            r.reason
+        );
+        // User IDs compare without regard to case.
+        let r = check_key(VENDOR_KEY, "Security@Vendor.Example", june_2025());
+        assert_eq!(r.outcome, Outcome::Pass, "{}", r.reason);
+    }
+
+    #[test]
+    fn third_party_certifications_do_not_break_a_valid_key() {
+        let r = check_key(VENDOR_KEY_CERTIFIED, "security@vendor.example", june_2025());
+        assert_eq!(r.outcome, Outcome::Pass, "{}", r.reason);
+    }
+
+    #[test]
+    fn rsa_key_without_expiry_passes() {
+        let far_future = Utc.with_ymd_and_hms(2090, 1, 1, 0, 0, 0).unwrap();
+        let r = check_key(RSA_KEY, "psirt@rsa.example", far_future);
+        assert_eq!(r.outcome, Outcome::Pass, "{}", r.reason);
+    }
+
+    #[test]
+    fn key_for_another_alias_fails_naming_the_alias() {
+        let r = check_key(VENDOR_KEY, "security@example.com", june_2025());
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert!(
+            r.reason
+                .contains("No user ID of the key names security@example.com"),
+            "{}",
+            r.reason
+        );
+        assert!(r.reason.contains("security@vendor.example"), "{}", r.reason);
+
+        // A user ID that merely contains the alias is not the alias.
+        let r = check_key(VENDOR_KEY, "rity@vendor.example", june_2025());
+        assert_eq!(r.outcome, Outcome::Fail);
+    }
+
+    #[test]
+    fn expired_key_fails_with_the_expiry_date() {
+        let r = check_key(EXPIRED_KEY, "security@expired.example", june_2025());
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert!(
+            r.reason.contains("The key expired on 2020-01-02"),
+            "{}",
+            r.reason
+        );
+
+        // The valid fixture, checked after its two years are up.
+        let later = Utc.with_ymd_and_hms(2027, 3, 1, 0, 0, 0).unwrap();
+        let r = check_key(VENDOR_KEY, "security@vendor.example", later);
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert!(
+            r.reason.contains("The key expired on 2027-01-01"),
+            "{}",
+            r.reason
+        );
+    }
+
+    #[test]
+    fn sign_only_key_fails() {
+        let r = check_key(SIGN_ONLY_KEY, "security@signonly.example", june_2025());
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert!(
+            r.reason.contains("no encryption-capable (sub)key"),
+            "{}",
+            r.reason
+        );
+        assert!(!r.reason.contains("user ID"), "{}", r.reason);
+    }
+
+    #[test]
+    fn expired_encryption_subkey_fails_with_its_date() {
+        let r = check_key(
+            STALE_SUBKEY_KEY,
+            "security@stale-subkey.example",
+            june_2025(),
+        );
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert!(
+            r.reason.contains("encryption subkey expired on 2025-01-02"),
+            "{}",
+            r.reason
+        );
+    }
+
+    #[test]
+    fn revoked_key_fails() {
+        let r = check_key(REVOKED_KEY, "security@revoked.example", june_2025());
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert!(r.reason.contains("revoked"), "{}", r.reason);
+    }
+
+    #[test]
+    fn private_key_is_refused_without_parsing() {
+        let pasted =
+            "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nxyz\n-----END PGP PRIVATE KEY BLOCK-----";
+        let r = check_key(pasted, "security@vendor.example", june_2025());
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert!(r.reason.contains("private (secret) key"), "{}", r.reason);
+    }
+}

@@ -1,0 +1,240 @@
+//! Members: organisations on the list, made from approved applications. Active, suspended (no
+//! mail) or removed; reviewed yearly; breaches recorded; and the embargo-policy version each
+//! accepted, with a signed link to accept a newer one.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use hmac::{Hmac, Mac};
+use serde::Serialize;
+use sha2::Sha256;
+
+use crate::db::schema::{breaches, members};
+use crate::db::{self, DbConnection, DbError};
+use crate::membership::application::Application;
+
+pub const ACTIVE: &str = "active";
+pub const SUSPENDED: &str = "suspended";
+pub const REMOVED: &str = "removed";
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = members)]
+pub struct Member {
+    pub id: i64,
+    pub application_id: Option<i64>,
+    pub org_name: String,
+    pub org_domain: String,
+    pub security_alias: String,
+    pub pgp_key: Option<String>,
+    pub policy_version: i32,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub joined_at: NaiveDateTime,
+    pub last_reviewed_at: NaiveDateTime,
+    pub next_review_due: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Creates the member an approved application describes.
+pub fn create_from(conn: &mut DbConnection, application: &Application) -> Result<i64, DbError> {
+    let now = db::now();
+    diesel::insert_into(members::table)
+        .values((
+            members::application_id.eq(Some(application.id)),
+            members::org_name.eq(&application.org_name),
+            members::org_domain.eq(&application.primary_domain),
+            members::security_alias.eq(&application.security_alias),
+            members::pgp_key.eq(&application.pgp_key),
+            members::policy_version.eq(application.policy_version),
+            members::status.eq(ACTIVE),
+            members::joined_at.eq(now),
+            members::last_reviewed_at.eq(now),
+            members::next_review_due.eq(now + chrono::Duration::days(365)),
+            members::created_at.eq(now),
+            members::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(members::table
+        .filter(members::org_domain.eq(&application.primary_domain))
+        .select(members::id)
+        .first(conn)?)
+}
+
+pub fn find(conn: &mut DbConnection, id: i64) -> Result<Option<Member>, DbError> {
+    Ok(members::table
+        .filter(members::id.eq(id))
+        .select(Member::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn all(conn: &mut DbConnection) -> Result<Vec<Member>, DbError> {
+    Ok(members::table
+        .order(members::org_name)
+        .select(Member::as_select())
+        .load(conn)?)
+}
+
+pub fn active(conn: &mut DbConnection) -> Result<Vec<Member>, DbError> {
+    Ok(members::table
+        .filter(members::status.eq(ACTIVE))
+        .order(members::org_name)
+        .select(Member::as_select())
+        .load(conn)?)
+}
+
+/// Org domains of members that still count as on the list (active or suspended).
+pub fn current_domains(conn: &mut DbConnection) -> Result<Vec<String>, DbError> {
+    Ok(members::table
+        .filter(members::status.ne(REMOVED))
+        .select(members::org_domain)
+        .load(conn)?)
+}
+
+/// (alias, org domain) of active members: who may vouch.
+pub fn active_aliases(conn: &mut DbConnection) -> Result<Vec<(String, String)>, DbError> {
+    Ok(members::table
+        .filter(members::status.eq(ACTIVE))
+        .select((members::security_alias, members::org_domain))
+        .load(conn)?)
+}
+
+pub fn set_status(
+    conn: &mut DbConnection,
+    id: i64,
+    status: &str,
+    reason: &str,
+) -> Result<(), DbError> {
+    diesel::update(members::table.filter(members::id.eq(id)))
+        .set((
+            members::status.eq(status),
+            members::status_reason.eq(Some(reason)),
+            members::updated_at.eq(db::now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn mark_reviewed(conn: &mut DbConnection, id: i64) -> Result<(), DbError> {
+    let now = db::now();
+    diesel::update(members::table.filter(members::id.eq(id)))
+        .set((
+            members::last_reviewed_at.eq(now),
+            members::next_review_due.eq(now + chrono::Duration::days(365)),
+            members::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn accept_policy(conn: &mut DbConnection, id: i64, version: i32) -> Result<(), DbError> {
+    diesel::update(members::table.filter(members::id.eq(id)))
+        .set((
+            members::policy_version.eq(version),
+            members::updated_at.eq(db::now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = breaches)]
+pub struct Breach {
+    pub id: i64,
+    pub member_id: i64,
+    pub what_leaked: String,
+    pub leaked_to: String,
+    pub occurred_at: NaiveDateTime,
+    pub follow_up: String,
+    pub recorded_by: i64,
+    pub created_at: NaiveDateTime,
+}
+
+pub fn record_breach(
+    conn: &mut DbConnection,
+    member_id: i64,
+    what_leaked: &str,
+    leaked_to: &str,
+    occurred_at: NaiveDateTime,
+    follow_up: &str,
+    recorded_by: i64,
+) -> Result<(), DbError> {
+    diesel::insert_into(breaches::table)
+        .values((
+            breaches::member_id.eq(member_id),
+            breaches::what_leaked.eq(what_leaked),
+            breaches::leaked_to.eq(leaked_to),
+            breaches::occurred_at.eq(occurred_at),
+            breaches::follow_up.eq(follow_up),
+            breaches::recorded_by.eq(recorded_by),
+            breaches::created_at.eq(db::now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn breaches_of(conn: &mut DbConnection, member_id: i64) -> Result<Vec<Breach>, DbError> {
+    Ok(breaches::table
+        .filter(breaches::member_id.eq(member_id))
+        .order(breaches::occurred_at.desc())
+        .select(Breach::as_select())
+        .load(conn)?)
+}
+
+/// A link token that lets one member accept one policy version until a time, signed with
+/// the service's key so nobody else can make one: `member.version.expiry.signature`.
+pub fn sign_policy_link(key: &[u8], member_id: i64, version: i32, expires_unix: i64) -> String {
+    let payload = format!("{member_id}.{version}.{expires_unix}");
+    format!("{payload}.{}", signature(key, &payload))
+}
+
+fn signature(key: &[u8], payload: &str) -> String {
+    // HMAC takes keys of any length; an empty signature never verifies.
+    <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .map(|mut mac| {
+            mac.update(payload.as_bytes());
+            hex::encode(mac.finalize().into_bytes())
+        })
+        .unwrap_or_default()
+}
+
+/// Checks a policy link; returns (member id, version) while it is valid and unexpired.
+pub fn verify_policy_link(key: &[u8], token: &str, now_unix: i64) -> Option<(i64, i32)> {
+    let (payload, given) = token.rsplit_once('.')?;
+    let expected = signature(key, payload);
+    let same = !expected.is_empty()
+        && expected.len() == given.len()
+        && expected
+            .bytes()
+            .zip(given.bytes())
+            .fold(0u8, |a, (x, y)| a | (x ^ y))
+            == 0;
+    if !same {
+        return None;
+    }
+    let mut parts = payload.split('.');
+    let member = parts.next()?.parse().ok()?;
+    let version = parts.next()?.parse().ok()?;
+    let expires: i64 = parts.next()?.parse().ok()?;
+    (parts.next().is_none() && expires > now_unix).then_some((member, version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_links_are_signed_and_expire() {
+        let key = b"0123456789abcdef0123456789abcdef";
+        let link = sign_policy_link(key, 7, 2, 2_000);
+        assert_eq!(verify_policy_link(key, &link, 1_000), Some((7, 2)));
+        assert_eq!(verify_policy_link(key, &link, 2_000), None, "expired");
+        assert_eq!(
+            verify_policy_link(b"another key another key another k", &link, 1_000),
+            None
+        );
+        let forged = link.replacen("7.", "8.", 1);
+        assert_eq!(verify_policy_link(key, &forged, 1_000), None);
+        assert_eq!(verify_policy_link(key, "garbage", 1_000), None);
+    }
+}

@@ -1,0 +1,887 @@
+//! Membership: applications through the web form, the automatic criteria checks, the alias
+//! confirmation round trip, reviewer votes and final approval, and the members kept after.
+//! Every workflow here runs in one transaction with the mail it causes (through the outbox)
+//! and the audit entries it writes, so a crash never leaves one without the other.
+
+pub mod application;
+pub mod checks;
+pub mod members;
+pub mod policy;
+pub mod review;
+
+use serde_json::json;
+
+use crate::accounts::session::CurrentUser;
+use crate::accounts::{self, Role};
+use crate::audit;
+use crate::config::{MembershipSettings, Settings};
+use crate::db::{self, DbConnection, DbError};
+use crate::mail::{MailError, Mailer};
+use crate::releases::ENVOY_POLICY_URL;
+use application::{Application, LinkProblem, NewApplication, Status};
+use checks::{CheckContext, CheckInput, CheckResult, Outcome};
+use policy::Policy;
+use review::Vote;
+
+/// How long a confirmation link works.
+pub const CONFIRMATION_DAYS: i64 = 7;
+
+/// What the membership workflows need, built once at start.
+#[derive(Clone)]
+pub struct Env {
+    pub base_url: String,
+    pub approvals_required: u32,
+    pub lead_days: u32,
+    pub settings: MembershipSettings,
+    pub policy: Policy,
+    pub mailer: Mailer,
+    /// Signs policy-acceptance links.
+    pub link_key: Vec<u8>,
+}
+
+impl Env {
+    pub fn new(
+        settings: &Settings,
+        mailer: Mailer,
+        link_key: Vec<u8>,
+    ) -> Result<Self, policy::PolicyError> {
+        Ok(Self {
+            base_url: settings.base_url.as_str().trim_end_matches('/').to_owned(),
+            approvals_required: settings.approvals_required,
+            lead_days: settings.lead_days,
+            settings: settings.membership.clone(),
+            policy: Policy::load(settings.membership.policy_file.as_deref())?,
+            mailer,
+            link_key,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    #[error("{0} is already a member of the list")]
+    AlreadyMember(String),
+    #[error("an application for {0} is already open")]
+    AlreadyOpen(String),
+    #[error("the application is not open any more")]
+    Decided,
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Mail(#[from] MailError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for FlowError {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Db(error.into())
+    }
+}
+
+fn app_subject(id: i64) -> String {
+    format!("application:{id}")
+}
+
+fn is_unique_violation(error: &FlowError) -> bool {
+    matches!(
+        error,
+        FlowError::Db(DbError::Query(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _
+        )))
+    )
+}
+
+/// Runs every automatic check on a stored application and stores the results.
+pub fn run_checks(
+    conn: &mut DbConnection,
+    env: &Env,
+    app: &Application,
+) -> Result<Vec<CheckResult>, DbError> {
+    let member_domains = members::current_domains(conn)?;
+    let member_aliases = members::active_aliases(conn)?;
+    let domains = app.domains();
+    let track_record = app.track_record_links();
+    let community = app.community_link_list();
+    let input = CheckInput {
+        org_domains: &domains,
+        security_alias: &app.security_alias,
+        rep_name: &app.rep_name,
+        website: &app.website,
+        product_url: &app.product_url,
+        track_record: &track_record,
+        community_links: &community,
+        voucher_alias: app.voucher_alias.as_deref(),
+        days_to_fix: app.days_to_fix,
+        pgp_key: app.pgp_key.as_deref(),
+        accepted_policy_version: app.policy_version,
+        stages_privately: app.attests_stage_privately,
+        contributes_back: app.attests_contribute_back,
+        alias_confirmed: app.alias_confirmed_at.is_some(),
+    };
+    let context = CheckContext {
+        member_domains: &member_domains,
+        member_aliases: &member_aliases,
+        current_policy_version: env.policy.version,
+        max_days_to_fix: env.settings.max_days_to_fix,
+        voucher_required: env.settings.voucher_required,
+        required: &env.settings.required_checks,
+        now: chrono::Utc::now(),
+    };
+    let results = checks::run_all(&input, &context);
+    application::store_checks(conn, app.id, &results)?;
+    Ok(results)
+}
+
+fn failing(results: &[CheckResult]) -> Vec<serde_json::Value> {
+    results
+        .iter()
+        .filter(|r| r.outcome == Outcome::Fail)
+        .map(|r| json!({ "title": r.title, "reason": r.reason }))
+        .collect()
+}
+
+fn load(conn: &mut DbConnection, id: i64) -> Result<Application, FlowError> {
+    application::find(conn, id)?.ok_or(FlowError::NotFound)
+}
+
+fn send_confirmation(
+    conn: &mut DbConnection,
+    env: &Env,
+    app: &Application,
+    status_token: Option<&str>,
+) -> Result<(), FlowError> {
+    let (token, expires_at) =
+        application::new_confirmation(conn, app.id, chrono::Duration::days(CONFIRMATION_DAYS))?;
+    let status_url = status_token.map_or_else(
+        || env.url("/apply"),
+        |t| env.url(&format!("/apply/status/{t}")),
+    );
+    env.mailer.enqueue(
+        conn,
+        "confirm_alias",
+        &app.security_alias,
+        json!({
+            "org_name": app.org_name,
+            "alias": app.security_alias,
+            "confirm_url": env.url(&format!("/apply/confirm/{token}")),
+            "expires_on": expires_at.format("%Y-%m-%d").to_string(),
+            "status_url": status_url,
+        }),
+        None,
+    )?;
+    Ok(())
+}
+
+/// What a successful submission hands back: the private status link's token.
+pub struct Submitted {
+    pub application_id: i64,
+    pub status_token: String,
+}
+
+/// Stores a new application, runs the checks, and mails the confirmation link to the alias
+/// and a receipt to the representative.
+pub fn submit(
+    conn: &mut DbConnection,
+    env: &Env,
+    new: &NewApplication,
+    ip: Option<&str>,
+) -> Result<Submitted, FlowError> {
+    let result = db::write_transaction(conn, |conn| {
+        let member_domains = members::current_domains(conn)?;
+        if let Some(domain) = new
+            .org_domains
+            .iter()
+            .find(|d| checks::is_on_domains(d, &member_domains))
+        {
+            return Err(FlowError::AlreadyMember(domain.clone()));
+        }
+        if let Some(open) = application::open_for_domains(conn, &new.org_domains, None)? {
+            return Err(FlowError::AlreadyOpen(open.primary_domain));
+        }
+        let status_token = accounts::session::new_token();
+        let id = application::insert(conn, new, &accounts::session::token_hash(&status_token))?;
+        let app = load(conn, id)?;
+        let results = run_checks(conn, env, &app)?;
+        send_confirmation(conn, env, &app, Some(&status_token))?;
+        env.mailer.enqueue(
+            conn,
+            "application_received",
+            &app.rep_email,
+            json!({
+                "org_name": app.org_name,
+                "rep_name": app.rep_name,
+                "alias": app.security_alias,
+                "status_url": env.url(&format!("/apply/status/{status_token}")),
+                "failing": failing(&results),
+            }),
+            None,
+        )?;
+        audit::record(
+            conn,
+            &app.rep_email,
+            "application.submitted",
+            &app_subject(id),
+            json!({ "org": app.org_name, "domains": new.org_domains, "ip": ip }),
+        )?;
+        Ok(Submitted {
+            application_id: id,
+            status_token,
+        })
+    });
+    match result {
+        // Two submissions for one domain at the same moment: the index keeps one.
+        Err(error) if is_unique_violation(&error) => {
+            Err(FlowError::AlreadyOpen(new.primary_domain().to_owned()))
+        }
+        other => other,
+    }
+}
+
+/// Replaces an open application's answers and re-runs the checks. A changed alias must be
+/// confirmed again, which takes the application out of review until it is.
+pub fn edit(
+    conn: &mut DbConnection,
+    env: &Env,
+    id: i64,
+    new: &NewApplication,
+    status_token: &str,
+) -> Result<(), FlowError> {
+    db::write_transaction(conn, |conn| {
+        let before = load(conn, id)?;
+        if !before.status().is_open() {
+            return Err(FlowError::Decided);
+        }
+        let member_domains = members::current_domains(conn)?;
+        if let Some(domain) = new
+            .org_domains
+            .iter()
+            .find(|d| checks::is_on_domains(d, &member_domains))
+        {
+            return Err(FlowError::AlreadyMember(domain.clone()));
+        }
+        if let Some(open) = application::open_for_domains(conn, &new.org_domains, Some(id))? {
+            return Err(FlowError::AlreadyOpen(open.primary_domain));
+        }
+        application::update_answers(conn, id, new)?;
+        let alias_changed = before.security_alias != new.security_alias;
+        if alias_changed {
+            use crate::db::schema::applications;
+            use diesel::prelude::*;
+            diesel::update(applications::table.filter(applications::id.eq(id)))
+                .set((
+                    applications::alias_confirmed_at.eq(None::<chrono::NaiveDateTime>),
+                    applications::status.eq(Status::AwaitingConfirmation.as_str()),
+                ))
+                .execute(conn)?;
+        }
+        let app = load(conn, id)?;
+        run_checks(conn, env, &app)?;
+        if alias_changed {
+            send_confirmation(conn, env, &app, Some(status_token))?;
+        }
+        audit::record(
+            conn,
+            &app.rep_email,
+            "application.edited",
+            &app_subject(id),
+            json!({ "alias_changed": alias_changed }),
+        )?;
+        Ok(())
+    })
+}
+
+/// Mails a new confirmation link; earlier ones stop working.
+pub fn resend_confirmation(
+    conn: &mut DbConnection,
+    env: &Env,
+    id: i64,
+    status_token: &str,
+) -> Result<(), FlowError> {
+    db::write_transaction(conn, |conn| {
+        let app = load(conn, id)?;
+        if app.status() != Status::AwaitingConfirmation {
+            return Err(FlowError::Refused("The alias is already confirmed.".into()));
+        }
+        send_confirmation(conn, env, &app, Some(status_token))?;
+        audit::record(
+            conn,
+            &app.rep_email,
+            "application.confirmation-resent",
+            &app_subject(id),
+            json!({}),
+        )?;
+        Ok(())
+    })
+}
+
+pub fn withdraw(conn: &mut DbConnection, id: i64) -> Result<(), FlowError> {
+    db::write_transaction(conn, |conn| {
+        let app = load(conn, id)?;
+        if !app.status().is_open() {
+            return Err(FlowError::Decided);
+        }
+        decide(
+            conn,
+            id,
+            Status::Withdrawn,
+            Some("Withdrawn by the applicant."),
+        )?;
+        audit::record(
+            conn,
+            &app.rep_email,
+            "application.withdrawn",
+            &app_subject(id),
+            json!({}),
+        )?;
+        Ok(())
+    })
+}
+
+fn decide(
+    conn: &mut DbConnection,
+    id: i64,
+    status: Status,
+    reason: Option<&str>,
+) -> Result<(), DbError> {
+    use crate::db::schema::applications;
+    use diesel::prelude::*;
+    diesel::update(applications::table.filter(applications::id.eq(id)))
+        .set((
+            applications::status.eq(status.as_str()),
+            applications::decided_at.eq(Some(db::now())),
+            applications::decision_reason.eq(reason),
+            applications::updated_at.eq(db::now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Reviewers who may act on an application: enabled, holding the role, not recused.
+fn reviewers_for(
+    conn: &mut DbConnection,
+    app: &Application,
+) -> Result<Vec<accounts::Account>, DbError> {
+    let domains = app.domains();
+    Ok(accounts::with_role(conn, Role::Reviewer)?
+        .into_iter()
+        .filter(|a| !review::is_recused(&a.email, &domains))
+        .collect())
+}
+
+/// Follows a confirmation link: the alias is proven monitored and the application enters the
+/// review queue; reviewers are told.
+pub fn confirm(
+    conn: &mut DbConnection,
+    env: &Env,
+    token: &str,
+) -> Result<Result<Application, LinkProblem>, FlowError> {
+    db::write_transaction(conn, |conn| {
+        let id = match application::use_confirmation(conn, token)? {
+            Ok(id) => id,
+            Err(problem) => return Ok(Err(problem)),
+        };
+        let app = load(conn, id)?;
+        if !app.status().is_open() {
+            return Ok(Err(LinkProblem::Closed));
+        }
+        if app.status() != Status::AwaitingConfirmation {
+            return Ok(Ok(app));
+        }
+        {
+            use crate::db::schema::applications;
+            use diesel::prelude::*;
+            diesel::update(applications::table.filter(applications::id.eq(id)))
+                .set((
+                    applications::alias_confirmed_at.eq(Some(db::now())),
+                    applications::status.eq(Status::InReview.as_str()),
+                    applications::updated_at.eq(db::now()),
+                ))
+                .execute(conn)?;
+        }
+        let app = load(conn, id)?;
+        let results = run_checks(conn, env, &app)?;
+        let failing_required = results
+            .iter()
+            .filter(|r| r.required && r.outcome == Outcome::Fail)
+            .count();
+        for reviewer in reviewers_for(conn, &app)? {
+            env.mailer.enqueue(
+                conn,
+                "review_new_application",
+                &reviewer.email,
+                json!({
+                    "reviewer_name": reviewer.name,
+                    "org_name": app.org_name,
+                    "review_url": env.url(&format!("/review/applications/{id}")),
+                    "failing_required": failing_required,
+                }),
+                Some(format!("review-new:{id}:{}", reviewer.id)),
+            )?;
+        }
+        audit::record(
+            conn,
+            &app.security_alias,
+            "application.alias-confirmed",
+            &app_subject(id),
+            json!({}),
+        )?;
+        Ok(Ok(app))
+    })
+}
+
+/// Records a reviewer's vote and moves the application as the votes now say.
+pub fn vote(
+    conn: &mut DbConnection,
+    env: &Env,
+    id: i64,
+    reviewer: &CurrentUser,
+    vote: Vote,
+    reason: &str,
+) -> Result<Status, FlowError> {
+    db::write_transaction(conn, |conn| {
+        let app = load(conn, id)?;
+        if !matches!(app.status(), Status::InReview | Status::Recommended) {
+            return Err(FlowError::Decided);
+        }
+        if review::is_recused(&reviewer.email, &app.domains()) {
+            return Err(FlowError::Refused(
+                "You are recused: your email domain is the applicant's own.".into(),
+            ));
+        }
+        review::cast(conn, id, reviewer.account_id, vote, reason)?;
+        audit::record(
+            conn,
+            reviewer.actor(),
+            "application.vote",
+            &app_subject(id),
+            json!({ "vote": vote.as_str(), "reason": reason }),
+        )?;
+        let tally = review::tally(&review::votes_for(conn, id)?);
+        let mut next = review::outcome(
+            tally,
+            env.approvals_required,
+            env.settings.rejections_required,
+            env.settings.final_approval,
+        );
+        let blocked = application::load_checks(conn, id)?
+            .iter()
+            .any(|c| c.failed_required());
+        if next == Status::Approved && blocked {
+            // Quorum alone cannot make a member while a required check fails.
+            next = Status::Recommended;
+        }
+        match next {
+            Status::Rejected => {
+                let reasons = rejection_reasons(conn, id)?;
+                reject(conn, env, &app, &reasons, "reviewers")?;
+            }
+            Status::Approved => {
+                approve(conn, env, &app, "reviewers' quorum")?;
+            }
+            Status::Recommended if app.status() != Status::Recommended => {
+                use crate::db::schema::applications;
+                use diesel::prelude::*;
+                diesel::update(applications::table.filter(applications::id.eq(id)))
+                    .set((
+                        applications::status.eq(Status::Recommended.as_str()),
+                        applications::recommended_at.eq(Some(db::now())),
+                    ))
+                    .execute(conn)?;
+                audit::record(
+                    conn,
+                    "edl",
+                    "application.recommended",
+                    &app_subject(id),
+                    json!({ "approvals": tally.approvals }),
+                )?;
+            }
+            Status::InReview if app.status() != Status::InReview => {
+                application::set_status(conn, id, Status::InReview)?;
+                audit::record(
+                    conn,
+                    "edl",
+                    "application.back-in-review",
+                    &app_subject(id),
+                    json!({ "approvals": tally.approvals }),
+                )?;
+            }
+            _ => {}
+        }
+        Ok(next)
+    })
+}
+
+fn rejection_reasons(conn: &mut DbConnection, id: i64) -> Result<String, DbError> {
+    let reasons: Vec<String> = review::votes_for(conn, id)?
+        .into_iter()
+        .filter(|v| v.vote == Vote::Reject.as_str())
+        .map(|v| v.reason)
+        .collect();
+    Ok(reasons.join("\n"))
+}
+
+fn reject(
+    conn: &mut DbConnection,
+    env: &Env,
+    app: &Application,
+    reason: &str,
+    by: &str,
+) -> Result<(), FlowError> {
+    decide(conn, app.id, Status::Rejected, Some(reason))?;
+    env.mailer.enqueue(
+        conn,
+        "decision_rejected",
+        &app.security_alias,
+        json!({
+            "org_name": app.org_name,
+            "reason": reason,
+            "criteria_url": env.url("/criteria"),
+            "apply_url": env.url("/apply"),
+        }),
+        Some(format!("decision:{}", app.id)),
+    )?;
+    audit::record(
+        conn,
+        by,
+        "application.rejected",
+        &app_subject(app.id),
+        json!({ "reason": reason }),
+    )?;
+    Ok(())
+}
+
+fn approve(
+    conn: &mut DbConnection,
+    env: &Env,
+    app: &Application,
+    by: &str,
+) -> Result<i64, FlowError> {
+    decide(conn, app.id, Status::Approved, None)?;
+    let member_id = members::create_from(conn, app)?;
+    env.mailer.enqueue(
+        conn,
+        "decision_approved",
+        &app.security_alias,
+        json!({
+            "org_name": app.org_name,
+            "policy_version": env.policy.version,
+            "policy_url": env.url("/embargo-policy"),
+            "envoy_policy_url": ENVOY_POLICY_URL,
+            "lead_days": env.lead_days,
+            "members_url": env.url("/members"),
+        }),
+        Some(format!("decision:{}", app.id)),
+    )?;
+    audit::record(
+        conn,
+        by,
+        "application.approved",
+        &app_subject(app.id),
+        json!({ "member": member_id }),
+    )?;
+    audit::record(
+        conn,
+        by,
+        "member.created",
+        &format!("member:{member_id}"),
+        json!({ "org": app.org_name }),
+    )?;
+    Ok(member_id)
+}
+
+/// An approver's final approval of a recommended application: it becomes a member.
+pub fn final_approve(
+    conn: &mut DbConnection,
+    env: &Env,
+    id: i64,
+    approver: &CurrentUser,
+) -> Result<i64, FlowError> {
+    db::write_transaction(conn, |conn| {
+        let app = load(conn, id)?;
+        if app.status() != Status::Recommended {
+            return Err(FlowError::Refused(format!(
+                "Only a recommended application can be approved; this one is {}.",
+                app.status().label().to_lowercase()
+            )));
+        }
+        if review::is_recused(&approver.email, &app.domains()) {
+            return Err(FlowError::Refused(
+                "You are recused: your email domain is the applicant's own.".into(),
+            ));
+        }
+        let failing: Vec<String> = application::load_checks(conn, id)?
+            .into_iter()
+            .filter(|c| c.failed_required())
+            .map(|c| c.title)
+            .collect();
+        if !failing.is_empty() {
+            return Err(FlowError::Refused(format!(
+                "Required checks fail: {}. The applicant must fix them first.",
+                failing.join("; ")
+            )));
+        }
+        approve(conn, env, &app, approver.actor())
+    })
+}
+
+/// An approver's decision not to admit an application, with the reason the applicant is sent.
+pub fn decline(
+    conn: &mut DbConnection,
+    env: &Env,
+    id: i64,
+    approver: &CurrentUser,
+    reason: &str,
+) -> Result<(), FlowError> {
+    db::write_transaction(conn, |conn| {
+        let app = load(conn, id)?;
+        if !matches!(app.status(), Status::InReview | Status::Recommended) {
+            return Err(FlowError::Decided);
+        }
+        reject(conn, env, &app, reason, approver.actor())
+    })
+}
+
+pub fn comment(
+    conn: &mut DbConnection,
+    id: i64,
+    author: &CurrentUser,
+    body: &str,
+) -> Result<(), FlowError> {
+    db::write_transaction(conn, |conn| {
+        load(conn, id)?;
+        review::add_comment(conn, id, author.account_id, body)?;
+        audit::record(
+            conn,
+            author.actor(),
+            "application.comment",
+            &app_subject(id),
+            json!({ "length": body.len() }),
+        )?;
+        Ok(())
+    })
+}
+
+/// What an admin can do to a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberAction {
+    Suspend,
+    Reinstate,
+    Remove,
+    MarkReviewed,
+}
+
+pub fn member_action(
+    conn: &mut DbConnection,
+    env: &Env,
+    member_id: i64,
+    admin: &CurrentUser,
+    action: MemberAction,
+    reason: &str,
+) -> Result<(), FlowError> {
+    db::write_transaction(conn, |conn| {
+        let member = members::find(conn, member_id)?.ok_or(FlowError::NotFound)?;
+        let subject = format!("member:{member_id}");
+        let (name, template) = match action {
+            MemberAction::Suspend if member.status == members::ACTIVE => {
+                members::set_status(conn, member_id, members::SUSPENDED, reason)?;
+                ("member.suspended", Some("member_suspended"))
+            }
+            MemberAction::Reinstate if member.status == members::SUSPENDED => {
+                members::set_status(conn, member_id, members::ACTIVE, reason)?;
+                ("member.reinstated", None)
+            }
+            MemberAction::Remove if member.status != members::REMOVED => {
+                members::set_status(conn, member_id, members::REMOVED, reason)?;
+                ("member.removed", Some("member_removed"))
+            }
+            MemberAction::MarkReviewed if member.status != members::REMOVED => {
+                members::mark_reviewed(conn, member_id)?;
+                ("member.reviewed", None)
+            }
+            _ => {
+                return Err(FlowError::Refused(format!(
+                    "That cannot be done to a member that is {}.",
+                    member.status
+                )))
+            }
+        };
+        if let Some(template) = template {
+            env.mailer.enqueue(
+                conn,
+                template,
+                &member.security_alias,
+                json!({
+                    "org_name": member.org_name,
+                    "reason": reason,
+                    "policy_url": env.url("/embargo-policy"),
+                    "criteria_url": env.url("/criteria"),
+                }),
+                None,
+            )?;
+        }
+        audit::record(
+            conn,
+            admin.actor(),
+            name,
+            &subject,
+            json!({ "reason": reason }),
+        )?;
+        Ok(())
+    })
+}
+
+pub fn record_breach(
+    conn: &mut DbConnection,
+    member_id: i64,
+    admin: &CurrentUser,
+    what: &str,
+    to_whom: &str,
+    occurred_at: chrono::NaiveDateTime,
+    follow_up: &str,
+) -> Result<(), FlowError> {
+    db::write_transaction(conn, |conn| {
+        members::find(conn, member_id)?.ok_or(FlowError::NotFound)?;
+        members::record_breach(
+            conn,
+            member_id,
+            what,
+            to_whom,
+            occurred_at,
+            follow_up,
+            admin.account_id,
+        )?;
+        audit::record(
+            conn,
+            admin.actor(),
+            "member.breach-recorded",
+            &format!("member:{member_id}"),
+            json!({ "what": what, "to": to_whom, "when": occurred_at.to_string() }),
+        )?;
+        Ok(())
+    })
+}
+
+/// The signed link a member follows to accept the current policy; valid for 30 days.
+pub fn policy_link(env: &Env, member_id: i64) -> String {
+    let expires = chrono::Utc::now().timestamp() + 30 * 86_400;
+    let token = members::sign_policy_link(&env.link_key, member_id, env.policy.version, expires);
+    env.url(&format!("/members/accept-policy/{token}"))
+}
+
+pub fn accept_policy(
+    conn: &mut DbConnection,
+    env: &Env,
+    member_id: i64,
+    version: i32,
+) -> Result<(), FlowError> {
+    db::write_transaction(conn, |conn| {
+        let member = members::find(conn, member_id)?.ok_or(FlowError::NotFound)?;
+        if version != env.policy.version {
+            return Err(FlowError::Refused(
+                "This link is for an older version of the policy.".into(),
+            ));
+        }
+        members::accept_policy(conn, member_id, version)?;
+        audit::record(
+            conn,
+            &member.security_alias,
+            "member.policy-accepted",
+            &format!("member:{member_id}"),
+            json!({ "version": version }),
+        )?;
+        Ok(())
+    })
+}
+
+/// What one run of the periodic jobs did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct JobReport {
+    pub reminders: usize,
+    pub policy_requests: usize,
+}
+
+/// Reminds reviewers of applications waiting longer than `review_reminder_days` (once per
+/// such period), and asks members on an older policy version to accept the current one (once
+/// per version). Dedupe keys make a second run, or a second process, a no-op.
+pub fn run_jobs(
+    conn: &mut DbConnection,
+    env: &Env,
+    now: chrono::NaiveDateTime,
+) -> Result<JobReport, FlowError> {
+    let mut report = JobReport::default();
+    let period = i64::from(env.settings.review_reminder_days);
+    db::write_transaction(conn, |conn| {
+        let (waiting, _) =
+            application::queue(conn, &[Status::InReview, Status::Recommended], 0, 1000)?;
+        for app in waiting {
+            let since = app.alias_confirmed_at.unwrap_or(app.created_at);
+            let days = (now - since).num_days();
+            if days < period {
+                continue;
+            }
+            let voted: Vec<i64> = review::votes_for(conn, app.id)?
+                .iter()
+                .map(|v| v.account_id)
+                .collect();
+            let tally = review::tally(&review::votes_for(conn, app.id)?);
+            for reviewer in reviewers_for(conn, &app)?
+                .into_iter()
+                .filter(|r| !voted.contains(&r.id))
+            {
+                let queued = env.mailer.enqueue(
+                    conn,
+                    "review_reminder",
+                    &reviewer.email,
+                    json!({
+                        "reviewer_name": reviewer.name,
+                        "org_name": app.org_name,
+                        "review_url": env.url(&format!("/review/applications/{}", app.id)),
+                        "waiting_days": days,
+                        "approvals": tally.approvals,
+                        "approvals_required": env.approvals_required,
+                    }),
+                    Some(format!(
+                        "review-reminder:{}:{}:{}",
+                        app.id,
+                        reviewer.id,
+                        days / period
+                    )),
+                )?;
+                report.reminders += usize::from(queued.is_some());
+            }
+        }
+        for member in members::active(conn)?
+            .into_iter()
+            .filter(|m| m.policy_version < env.policy.version)
+        {
+            let queued = env.mailer.enqueue(
+                conn,
+                "policy_changed",
+                &member.security_alias,
+                json!({
+                    "org_name": member.org_name,
+                    "old_version": member.policy_version,
+                    "new_version": env.policy.version,
+                    "accept_url": policy_link(env, member.id),
+                    "policy_url": env.url("/embargo-policy"),
+                    "accept_by": (now + chrono::Duration::days(30)).format("%Y-%m-%d").to_string(),
+                }),
+                Some(format!(
+                    "policy:{}:member:{}",
+                    env.policy.version, member.id
+                )),
+            )?;
+            report.policy_requests += usize::from(queued.is_some());
+        }
+        Ok::<_, FlowError>(())
+    })?;
+    Ok(report)
+}

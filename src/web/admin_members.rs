@@ -1,0 +1,258 @@
+//! `/admin/members`: suspend, reinstate and remove members with a reason, record breaches, and
+//! mark yearly reviews done. Members on an older policy version and members due for review
+//! are flagged.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::db;
+use crate::error::AppError;
+use crate::membership::members::{self, Breach, Member};
+use crate::membership::{self, FlowError, MemberAction};
+use crate::web::apply::flow_error;
+use crate::web::auth::{CsrfForm, SignedIn, Viewer};
+use crate::web::login::see_other;
+use crate::web::AppState;
+
+#[derive(Serialize)]
+struct Row {
+    member: Member,
+    breaches: Vec<Breach>,
+    outdated_policy: bool,
+    review_due: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    notice: Option<String>,
+}
+
+async fn list_page(
+    state: &AppState,
+    viewer: &Viewer,
+    status: StatusCode,
+    notice: Option<&'static str>,
+    error: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    let rows = db::run(&state.pool, |c| {
+        let all = members::all(c)?;
+        let mut rows = Vec::with_capacity(all.len());
+        for member in all {
+            let breaches = members::breaches_of(c, member.id)?;
+            rows.push((member, breaches));
+        }
+        Ok::<_, db::DbError>(rows)
+    })
+    .await?;
+    let now = db::now();
+    let version = state.membership.policy.version;
+    let rows: Vec<Row> = rows
+        .into_iter()
+        .map(|(member, breaches)| Row {
+            outdated_policy: member.status == members::ACTIVE && member.policy_version < version,
+            review_due: member.status != members::REMOVED && member.next_review_due <= now,
+            member,
+            breaches,
+        })
+        .collect();
+    let context = minijinja::context! { rows, notice, error, policy_version => version };
+    state
+        .pages
+        .page_with_status(status, viewer, "admin/members.html", context)
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, AppError> {
+    let notice = match query.notice.as_deref() {
+        Some("suspended") => Some("The member was suspended and told why."),
+        Some("reinstated") => Some("The member was reinstated."),
+        Some("removed") => Some("The member was removed and told why."),
+        Some("reviewed") => Some("The yearly review was recorded."),
+        Some("breach") => Some("The breach was recorded."),
+        _ => None,
+    };
+    list_page(&state, &viewer, StatusCode::OK, notice, None).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReasonForm {
+    #[serde(default)]
+    reason: String,
+}
+
+async fn act(
+    state: &AppState,
+    viewer: &Viewer,
+    admin: crate::accounts::session::CurrentUser,
+    id: i64,
+    action: MemberAction,
+    reason: String,
+    notice: &str,
+) -> Result<HttpResponse, AppError> {
+    if action != MemberAction::MarkReviewed && reason.trim().is_empty() {
+        return list_page(
+            state,
+            viewer,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            Some("Give a reason; the member is told it.".into()),
+        )
+        .await;
+    }
+    let env = state.membership.clone();
+    let result = db::run(&state.pool, move |c| {
+        membership::member_action(c, &env, id, &admin, action, reason.trim())
+    })
+    .await;
+    match result {
+        Ok(()) => {
+            state.mailer.wake_workers();
+            Ok(see_other(&format!("/admin/members?notice={notice}")))
+        }
+        Err(FlowError::Refused(reason)) => {
+            list_page(state, viewer, StatusCode::CONFLICT, None, Some(reason)).await
+        }
+        Err(other) => Err(flow_error(other)),
+    }
+}
+
+pub async fn suspend(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    SignedIn(admin): SignedIn,
+    id: web::Path<i64>,
+    CsrfForm(form): CsrfForm<ReasonForm>,
+) -> Result<HttpResponse, AppError> {
+    act(
+        &state,
+        &viewer,
+        admin,
+        id.into_inner(),
+        MemberAction::Suspend,
+        form.reason,
+        "suspended",
+    )
+    .await
+}
+
+pub async fn reinstate(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    SignedIn(admin): SignedIn,
+    id: web::Path<i64>,
+    CsrfForm(form): CsrfForm<ReasonForm>,
+) -> Result<HttpResponse, AppError> {
+    act(
+        &state,
+        &viewer,
+        admin,
+        id.into_inner(),
+        MemberAction::Reinstate,
+        form.reason,
+        "reinstated",
+    )
+    .await
+}
+
+pub async fn remove(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    SignedIn(admin): SignedIn,
+    id: web::Path<i64>,
+    CsrfForm(form): CsrfForm<ReasonForm>,
+) -> Result<HttpResponse, AppError> {
+    act(
+        &state,
+        &viewer,
+        admin,
+        id.into_inner(),
+        MemberAction::Remove,
+        form.reason,
+        "removed",
+    )
+    .await
+}
+
+pub async fn reviewed(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    SignedIn(admin): SignedIn,
+    id: web::Path<i64>,
+    CsrfForm(form): CsrfForm<ReasonForm>,
+) -> Result<HttpResponse, AppError> {
+    act(
+        &state,
+        &viewer,
+        admin,
+        id.into_inner(),
+        MemberAction::MarkReviewed,
+        form.reason,
+        "reviewed",
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BreachForm {
+    #[serde(default)]
+    what_leaked: String,
+    #[serde(default)]
+    leaked_to: String,
+    #[serde(default)]
+    occurred_on: String,
+    #[serde(default)]
+    follow_up: String,
+}
+
+pub async fn breach(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    SignedIn(admin): SignedIn,
+    id: web::Path<i64>,
+    CsrfForm(form): CsrfForm<BreachForm>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    let mut errors: BTreeMap<&str, &str> = BTreeMap::new();
+    if form.what_leaked.trim().is_empty() {
+        errors.insert("what_leaked", "Say what leaked.");
+    }
+    if form.leaked_to.trim().is_empty() {
+        errors.insert("leaked_to", "Say to whom it leaked.");
+    }
+    let day = NaiveDate::parse_from_str(form.occurred_on.trim(), "%Y-%m-%d").ok();
+    if day.is_none() {
+        errors.insert("occurred_on", "Give the date as YYYY-MM-DD.");
+    }
+    let Some(occurred_at) = day
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .filter(|_| errors.is_empty())
+    else {
+        let message = errors.values().copied().collect::<Vec<_>>().join(" ");
+        return list_page(
+            &state,
+            &viewer,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            Some(message),
+        )
+        .await;
+    };
+    let (what, to, follow) = (
+        form.what_leaked.trim().to_owned(),
+        form.leaked_to.trim().to_owned(),
+        form.follow_up.trim().to_owned(),
+    );
+    db::run(&state.pool, move |c| {
+        membership::record_breach(c, id, &admin, &what, &to, occurred_at, &follow)
+    })
+    .await
+    .map_err(flow_error)?;
+    Ok(see_other("/admin/members?notice=breach"))
+}
