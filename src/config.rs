@@ -573,6 +573,24 @@ impl RawSettings {
             })
     }
 
+    /// The required checks: as configured, or Istio's; a required voucher makes its check
+    /// required too.
+    fn required_checks(&self) -> Result<Vec<String>, ConfigError> {
+        let mut list = match self.parse("required_checks", parse_check_list)? {
+            Some(list) => list,
+            None => crate::membership::checks::DEFAULT_REQUIRED
+                .iter()
+                .map(|k| (*k).to_owned())
+                .collect(),
+        };
+        if self.parse("voucher_required", parse_bool)? == Some(true)
+            && !list.iter().any(|k| k == "voucher")
+        {
+            list.push("voucher".to_owned());
+        }
+        Ok(list)
+    }
+
     /// Parse every key into [`Settings`], stopping at the first bad value.
     pub fn into_settings(&self) -> Result<Settings, ConfigError> {
         let mode = self.required("mode", |v| match v.trim() {
@@ -648,13 +666,7 @@ impl RawSettings {
                 final_approval: self.required("final_approval", parse_bool)?,
                 voucher_required: self.required("voucher_required", parse_bool)?,
                 max_days_to_fix: self.required("max_days_to_fix", |v| parse_int(v, 1, 365))?,
-                required_checks: match self.parse("required_checks", parse_check_list)? {
-                    Some(list) => list,
-                    None => crate::membership::checks::DEFAULT_REQUIRED
-                        .iter()
-                        .map(|k| (*k).to_owned())
-                        .collect(),
-                },
+                required_checks: self.required_checks()?,
                 review_reminder_days: self
                     .required("review_reminder_days", |v| parse_int(v, 1, 365))?,
                 policy_file: self.parse("policy_file", |v| {

@@ -24,8 +24,8 @@ use crate::mail::Mailer;
 use crate::web::auth::{self, Access, AccessTable, RouteDef};
 use crate::web::ratelimit::RateLimiter;
 use crate::web::{
-    account, admin, admin_members, apply, assets, errors, health, home, login, pages::Pages,
-    public, review, AppState, CONTENT_SECURITY_POLICY,
+    account, admin, admin_members, apply, assets, errors, health, home, login, manage_releases,
+    pages::Pages, public, receipts, review, AppState, CONTENT_SECURITY_POLICY,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +50,7 @@ pub enum StartupError {
 pub fn route_table() -> Vec<RouteDef> {
     use crate::accounts::Role::{Admin, Approver, Reviewer};
     const REVIEWERS: &[crate::accounts::Role] = &[Reviewer, Approver];
+    const RELEASERS: &[crate::accounts::Role] = &[crate::accounts::Role::ReleaseManager, Admin];
     use actix_web::http::Method;
     use Access::{AnyOf, Public, Role, SignedIn};
     let r = |method: Method,
@@ -205,6 +206,60 @@ pub fn route_table() -> Vec<RouteDef> {
             Role(Approver),
             || web::post().to(review::decline),
         ),
+        r(Method::GET, "/manage/releases", AnyOf(RELEASERS), || {
+            web::get().to(manage_releases::list)
+        }),
+        r(Method::POST, "/manage/releases", AnyOf(RELEASERS), || {
+            web::post().to(manage_releases::plan)
+        }),
+        r(
+            Method::GET,
+            "/manage/releases/{id}",
+            AnyOf(RELEASERS),
+            || web::get().to(manage_releases::detail),
+        ),
+        r(
+            Method::POST,
+            "/manage/releases/{id}/advisories",
+            AnyOf(RELEASERS),
+            || web::post().to(manage_releases::add_advisory),
+        ),
+        r(
+            Method::POST,
+            "/manage/releases/{id}/patches",
+            AnyOf(RELEASERS),
+            || web::post().to(manage_releases::upload_patch),
+        ),
+        r(
+            Method::POST,
+            "/manage/releases/{id}/patches/{patch}/reclassify",
+            AnyOf(RELEASERS),
+            || web::post().to(manage_releases::reclassify),
+        ),
+        r(
+            Method::POST,
+            "/manage/releases/{id}/exception",
+            AnyOf(RELEASERS),
+            || web::post().to(manage_releases::exception),
+        ),
+        r(
+            Method::POST,
+            "/manage/releases/{id}/approve",
+            AnyOf(RELEASERS),
+            || web::post().to(manage_releases::approve),
+        ),
+        r(
+            Method::POST,
+            "/manage/releases/{id}/cancel",
+            AnyOf(RELEASERS),
+            || web::post().to(manage_releases::cancel),
+        ),
+        r(Method::GET, "/releases/ack/{token}", Public, || {
+            web::get().to(receipts::page)
+        }),
+        r(Method::POST, "/releases/ack/{token}", Public, || {
+            web::post().to(receipts::confirm)
+        }),
         r(Method::GET, "/admin/members", Role(Admin), || {
             web::get().to(admin_members::list)
         }),
@@ -429,8 +484,9 @@ pub fn spawn_workers(
         .collect()
 }
 
-/// Runs the periodic membership jobs (review reminders, policy-acceptance requests) every
-/// `EDL_SCHEDULER_INTERVAL` until stopped. Their dedupe keys make several processes safe.
+/// Runs the periodic jobs every `EDL_SCHEDULER_INTERVAL` until stopped: review reminders,
+/// policy-acceptance requests, and release distribution (embargoed mailings, announcements,
+/// publications). Dedupe keys and recorded moments make several processes safe.
 pub fn spawn_scheduler(
     settings: &Settings,
     pool: &DbPool,
@@ -456,7 +512,28 @@ pub fn spawn_scheduler(
                 }
                 Ok(_) => {}
                 Err(error) => {
-                    tracing::warn!(%error, "The scheduler could not run its jobs; it will try again.")
+                    tracing::warn!(%error, "The scheduler could not run the membership jobs; it will try again.")
+                }
+            }
+            // Embargoed mailings, pre-announcements and publications that are due.
+            let run_env = env.clone();
+            let tick = db::run(&pool, move |c| {
+                crate::releases::release::distribute(c, &run_env, chrono::Utc::now())
+            })
+            .await;
+            match tick {
+                Ok(tick) if tick.mailed + tick.announced + tick.published > 0 => {
+                    env.mailer.wake_workers();
+                    tracing::info!(
+                        mailed = tick.mailed,
+                        announced = tick.announced,
+                        published = tick.published,
+                        "Release distribution ran."
+                    );
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "The scheduler could not distribute releases; it will try again.")
                 }
             }
             tokio::select! {

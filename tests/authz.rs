@@ -69,6 +69,21 @@ const MATRIX: &[(&str, &str, [Expect; 5])] = &[
     ("POST", "/review/applications/{id}/comment", [S, V, V, F, F]),
     ("POST", "/review/applications/{id}/approve", [S, F, V, F, F]),
     ("POST", "/review/applications/{id}/decline", [S, F, V, F, F]),
+    ("GET", "/manage/releases", [S, F, F, A, A]),
+    ("POST", "/manage/releases", [S, F, F, A, A]),
+    ("GET", "/manage/releases/{id}", [S, F, F, V, V]),
+    ("POST", "/manage/releases/{id}/advisories", [S, F, F, V, V]),
+    ("POST", "/manage/releases/{id}/patches", [S, F, F, V, V]),
+    (
+        "POST",
+        "/manage/releases/{id}/patches/{patch}/reclassify",
+        [S, F, F, V, V],
+    ),
+    ("POST", "/manage/releases/{id}/exception", [S, F, F, V, V]),
+    ("POST", "/manage/releases/{id}/approve", [S, F, F, V, V]),
+    ("POST", "/manage/releases/{id}/cancel", [S, F, F, V, V]),
+    ("GET", "/releases/ack/{token}", [V, V, V, V, V]),
+    ("POST", "/releases/ack/{token}", [V, V, V, V, V]),
     ("GET", "/admin/members", [S, F, F, F, A]),
     ("POST", "/admin/members/{id}/suspend", [S, F, F, F, V]),
     ("POST", "/admin/members/{id}/reinstate", [S, F, F, F, V]),
@@ -131,7 +146,8 @@ async fn every_route_answers_every_persona_as_the_matrix_says(backend: Backend) 
         let path = path_pattern
             .replace("{id}", &target.to_string())
             .replace("{name}", "style.css")
-            .replace("{token}", "0123456789abcdef");
+            .replace("{token}", "0123456789abcdef")
+            .replace("{patch}", "1");
         for (column, (persona, role)) in personas.iter().enumerate() {
             let browser = Browser::open(&app).await;
             if role.is_some() {

@@ -14,4 +14,5 @@ mod authz;
 mod cli;
 mod membership;
 mod outbox;
+mod releases;
 mod web;

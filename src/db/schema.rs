@@ -170,6 +170,11 @@ diesel::table! {
         published_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        approved_revision -> Nullable<Integer>,
+        notice_hours -> Integer,
+        non_security_exception -> Nullable<Text>,
+        cancelled_at -> Nullable<Timestamp>,
+        cancel_reason -> Nullable<Text>,
     }
 }
 
@@ -201,6 +206,7 @@ diesel::table! {
         reclassified_reason -> Nullable<Text>,
         uploaded_by -> BigInt,
         created_at -> Timestamp,
+        upstream_signals -> Text,
     }
 }
 
@@ -223,6 +229,18 @@ diesel::table! {
         sent_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        release_id -> Nullable<BigInt>,
+        member_id -> Nullable<BigInt>,
+        attachments -> Text,
+    }
+}
+
+diesel::table! {
+    release_receipts (release_id, member_id, revision) {
+        release_id -> BigInt,
+        member_id -> BigInt,
+        revision -> Integer,
+        acknowledged_at -> Timestamp,
     }
 }
 
@@ -274,6 +292,10 @@ diesel::joinable!(releases -> upstreams (upstream_id));
 diesel::joinable!(advisories -> releases (release_id));
 diesel::joinable!(patches -> releases (release_id));
 diesel::joinable!(patches -> upstreams (upstream_id));
+diesel::joinable!(outbox -> releases (release_id));
+diesel::joinable!(outbox -> members (member_id));
+diesel::joinable!(release_receipts -> releases (release_id));
+diesel::joinable!(release_receipts -> members (member_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
@@ -293,4 +315,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     sessions,
     login_throttle,
+    release_receipts,
 );

@@ -78,6 +78,38 @@ impl Mailer {
             recipient: recipient.to_owned(),
             rendered,
             dedupe_key,
+            release_id: None,
+            member_id: None,
+            attachments: Vec::new(),
+        };
+        Ok(outbox::enqueue(conn, &mail, &self.id_domain)?)
+    }
+
+    /// Enqueues one member's copy of a release mailing, with the patches to attach.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "each value is a distinct part of the row"
+    )]
+    pub fn enqueue_for_member(
+        &self,
+        conn: &mut DbConnection,
+        template: &str,
+        recipient: &str,
+        context: impl Serialize,
+        dedupe_key: String,
+        release_id: i64,
+        member_id: i64,
+        attachments: Vec<i64>,
+    ) -> Result<Option<i64>, MailError> {
+        let rendered = self.templates.render(template, context)?;
+        let mail = NewMail {
+            template: template.to_owned(),
+            recipient: recipient.to_owned(),
+            rendered,
+            dedupe_key: Some(dedupe_key),
+            release_id: Some(release_id),
+            member_id: Some(member_id),
+            attachments,
         };
         Ok(outbox::enqueue(conn, &mail, &self.id_domain)?)
     }

@@ -39,6 +39,10 @@ pub struct OutboxRow {
     pub sent_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub release_id: Option<i64>,
+    pub member_id: Option<i64>,
+    /// Comma-separated ids of patches attached when the message is sent.
+    pub attachments: String,
 }
 
 /// A mail to put in the outbox.
@@ -50,6 +54,11 @@ pub struct NewMail {
     /// A key that makes a second enqueue of the same logical message a no-op, e.g.
     /// `release:12:rev:2:member:7`.
     pub dedupe_key: Option<String>,
+    /// The release and member an embargoed mailing belongs to, for the delivery ledger.
+    pub release_id: Option<i64>,
+    pub member_id: Option<i64>,
+    /// Patches attached when the message is sent (read then, so they are stored once).
+    pub attachments: Vec<i64>,
 }
 
 #[derive(Insertable)]
@@ -67,6 +76,9 @@ struct InsertRow<'a> {
     message_id: &'a str,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    release_id: Option<i64>,
+    member_id: Option<i64>,
+    attachments: String,
 }
 
 /// A Message-ID of our own, fixed at enqueue time: every retry of a row carries the same one.
@@ -107,6 +119,14 @@ pub fn enqueue(
         message_id: &message_id,
         created_at: now,
         updated_at: now,
+        release_id: mail.release_id,
+        member_id: mail.member_id,
+        attachments: mail
+            .attachments
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
     };
     // A savepoint, so that losing a race on the dedupe key leaves the caller's transaction usable.
     let inserted = conn.transaction(|conn| {
@@ -381,6 +401,14 @@ pub fn counts(conn: &mut DbConnection) -> Result<Counts, DbError> {
         }
     }
     Ok(counts)
+}
+
+/// The patch ids a row attaches.
+pub fn attachment_ids(row: &OutboxRow) -> Vec<i64> {
+    row.attachments
+        .split(',')
+        .filter_map(|id| id.trim().parse().ok())
+        .collect()
 }
 
 /// One row by id.

@@ -19,6 +19,14 @@ pub struct Envelope {
     pub subject: String,
     pub text: String,
     pub html: String,
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file attached to a message (a patch).
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    pub filename: String,
+    pub content: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,25 +139,38 @@ pub fn build_message(from: &Mailbox, envelope: &Envelope) -> Result<Message, Sen
         .recipient
         .parse()
         .map_err(|e| SendError::Permanent(format!("the recipient address is not valid: {e}")))?;
+    let alternative = MultiPart::alternative()
+        .singlepart(
+            SinglePart::builder()
+                .header(header::ContentType::TEXT_PLAIN)
+                .body(envelope.text.clone()),
+        )
+        .singlepart(
+            SinglePart::builder()
+                .header(header::ContentType::TEXT_HTML)
+                .body(envelope.html.clone()),
+        );
+    let body = if envelope.attachments.is_empty() {
+        alternative
+    } else {
+        let patch_type = header::ContentType::parse("text/x-diff; charset=utf-8")
+            .map_err(|e| SendError::Permanent(format!("bad attachment type: {e}")))?;
+        let mut mixed = MultiPart::mixed().multipart(alternative);
+        for file in &envelope.attachments {
+            mixed = mixed.singlepart(
+                lettre::message::Attachment::new(file.filename.clone())
+                    .body(file.content.clone(), patch_type.clone()),
+            );
+        }
+        mixed
+    };
     Message::builder()
         .from(from.clone())
         .to(to)
         .subject(envelope.subject.clone())
         .message_id(Some(envelope.message_id.clone()))
         .date_now()
-        .multipart(
-            MultiPart::alternative()
-                .singlepart(
-                    SinglePart::builder()
-                        .header(header::ContentType::TEXT_PLAIN)
-                        .body(envelope.text.clone()),
-                )
-                .singlepart(
-                    SinglePart::builder()
-                        .header(header::ContentType::TEXT_HTML)
-                        .body(envelope.html.clone()),
-                ),
-        )
+        .multipart(body)
         .map_err(|e| SendError::Permanent(format!("the message cannot be built: {e}")))
 }
 
@@ -201,6 +222,7 @@ mod tests {
             subject: "Hello".into(),
             text: "plain body".into(),
             html: "<p>html body</p>".into(),
+            attachments: Vec::new(),
         }
     }
 

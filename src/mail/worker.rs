@@ -10,7 +10,7 @@ use tokio::sync::{watch, Notify};
 use crate::config::OutboxSettings;
 use crate::db::{self, DbError, DbPool};
 use crate::mail::outbox::{self, OutboxRow};
-use crate::mail::transport::{mask_address, Envelope, SendError, Transport};
+use crate::mail::transport::{mask_address, Attachment, Envelope, SendError, Transport};
 
 #[derive(Clone)]
 pub struct Worker {
@@ -136,12 +136,27 @@ impl Worker {
             tracing::error!(outbox_id = row.id, %recipient, %reason, "Mail marked failed.");
             return Outcome::Failed;
         }
+        let attachments = match self.load_attachments(row).await {
+            Ok(files) => files,
+            Err(AttachmentProblem::Refused(reason)) => {
+                self.record(row.id, Record::Failed(reason.clone())).await;
+                tracing::error!(outbox_id = row.id, %recipient, %reason, "Mail refused.");
+                return Outcome::Failed;
+            }
+            Err(AttachmentProblem::Db(error)) => {
+                let next = db::now() + chrono::Duration::seconds(30);
+                self.record(row.id, Record::Retry(error.to_string(), next))
+                    .await;
+                return Outcome::Retry;
+            }
+        };
         let envelope = Envelope {
             message_id: row.message_id.clone(),
             recipient: row.recipient.clone(),
             subject: row.subject.clone(),
             text: row.body_text.clone(),
             html: row.body_html.clone(),
+            attachments,
         };
         match self.transport.send(&self.from, &envelope).await {
             Ok(()) => {
@@ -168,6 +183,24 @@ impl Worker {
                 Outcome::Failed
             }
         }
+    }
+
+    /// Reads the patches a row attaches, at send time. A patch of an upstream that may not be
+    /// redistributed is never attached, whatever put its id in the row: the message is refused.
+    async fn load_attachments(
+        &self,
+        row: &OutboxRow,
+    ) -> Result<Vec<Attachment>, AttachmentProblem> {
+        let ids = outbox::attachment_ids(row);
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let files = db::run(&self.pool, move |conn| {
+            crate::releases::attachable_patches(conn, &ids)
+        })
+        .await
+        .map_err(AttachmentProblem::Db)?;
+        files.map_err(AttachmentProblem::Refused)
     }
 
     /// Writes an outcome, trying a few times: after a send, losing the record would mean the
@@ -202,6 +235,11 @@ enum Record {
     Sent,
     Retry(String, chrono::NaiveDateTime),
     Failed(String),
+}
+
+enum AttachmentProblem {
+    Refused(String),
+    Db(DbError),
 }
 
 /// What happened to one message.

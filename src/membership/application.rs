@@ -257,10 +257,7 @@ fn parse_links(value: &str, field: &str, errors: &mut FieldErrors) -> Vec<String
         errors.insert(field.to_owned(), "Give at most 20 links.".to_owned());
     }
     for link in &links {
-        if url::Url::parse(link)
-            .map(|u| u.host_str().is_none())
-            .unwrap_or(true)
-        {
+        if !is_web_address(link) {
             errors.insert(
                 field.to_owned(),
                 format!("{link:?} is not a full address (it should start with https://)."),
@@ -269,6 +266,12 @@ fn parse_links(value: &str, field: &str, errors: &mut FieldErrors) -> Vec<String
         }
     }
     links
+}
+
+/// An http(s) address with a host: no `javascript:`, `data:` or other schemes reach a page.
+fn is_web_address(value: &str) -> bool {
+    url::Url::parse(value.trim())
+        .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.host_str().is_some())
 }
 
 impl ApplicationForm {
@@ -280,6 +283,17 @@ impl ApplicationForm {
                 if let Some(message) = problems.iter().find_map(|p| p.message.clone()) {
                     errors.insert(field.to_string(), message.into_owned());
                 }
+            }
+        }
+        for (field, value, what) in [
+            ("website", &self.website, "the organisation's website"),
+            ("product_url", &self.product_url, "the product's page"),
+        ] {
+            if !value.trim().is_empty() && !is_web_address(value) {
+                errors.insert(
+                    field.into(),
+                    format!("Enter {what} as an address starting with https://."),
+                );
             }
         }
         let mut org_domains = Vec::new();
@@ -321,7 +335,12 @@ impl ApplicationForm {
             );
         }
         let key = self.pgp_key.trim();
-        if !key.is_empty() && !key.contains("-----BEGIN PGP PUBLIC KEY BLOCK-----") {
+        if key.contains("PRIVATE KEY BLOCK") {
+            errors.insert(
+                "pgp_key".into(),
+                "This is a private key. It was not stored; treat it as exposed and paste only the public key.".into(),
+            );
+        } else if !key.is_empty() && !key.contains("-----BEGIN PGP PUBLIC KEY BLOCK-----") {
             errors.insert("pgp_key".into(), "Paste an ASCII-armored public key (-----BEGIN PGP PUBLIC KEY BLOCK-----), or leave it empty.".into());
         }
         if self.accept_policy.trim() != policy_version.to_string() {

@@ -38,6 +38,35 @@ pub struct Member {
 /// Creates the member an approved application describes.
 pub fn create_from(conn: &mut DbConnection, application: &Application) -> Result<i64, DbError> {
     let now = db::now();
+    // An organisation removed earlier and admitted again keeps its one member row.
+    let earlier: Option<i64> = members::table
+        .filter(
+            members::org_domain
+                .eq(&application.primary_domain)
+                .or(members::security_alias.eq(&application.security_alias)),
+        )
+        .select(members::id)
+        .first(conn)
+        .optional()?;
+    if let Some(id) = earlier {
+        diesel::update(members::table.filter(members::id.eq(id)))
+            .set((
+                members::application_id.eq(Some(application.id)),
+                members::org_name.eq(&application.org_name),
+                members::org_domain.eq(&application.primary_domain),
+                members::security_alias.eq(&application.security_alias),
+                members::pgp_key.eq(&application.pgp_key),
+                members::policy_version.eq(application.policy_version),
+                members::status.eq(ACTIVE),
+                members::status_reason.eq(None::<String>),
+                members::joined_at.eq(now),
+                members::last_reviewed_at.eq(now),
+                members::next_review_due.eq(now + chrono::Duration::days(365)),
+                members::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        return Ok(id);
+    }
     diesel::insert_into(members::table)
         .values((
             members::application_id.eq(Some(application.id)),
@@ -196,6 +225,25 @@ fn signature(key: &[u8], payload: &str) -> String {
             hex::encode(mac.finalize().into_bytes())
         })
         .unwrap_or_default()
+}
+
+/// Signs any payload for a link: `payload.signature`.
+pub fn sign_link(key: &[u8], payload: &str) -> String {
+    format!("{payload}.{}", signature(key, payload))
+}
+
+/// The payload of a link signed with [`sign_link`], if the signature matches.
+pub fn verify_link(key: &[u8], token: &str) -> Option<String> {
+    let (payload, given) = token.rsplit_once('.')?;
+    let expected = signature(key, payload);
+    let same = !expected.is_empty()
+        && expected.len() == given.len()
+        && expected
+            .bytes()
+            .zip(given.bytes())
+            .fold(0u8, |a, (x, y)| a | (x ^ y))
+            == 0;
+    same.then(|| payload.to_owned())
 }
 
 /// Checks a policy link; returns (member id, version) while it is valid and unexpired.

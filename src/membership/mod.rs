@@ -35,8 +35,12 @@ pub struct Env {
     pub settings: MembershipSettings,
     pub policy: Policy,
     pub mailer: Mailer,
-    /// Signs policy-acceptance links.
+    /// Signs policy-acceptance and receipt links.
     pub link_key: Vec<u8>,
+    /// The list's time zone, for dates in mail.
+    pub timezone: chrono_tz::Tz,
+    /// Where members report a leak.
+    pub report_to: String,
 }
 
 impl Env {
@@ -53,6 +57,8 @@ impl Env {
             policy: Policy::load(settings.membership.policy_file.as_deref())?,
             mailer,
             link_key,
+            timezone: settings.timezone,
+            report_to: settings.mail_from.email.to_string(),
         })
     }
 
@@ -180,6 +186,42 @@ fn send_confirmation(
     Ok(())
 }
 
+/// Closes applications whose alias was never confirmed: once every confirmation link has
+/// expired, the application stops holding its domain (otherwise anyone could block a domain
+/// from applying by submitting in its name).
+pub fn expire_unconfirmed(
+    conn: &mut DbConnection,
+    now: chrono::NaiveDateTime,
+) -> Result<usize, DbError> {
+    use crate::db::schema::{applications, confirmation_tokens};
+    use diesel::prelude::*;
+    let live_links = confirmation_tokens::table
+        .filter(confirmation_tokens::used_at.is_null())
+        .filter(confirmation_tokens::expires_at.gt(now))
+        .select(confirmation_tokens::application_id);
+    let stale: Vec<i64> = applications::table
+        .filter(applications::status.eq(Status::AwaitingConfirmation.as_str()))
+        .filter(applications::id.ne_all(live_links))
+        .select(applications::id)
+        .load(conn)?;
+    for id in &stale {
+        decide(
+            conn,
+            *id,
+            Status::Withdrawn,
+            Some("The security alias was not confirmed in time."),
+        )?;
+        audit::record(
+            conn,
+            "edl",
+            "application.expired",
+            &app_subject(*id),
+            json!({}),
+        )?;
+    }
+    Ok(stale.len())
+}
+
 /// What a successful submission hands back: the private status link's token.
 pub struct Submitted {
     pub application_id: i64,
@@ -195,6 +237,7 @@ pub fn submit(
     ip: Option<&str>,
 ) -> Result<Submitted, FlowError> {
     let result = db::write_transaction(conn, |conn| {
+        expire_unconfirmed(conn, db::now())?;
         let member_domains = members::current_domains(conn)?;
         if let Some(domain) = new
             .org_domains
@@ -282,7 +325,21 @@ pub fn edit(
                 ))
                 .execute(conn)?;
         }
+        // Votes judged the old answers: reviewers look again at the new ones.
+        let votes_cleared = if matches!(before.status(), Status::InReview | Status::Recommended) {
+            use crate::db::schema::votes;
+            use diesel::prelude::*;
+            let n =
+                diesel::delete(votes::table.filter(votes::application_id.eq(id))).execute(conn)?;
+            if before.status() == Status::Recommended && !alias_changed {
+                application::set_status(conn, id, Status::InReview)?;
+            }
+            n
+        } else {
+            0
+        };
         let app = load(conn, id)?;
+
         run_checks(conn, env, &app)?;
         if alias_changed {
             send_confirmation(conn, env, &app, Some(status_token))?;
@@ -292,7 +349,7 @@ pub fn edit(
             &app.rep_email,
             "application.edited",
             &app_subject(id),
-            json!({ "alias_changed": alias_changed }),
+            json!({ "alias_changed": alias_changed, "votes_cleared": votes_cleared }),
         )?;
         Ok(())
     })
@@ -617,10 +674,11 @@ pub fn final_approve(
                 "You are recused: your email domain is the applicant's own.".into(),
             ));
         }
-        let failing: Vec<String> = application::load_checks(conn, id)?
+        // The facts may have changed since the checks last ran (a new member, new settings).
+        let failing: Vec<String> = run_checks(conn, env, &app)?
             .into_iter()
-            .filter(|c| c.failed_required())
-            .map(|c| c.title)
+            .filter(|c| c.required && c.outcome == Outcome::Fail)
+            .map(|c| c.title.to_owned())
             .collect();
         if !failing.is_empty() {
             return Err(FlowError::Refused(format!(
@@ -644,6 +702,11 @@ pub fn decline(
         let app = load(conn, id)?;
         if !matches!(app.status(), Status::InReview | Status::Recommended) {
             return Err(FlowError::Decided);
+        }
+        if review::is_recused(&approver.email, &app.domains()) {
+            return Err(FlowError::Refused(
+                "You are recused: your email domain is the applicant's own.".into(),
+            ));
         }
         reject(conn, env, &app, reason, approver.actor())
     })
@@ -784,6 +847,11 @@ pub fn accept_policy(
 ) -> Result<(), FlowError> {
     db::write_transaction(conn, |conn| {
         let member = members::find(conn, member_id)?.ok_or(FlowError::NotFound)?;
+        if member.status == members::REMOVED {
+            return Err(FlowError::Refused(
+                "This organisation is no longer a member.".into(),
+            ));
+        }
         if version != env.policy.version {
             return Err(FlowError::Refused(
                 "This link is for an older version of the policy.".into(),
@@ -819,8 +887,9 @@ pub fn run_jobs(
     let mut report = JobReport::default();
     let period = i64::from(env.settings.review_reminder_days);
     db::write_transaction(conn, |conn| {
+        expire_unconfirmed(conn, now)?;
         let (waiting, _) =
-            application::queue(conn, &[Status::InReview, Status::Recommended], 0, 1000)?;
+            application::queue(conn, &[Status::InReview, Status::Recommended], 0, 10_000)?;
         for app in waiting {
             let since = app.alias_confirmed_at.unwrap_or(app.created_at);
             let days = (now - since).num_days();
@@ -874,9 +943,12 @@ pub fn run_jobs(
                     "policy_url": env.url("/embargo-policy"),
                     "accept_by": (now + chrono::Duration::days(30)).format("%Y-%m-%d").to_string(),
                 }),
+                // A link lasts 30 days; a member who has not accepted is asked again after that.
                 Some(format!(
-                    "policy:{}:member:{}",
-                    env.policy.version, member.id
+                    "policy:{}:member:{}:{}",
+                    env.policy.version,
+                    member.id,
+                    now.and_utc().timestamp() / (30 * 86_400)
                 )),
             )?;
             report.policy_requests += usize::from(queued.is_some());

@@ -50,6 +50,8 @@ pub fn votes_for(conn: &mut DbConnection, application_id: i64) -> Result<Vec<Cas
     Ok(votes::table
         .inner_join(accounts::table)
         .filter(votes::application_id.eq(application_id))
+        // A disabled account's vote no longer counts.
+        .filter(accounts::disabled.eq(false))
         .order(votes::created_at)
         .select((
             votes::account_id,

@@ -2,7 +2,53 @@
 //! upstream's embargoed fixes (Envoy's) are never redistributed.
 
 pub mod calendar;
+pub mod feeds;
+pub mod patch;
+pub mod release;
 
 /// Envoy's security policy, linked wherever Envoy's fixes are withheld. The same URL is seeded
 /// into the `upstreams` table by the first migration.
 pub const ENVOY_POLICY_URL: &str = "https://github.com/envoyproxy/envoy/security/policy";
+
+use diesel::prelude::*;
+
+use crate::db::schema::{patches, upstreams};
+use crate::db::{DbConnection, DbError};
+use crate::mail::transport::Attachment;
+
+/// A patch's id, file name, content, and the name and redistribution flag of its upstream.
+type PatchFile = (i64, String, Vec<u8>, Option<String>, Option<bool>);
+
+/// The patch files to attach to a message. Refuses (with the reason) if any of them belongs to
+/// an upstream whose fixes may not be redistributed: this is the last check before anything
+/// leaves, whatever path put the patch id in the message.
+pub fn attachable_patches(
+    conn: &mut DbConnection,
+    ids: &[i64],
+) -> Result<Result<Vec<Attachment>, String>, DbError> {
+    let rows: Vec<PatchFile> = patches::table
+        .left_join(upstreams::table)
+        .filter(patches::id.eq_any(ids))
+        .select((
+            patches::id,
+            patches::filename,
+            patches::content,
+            upstreams::name.nullable(),
+            upstreams::may_redistribute.nullable(),
+        ))
+        .load(conn)?;
+    if rows.len() != ids.len() {
+        return Ok(Err("a patch to attach no longer exists".to_owned()));
+    }
+    let mut files = Vec::with_capacity(rows.len());
+    for (id, filename, content, upstream, may_redistribute) in rows {
+        if may_redistribute == Some(false) {
+            return Ok(Err(format!(
+                "refused to attach patch {id}: it comes from {} under its embargo and may not be redistributed",
+                upstream.unwrap_or_default()
+            )));
+        }
+        files.push(Attachment { filename, content });
+    }
+    Ok(Ok(files))
+}

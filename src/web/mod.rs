@@ -11,9 +11,11 @@ pub mod errors;
 pub mod health;
 pub mod home;
 pub mod login;
+pub mod manage_releases;
 pub mod pages;
 pub mod public;
 pub mod ratelimit;
+pub mod receipts;
 pub mod review;
 
 use std::sync::Arc;

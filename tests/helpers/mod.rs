@@ -354,3 +354,26 @@ impl TestApp {
         .expect("account created")
     }
 }
+
+impl Browser {
+    /// Posts a multipart form with one file, as a browser's upload form does.
+    pub async fn post_file(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: (&str, &[u8]),
+    ) -> reqwest::Response {
+        let mut form = reqwest::multipart::Form::new().text("csrf_token", self.csrf.clone());
+        for (name, value) in fields {
+            form = form.text((*name).to_owned(), (*value).to_owned());
+        }
+        let part = reqwest::multipart::Part::bytes(file.1.to_vec()).file_name(file.0.to_owned());
+        form = form.part("file", part);
+        self.client
+            .post(format!("{}{path}", self.base))
+            .multipart(form)
+            .send()
+            .await
+            .expect("the server answers")
+    }
+}

@@ -237,18 +237,20 @@ async fn session(stream: TcpStream, state: Arc<Mutex<Behaviour>>) {
 }
 
 impl Received {
-    /// The text/plain part, decoded.
+    /// The text/plain part, decoded, wherever it sits (alternative inside mixed, or alone).
     pub fn text(&self) -> String {
-        let parsed = self.parsed();
-        if parsed.subparts.is_empty() {
-            return parsed.get_body().unwrap_or_default();
+        fn find(part: &mailparse::ParsedMail<'_>) -> Option<String> {
+            if part.subparts.is_empty() {
+                let is_attachment = part
+                    .get_content_disposition()
+                    .params
+                    .contains_key("filename");
+                return (part.ctype.mimetype == "text/plain" && !is_attachment)
+                    .then(|| part.get_body().unwrap_or_default());
+            }
+            part.subparts.iter().find_map(find)
         }
-        parsed
-            .subparts
-            .iter()
-            .find(|p| p.ctype.mimetype == "text/plain")
-            .and_then(|p| p.get_body().ok())
-            .unwrap_or_default()
+        find(&self.parsed()).unwrap_or_default()
     }
 
     /// The path (and query) of the first link in the text part whose path starts with

@@ -1,6 +1,6 @@
 -- Membership review: the organisation's primary domain (one open application per domain,
--- enforced by a partial unique index that both backends support), when reviewers were last
--- reminded, when quorum was reached, and the title and weight of each stored check result.
+-- enforced by a partial unique index that both backends support), when quorum was reached,
+-- and the title and weight of each stored check result.
 
 ALTER TABLE applications ADD COLUMN primary_domain TEXT NOT NULL DEFAULT '';
 ALTER TABLE applications ADD COLUMN recommended_at TIMESTAMP;

@@ -1,0 +1,11 @@
+DROP TABLE release_receipts;
+DROP INDEX outbox_release_idx;
+ALTER TABLE outbox DROP COLUMN attachments;
+ALTER TABLE outbox DROP COLUMN member_id;
+ALTER TABLE outbox DROP COLUMN release_id;
+ALTER TABLE patches DROP COLUMN upstream_signals;
+ALTER TABLE releases DROP COLUMN cancel_reason;
+ALTER TABLE releases DROP COLUMN cancelled_at;
+ALTER TABLE releases DROP COLUMN non_security_exception;
+ALTER TABLE releases DROP COLUMN notice_hours;
+ALTER TABLE releases DROP COLUMN approved_revision;

@@ -1,0 +1,1461 @@
+//! Uploaded patch files: checks that an upload is a text patch, records its SHA-256, and lists
+//! the files, subjects and people it carries. It also flags patches that claim to be the
+//! project's own but look like Envoy's, because Envoy's embargoed fixes must never be redistributed.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// The largest upload accepted. Real security patches are kilobytes; anything near this is a
+/// mistake (a tarball, a build log) rather than a patch.
+pub const MAX_PATCH_BYTES: usize = 5 * 1024 * 1024;
+
+/// How many paths or addresses a reason names before it says "and N more": enough to recognise
+/// the evidence without turning the reason into a listing.
+const EVIDENCE_SHOWN: usize = 3;
+
+/// How much of a line a reason quotes.
+const SNIPPET_CHARS: usize = 120;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PatchFormat {
+    /// `git format-patch` output: one or more mail messages, each carrying a commit and its diff.
+    Mbox,
+    /// A unified diff without mail headers (`git diff`, `git show`, `diff -u`).
+    Diff,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PatchAnalysis {
+    pub format: PatchFormat,
+    /// Lower-case hex SHA-256 of the exact uploaded bytes, so members can check what they got.
+    pub sha256: String,
+    /// Paths touched, without the `a/` and `b/` prefixes, deduplicated, in order of appearance;
+    /// `/dev/null` is left out.
+    pub files: Vec<String>,
+    /// The subject of each mbox patch that carries a diff, with "[PATCH n/m]" prefixes removed.
+    pub subjects: Vec<String>,
+    /// The authors (mbox `From:`, or `Author:` in `git show` output), deduplicated.
+    pub authors: Vec<String>,
+    /// `Signed-off-by:` trailer values, deduplicated.
+    pub signed_off_by: Vec<String>,
+    /// Why the patch looks like Envoy's, one sentence per kind of evidence; empty when it does not.
+    pub envoy_signals: Vec<String>,
+}
+
+impl PatchAnalysis {
+    pub fn looks_like_envoy(&self) -> bool {
+        !self.envoy_signals.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatchError {
+    #[error("the file is empty")]
+    Empty,
+    #[error("the file is larger than {max} bytes")]
+    TooLarge { max: usize },
+    #[error("the file is not text (patches are UTF-8 or ASCII text)")]
+    NotText,
+    #[error("no diff was found in the file: upload a `git format-patch` file or a unified diff")]
+    NoDiff,
+}
+
+/// Lower-case hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Checks an uploaded patch and extracts what a release manager and the Envoy check need.
+pub fn analyse(bytes: &[u8]) -> Result<PatchAnalysis, PatchError> {
+    if bytes.is_empty() {
+        return Err(PatchError::Empty);
+    }
+    if bytes.len() > MAX_PATCH_BYTES {
+        return Err(PatchError::TooLarge {
+            max: MAX_PATCH_BYTES,
+        });
+    }
+    // A file of blank lines is what an empty editor buffer saves; it is empty to the uploader.
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(PatchError::Empty);
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| PatchError::NotText)?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // Patches saved on Windows or passed through mail gateways arrive with CRLF line endings.
+    let lines: Vec<&str> = text
+        .split('\n')
+        .map(|line| line.strip_suffix('\r').unwrap_or(line))
+        .collect();
+
+    let first_diff = first_diff_start(&lines).unwrap_or(lines.len());
+    let separators: Vec<usize> = (0..lines.len())
+        .filter(|&i| is_mbox_separator(&lines, i))
+        .collect();
+
+    let mut c = Collector::default();
+    match separators.first() {
+        Some(&first) if first < first_diff => {
+            c.format = PatchFormat::Mbox;
+            scan_body(&lines[..first], Place::Preamble, &mut c);
+            for (k, &start) in separators.iter().enumerate() {
+                let end = separators.get(k + 1).copied().unwrap_or(lines.len());
+                scan_message(&lines[start + 1..end], &mut c);
+            }
+        }
+        _ => {
+            if let Some(start) = mail_header_block(&lines[..first_diff]) {
+                // A single mail saved from a client: headers, but no "From <sha>" line.
+                c.format = PatchFormat::Mbox;
+                scan_body(&lines[..start], Place::Preamble, &mut c);
+                scan_message(&lines[start..], &mut c);
+            } else {
+                c.format = PatchFormat::Diff;
+                scan_body(&lines, Place::Preamble, &mut c);
+            }
+        }
+    }
+    if !c.has_diff {
+        return Err(PatchError::NoDiff);
+    }
+
+    let envoy_signals = c.envoy_signals();
+    Ok(PatchAnalysis {
+        format: c.format,
+        sha256: sha256_hex(bytes),
+        files: c.files,
+        subjects: c.subjects,
+        authors: c.authors,
+        signed_off_by: c.signed_off_by,
+        envoy_signals,
+    })
+}
+
+/// A file name safe to use in a Content-Disposition header and on disk: ASCII letters, digits,
+/// '.', '-', '_' only, no leading dot, at most 100 chars, non-empty (fallback "patch.diff").
+pub fn safe_file_name(name: &str) -> String {
+    const FALLBACK: &str = "patch.diff";
+    const MAX: usize = 100;
+    // Some browsers send the client's full path; only its last component is the file's name.
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let mapped: String = base
+        .chars()
+        .map(|ch| {
+            if ch.is_ascii_alphanumeric() || matches!(ch, '.' | '-' | '_') {
+                ch
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    // A leading dot hides the file on disk; a leading dash reads as an option to shell tools.
+    let name = mapped.trim_start_matches(['.', '-']);
+    if !name.bytes().any(|b| b.is_ascii_alphanumeric()) {
+        return FALLBACK.to_string();
+    }
+    if name.len() <= MAX {
+        return name.to_string();
+    }
+    // Everything is ASCII now, so byte offsets are character boundaries. Keep a short extension
+    // so the shortened name still opens as a patch.
+    match name.rfind('.') {
+        Some(dot) if dot > 0 && name.len() - dot <= 16 => {
+            let ext = &name[dot..];
+            format!("{}{}", &name[..MAX - ext.len()], ext)
+        }
+        _ => name[..MAX].to_string(),
+    }
+}
+
+/// Where a line came from, to tell a release manager where to look.
+#[derive(Clone, Copy)]
+enum Place<'a> {
+    Subject,
+    Message,
+    Preamble,
+    Changed(&'a str),
+}
+
+impl Place<'_> {
+    fn describe(self) -> String {
+        match self {
+            Place::Subject => "the subject of a patch".to_string(),
+            Place::Message => "a commit message".to_string(),
+            Place::Preamble => "the text before the diff".to_string(),
+            Place::Changed(file) => format!("a changed line of {file}"),
+        }
+    }
+}
+
+/// What the scan finds, accumulated over every message of the file.
+struct Collector {
+    format: PatchFormat,
+    has_diff: bool,
+    files: Vec<String>,
+    subjects: Vec<String>,
+    authors: Vec<String>,
+    signed_off_by: Vec<String>,
+    /// Lower-case e-mail addresses of everyone credited (authors, sign-offs, co-authors).
+    addresses: Vec<String>,
+    /// The first line mentioning envoyproxy/envoy: where, and the line.
+    mention: Option<(String, String)>,
+    /// The first added `#include "envoy/…"`: the file, and the line.
+    include: Option<(String, String)>,
+}
+
+impl Default for Collector {
+    fn default() -> Self {
+        Collector {
+            format: PatchFormat::Diff,
+            has_diff: false,
+            files: Vec::new(),
+            subjects: Vec::new(),
+            authors: Vec::new(),
+            signed_off_by: Vec::new(),
+            addresses: Vec::new(),
+            mention: None,
+            include: None,
+        }
+    }
+}
+
+impl Collector {
+    fn add_file(&mut self, path: &str) {
+        if !path.is_empty() && path != "/dev/null" {
+            push_unique(&mut self.files, path);
+        }
+    }
+
+    fn add_person(&mut self, value: &str) {
+        if let Some(address) = email_address(value) {
+            push_unique(&mut self.addresses, &address);
+        }
+    }
+
+    /// A line outside any hunk: commit message, diffstat, `git show` header or free text.
+    fn text(&mut self, line: &str, place: Place<'_>) {
+        let trimmed = line.trim();
+        if let Some(value) = strip_prefix_ci(trimmed, "signed-off-by:") {
+            let value = decode_rfc2047(value.trim());
+            if !value.is_empty() {
+                push_unique(&mut self.signed_off_by, &value);
+                self.add_person(&value);
+            }
+        } else if let Some(value) = strip_prefix_ci(trimmed, "co-authored-by:") {
+            self.add_person(value);
+        } else if self.format == PatchFormat::Diff {
+            // `git show` and `git log -p` name the author this way instead of a From: header.
+            if let Some(value) = line.strip_prefix("Author: ") {
+                let value = value.trim();
+                if !value.is_empty() {
+                    push_unique(&mut self.authors, value);
+                    self.add_person(value);
+                }
+            }
+        }
+        self.check_mention(line, place);
+    }
+
+    /// A `+` or `-` line of a hunk. Context lines are not checked: they are the tree's existing
+    /// code, and the project's own code often cites Envoy issues in comments.
+    fn changed(&mut self, file: &str, added: bool, content: &str) {
+        if added && self.include.is_none() && is_envoy_include(content) {
+            self.include = Some((file.to_string(), snippet(content)));
+        }
+        self.check_mention(content, Place::Changed(file));
+    }
+
+    fn check_mention(&mut self, line: &str, place: Place<'_>) {
+        if self.mention.is_none() && mentions_envoy_repo(line) {
+            self.mention = Some((place.describe(), snippet(line)));
+        }
+    }
+
+    fn envoy_signals(&self) -> Vec<String> {
+        let mut signals = Vec::new();
+        let paths: Vec<&str> = self
+            .files
+            .iter()
+            .map(String::as_str)
+            .filter(|p| is_envoy_path(p))
+            .collect();
+        if !paths.is_empty() {
+            signals.push(format!(
+                "It touches Envoy's source tree: {}. Set its origin to Envoy if it is Envoy's fix; \
+                 reclassify it as the project's only if these files belong to the project (for \
+                 example its own proxy build).",
+                evidence_list(&paths)
+            ));
+        }
+        let addresses: Vec<&str> = self
+            .addresses
+            .iter()
+            .map(String::as_str)
+            .filter(|a| is_envoy_address(a))
+            .collect();
+        if !addresses.is_empty() {
+            signals.push(format!(
+                "It was written or signed off from Envoy's domain: {}. Set its origin to Envoy if \
+                 it is Envoy's fix; reclassify it as the project's only if this person wrote it \
+                 for the project.",
+                evidence_list(&addresses)
+            ));
+        }
+        if let Some((place, line)) = &self.mention {
+            signals.push(format!(
+                "It mentions envoyproxy/envoy in {place}: \"{line}\". Set its origin to Envoy if \
+                 it is Envoy's fix or a backport of it; reclassify it as the project's only if it \
+                 merely refers to Envoy."
+            ));
+        }
+        if let Some((file, line)) = &self.include {
+            signals.push(format!(
+                "It adds an include of Envoy's C++ headers to {file}: {line}. Set its origin to \
+                 Envoy if it is Envoy's code; reclassify it as the project's only if this is the \
+                 project's own proxy code."
+            ));
+        }
+        signals
+    }
+}
+
+/// One mail message of an mbox, without its "From " separator line.
+fn scan_message(lines: &[&str], c: &mut Collector) {
+    let (mut headers, body_start) = parse_header_block(lines);
+    let body = lines.get(body_start..).unwrap_or(&[]);
+    // `git format-patch` puts the real author's From: (and sometimes Subject:) at the top of the
+    // body when the sender differs; `git am` lets those win, and so do we.
+    let (in_body, skip) = parse_in_body_headers(body);
+    for (name, value) in in_body {
+        headers.retain(|(n, _)| *n != name);
+        headers.push((name, value));
+    }
+    let body = body.get(skip..).unwrap_or(&[]);
+
+    let subject = header(&headers, "subject").map(|s| strip_patch_prefix(&decode_rfc2047(s)));
+    let author = header(&headers, "from").map(|f| decode_rfc2047(f).trim().to_string());
+    if let Some(subject) = &subject {
+        c.check_mention(subject, Place::Subject);
+    }
+    if let Some(author) = &author {
+        c.add_person(author);
+    }
+    // A cover letter ("[PATCH 0/2]") carries no diff; it is not one of the patches.
+    if scan_body(body, Place::Message, c) {
+        if let Some(subject) = subject.filter(|s| !s.is_empty()) {
+            c.subjects.push(subject);
+        }
+        if let Some(author) = author.filter(|a| !a.is_empty()) {
+            push_unique(&mut c.authors, &author);
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum State {
+    /// Outside any diff: commit message, diffstat, signature, free text.
+    Text,
+    /// After "diff --git", before the first hunk.
+    Header,
+    /// Inside a hunk, with the old and new line counts still to come.
+    Hunk { old: u64, new: u64 },
+    /// Inside a "GIT binary patch" block.
+    Binary,
+}
+
+/// Walks text that may contain diffs, reporting files, changed lines and other text to `c`.
+/// Hunks are followed by their line counts, so a removed line that happens to start with
+/// "-- " (a SQL or Lua comment) is not mistaken for a file header. Returns whether a diff was
+/// found.
+fn scan_body(lines: &[&str], place: Place<'_>, c: &mut Collector) -> bool {
+    let mut found = false;
+    let mut state = State::Text;
+    // A file header or hunk was the last thing seen, so "@@" starts another hunk of `file`.
+    let mut in_file = false;
+    let mut file = String::new();
+    let mut git_paths: Vec<String> = Vec::new();
+    let mut header_paths: Vec<String> = Vec::new();
+
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        match state {
+            State::Hunk { mut old, mut new } => {
+                match line.as_bytes().first() {
+                    Some(b'\\') => {}
+                    Some(b'+') if new > 0 => {
+                        new -= 1;
+                        c.changed(&file, true, &line[1..]);
+                    }
+                    Some(b'-') if old > 0 => {
+                        old -= 1;
+                        c.changed(&file, false, &line[1..]);
+                    }
+                    // Mail clients strip the lone space of an empty context line.
+                    Some(b' ') | None if old > 0 && new > 0 => {
+                        old -= 1;
+                        new -= 1;
+                    }
+                    _ => {
+                        // A truncated or hand-edited hunk: read the line as ordinary text.
+                        state = State::Text;
+                        continue;
+                    }
+                }
+                state = if old == 0 && new == 0 {
+                    State::Text
+                } else {
+                    State::Hunk { old, new }
+                };
+                i += 1;
+            }
+            State::Binary => {
+                if line.is_empty()
+                    || line.starts_with("literal ")
+                    || line.starts_with("delta ")
+                    || is_base85_line(line)
+                {
+                    i += 1;
+                } else {
+                    state = State::Text;
+                }
+            }
+            State::Header => {
+                if let Some(rest) = line.strip_prefix("--- ") {
+                    header_paths.extend(header_path(rest, "a/"));
+                } else if let Some(rest) = line.strip_prefix("+++ ") {
+                    header_paths.extend(header_path(rest, "b/"));
+                } else if let Some(rest) = ["rename from ", "rename to ", "copy from ", "copy to "]
+                    .iter()
+                    .find_map(|p| line.strip_prefix(p))
+                {
+                    header_paths.push(unquote_path(rest));
+                } else if line.starts_with("@@ ") {
+                    file = flush_paths(&mut git_paths, &mut header_paths, c);
+                    state = State::Text;
+                    continue;
+                } else if line.starts_with("GIT binary patch") {
+                    file = flush_paths(&mut git_paths, &mut header_paths, c);
+                    state = State::Binary;
+                } else if !is_extended_header(line) {
+                    file = flush_paths(&mut git_paths, &mut header_paths, c);
+                    state = State::Text;
+                    continue;
+                }
+                i += 1;
+            }
+            State::Text => {
+                if let Some(rest) = line.strip_prefix("diff --git ") {
+                    found = true;
+                    in_file = true;
+                    git_paths = split_git_paths(rest);
+                    header_paths.clear();
+                    state = State::Header;
+                } else if in_file && line.starts_with("@@ ") {
+                    match parse_hunk_header(line) {
+                        Some((old, new)) if old > 0 || new > 0 => state = State::Hunk { old, new },
+                        Some(_) => {}
+                        None => {
+                            in_file = false;
+                            c.text(line, place);
+                        }
+                    }
+                } else if in_file && line.starts_with('\\') {
+                    // "\ No newline at end of file" after a hunk's last line.
+                } else if let Some(old) = plain_file_header(lines, i) {
+                    // "--- a/x", "+++ b/x", "@@": a diff without a "diff --git" line.
+                    found = true;
+                    in_file = true;
+                    header_paths.extend(header_path(old, "a/"));
+                    header_paths.extend(lines.get(i + 1).and_then(|l| {
+                        l.strip_prefix("+++ ")
+                            .and_then(|rest| header_path(rest, "b/"))
+                    }));
+                    git_paths.clear();
+                    file = flush_paths(&mut git_paths, &mut header_paths, c);
+                    i += 1;
+                } else {
+                    in_file = false;
+                    c.text(line, place);
+                }
+                i += 1;
+            }
+        }
+    }
+    if matches!(state, State::Header) {
+        flush_paths(&mut git_paths, &mut header_paths, c);
+    }
+    if found {
+        c.has_diff = true;
+    }
+    found
+}
+
+/// Records a file section's paths and returns the one its hunks belong to. The ---/+++ and
+/// rename lines are exact; the "diff --git" line is ambiguous when paths contain spaces, so it
+/// is used only when a section has nothing else (mode changes, binary files).
+fn flush_paths(
+    git_paths: &mut Vec<String>,
+    header_paths: &mut Vec<String>,
+    c: &mut Collector,
+) -> String {
+    let paths = if header_paths.is_empty() {
+        std::mem::take(git_paths)
+    } else {
+        git_paths.clear();
+        std::mem::take(header_paths)
+    };
+    for path in &paths {
+        c.add_file(path);
+    }
+    paths.into_iter().next_back().unwrap_or_default()
+}
+
+fn is_extended_header(line: &str) -> bool {
+    [
+        "index ",
+        "new file mode ",
+        "deleted file mode ",
+        "old mode ",
+        "new mode ",
+        "similarity index ",
+        "dissimilarity index ",
+        "Binary files ",
+    ]
+    .iter()
+    .any(|p| line.starts_with(p))
+}
+
+/// A line of git's base85 binary data: a length letter, then base85 characters.
+fn is_base85_line(line: &str) -> bool {
+    let mut bytes = line.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\'' | b',' | b'.'))
+}
+
+/// If line `i` starts a "---"/"+++"/"@@" triple, the text after "--- ".
+fn plain_file_header<'a>(lines: &[&'a str], i: usize) -> Option<&'a str> {
+    let old = lines.get(i)?.strip_prefix("--- ")?;
+    lines.get(i + 1)?.strip_prefix("+++ ")?;
+    lines.get(i + 2)?.strip_prefix("@@ ")?;
+    Some(old)
+}
+
+/// Where the first diff starts, for telling mail headers from text inside a diff.
+fn first_diff_start(lines: &[&str]) -> Option<usize> {
+    (0..lines.len())
+        .find(|&i| lines[i].starts_with("diff --git ") || plain_file_header(lines, i).is_some())
+}
+
+/// "@@ -l[,s] +l[,s] @@": the old and new line counts (a missing count is 1).
+fn parse_hunk_header(line: &str) -> Option<(u64, u64)> {
+    let rest = line.strip_prefix("@@ -")?;
+    let (old, rest) = rest.split_once(' ')?;
+    let rest = rest.strip_prefix('+')?;
+    let (new, rest) = rest.split_once(' ')?;
+    if !rest.starts_with("@@") {
+        return None;
+    }
+    let count = |range: &str| -> Option<u64> {
+        match range.split_once(',') {
+            Some((start, count)) => {
+                start.parse::<u64>().ok()?;
+                count.parse().ok()
+            }
+            None => range.parse::<u64>().ok().map(|_| 1),
+        }
+    };
+    Some((count(old)?, count(new)?))
+}
+
+/// The path on a "--- " or "+++ " line, without its prefix, or `None` for /dev/null.
+fn header_path(rest: &str, prefix: &str) -> Option<String> {
+    let raw = if rest.starts_with('"') {
+        unquote(rest).map(|(path, _)| path)?
+    } else {
+        // `diff -u` appends a tab and a timestamp; git appends a tab to names with spaces.
+        rest.split('\t')
+            .next()
+            .unwrap_or(rest)
+            .trim_end()
+            .to_string()
+    };
+    if raw == "/dev/null" || raw.is_empty() {
+        return None;
+    }
+    Some(raw.strip_prefix(prefix).map(str::to_string).unwrap_or(raw))
+}
+
+fn unquote_path(rest: &str) -> String {
+    if rest.starts_with('"') {
+        if let Some((path, _)) = unquote(rest) {
+            return path;
+        }
+    }
+    rest.to_string()
+}
+
+/// The two paths of "diff --git a/X b/Y", without prefixes.
+fn split_git_paths(rest: &str) -> Vec<String> {
+    let strip = |path: String, prefix: &str| -> String {
+        path.strip_prefix(prefix)
+            .map(str::to_string)
+            .unwrap_or(path)
+    };
+    let (old, new) = if rest.starts_with('"') {
+        let Some((old, used)) = unquote(rest) else {
+            return Vec::new();
+        };
+        (old, unquote_path(rest[used..].trim_start()))
+    } else if let Some(pos) = rest.rfind(" \"") {
+        match unquote(&rest[pos + 1..]) {
+            Some((new, _)) => (rest[..pos].to_string(), new),
+            None => return Vec::new(),
+        }
+    } else {
+        // "a/P b/P" is by far the common case and is unambiguous even when P has spaces.
+        let half = rest.len().saturating_sub(1) / 2;
+        match (
+            rest.get(..half),
+            rest.get(half..half + 1),
+            rest.get(half + 1..),
+        ) {
+            (Some(a), Some(" "), Some(b)) if a.get(2..) == b.get(2..) => {
+                (a.to_string(), b.to_string())
+            }
+            _ => match rest.find(" b/") {
+                Some(pos) => (rest[..pos].to_string(), rest[pos + 1..].to_string()),
+                None => return Vec::new(),
+            },
+        }
+    };
+    vec![strip(old, "a/"), strip(new, "b/")]
+}
+
+/// A C-style quoted path as git writes it (octal escapes for non-ASCII bytes), and the number
+/// of bytes consumed.
+fn unquote(s: &str) -> Option<(String, usize)> {
+    let bytes = s.as_bytes();
+    if bytes.first() != Some(&b'"') {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut i = 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => return Some((String::from_utf8_lossy(&out).into_owned(), i + 1)),
+            b'\\' => {
+                let escaped = *bytes.get(i + 1)?;
+                i += 2;
+                match escaped {
+                    b'n' => out.push(b'\n'),
+                    b't' => out.push(b'\t'),
+                    b'r' => out.push(b'\r'),
+                    b'a' => out.push(7),
+                    b'b' => out.push(8),
+                    b'f' => out.push(12),
+                    b'v' => out.push(11),
+                    b'0'..=b'7' => {
+                        let digits = bytes.get(i - 1..i + 2)?;
+                        let mut value: u32 = 0;
+                        for &d in digits {
+                            if !(b'0'..=b'7').contains(&d) {
+                                return None;
+                            }
+                            value = value * 8 + u32::from(d - b'0');
+                        }
+                        out.push(u8::try_from(value).ok()?);
+                        i += 2;
+                    }
+                    other => out.push(other),
+                }
+            }
+            other => {
+                out.push(other);
+                i += 1;
+            }
+        }
+    }
+    None
+}
+
+/// "From <40-hex> <date>" as `git format-patch` writes it, or a classic mbox "From sender date"
+/// line that starts a paragraph and is followed by a header.
+fn is_mbox_separator(lines: &[&str], i: usize) -> bool {
+    let Some(rest) = lines[i].strip_prefix("From ") else {
+        return false;
+    };
+    let git_style = rest
+        .get(..40)
+        .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()) && rest[40..].starts_with(' '));
+    git_style
+        || ((i == 0 || lines[i - 1].trim().is_empty())
+            && rest.split_whitespace().count() >= 2
+            && rest.bytes().any(|b| b.is_ascii_digit())
+            && lines
+                .get(i + 1)
+                .is_some_and(|next| header_name(next).is_some()))
+}
+
+/// For a mail without a "From " separator: where its header block (holding From: and Subject:)
+/// starts.
+fn mail_header_block(lines: &[&str]) -> Option<usize> {
+    let from = lines
+        .iter()
+        .position(|l| header_name(l).is_some_and(|n| n.eq_ignore_ascii_case("from")))?;
+    let is_part = |l: &str| header_name(l).is_some() || l.starts_with([' ', '\t']);
+    let mut start = from;
+    while start > 0 && is_part(lines[start - 1]) {
+        start -= 1;
+    }
+    while start < from && header_name(lines[start]).is_none() {
+        start += 1;
+    }
+    let has_subject = lines[start..]
+        .iter()
+        .take_while(|l| is_part(l))
+        .any(|l| header_name(l).is_some_and(|n| n.eq_ignore_ascii_case("subject")));
+    has_subject.then_some(start)
+}
+
+/// The name of a "Name: value" header line.
+fn header_name(line: &str) -> Option<&str> {
+    let (name, _) = line.split_once(':')?;
+    (!name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic())).then_some(name)
+}
+
+/// Headers up to the first blank line, with folded lines joined; names are lower-cased.
+/// Returns them and where the body starts.
+fn parse_header_block(lines: &[&str]) -> (Vec<(String, String)>, usize) {
+    let mut headers: Vec<(String, String)> = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            return (headers, i + 1);
+        }
+        if line.starts_with([' ', '\t']) {
+            if let Some((_, value)) = headers.last_mut() {
+                value.push(' ');
+                value.push_str(line.trim());
+                continue;
+            }
+        }
+        match header_name(line) {
+            Some(name) => {
+                let value = line[name.len() + 1..].trim().to_string();
+                headers.push((name.to_ascii_lowercase(), value));
+            }
+            None => return (headers, i),
+        }
+    }
+    (headers, lines.len())
+}
+
+/// In-body "From:", "Subject:" and "Date:" lines at the very top of a message body, ended by a
+/// blank line. Anything else there means they were ordinary text.
+fn parse_in_body_headers(body: &[&str]) -> (Vec<(String, String)>, usize) {
+    let allowed = |line: &str| {
+        header_name(line).is_some_and(|n| {
+            ["from", "subject", "date"]
+                .iter()
+                .any(|a| n.eq_ignore_ascii_case(a))
+        })
+    };
+    let count = body
+        .iter()
+        .take_while(|l| allowed(l) || (l.starts_with([' ', '\t']) && !l.trim().is_empty()))
+        .count();
+    if count == 0 || !body.get(count).is_some_and(|l| l.trim().is_empty()) {
+        return (Vec::new(), 0);
+    }
+    let (headers, _) = parse_header_block(&body[..count]);
+    (headers, count + 1)
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Removes leading bracketed groups that name a patch ("[PATCH 1/2]", "[PATCH v2 3/5]",
+/// "[RFC PATCH]"), keeping other tags such as "[release-1.24]" that say something.
+fn strip_patch_prefix(subject: &str) -> String {
+    let mut rest = subject.trim();
+    while let Some(inner) = rest.strip_prefix('[') {
+        let Some(end) = inner.find(']') else { break };
+        if !inner[..end].to_ascii_uppercase().contains("PATCH") {
+            break;
+        }
+        rest = inner[end + 1..].trim_start();
+    }
+    rest.to_string()
+}
+
+/// Decodes RFC 2047 encoded words ("=?UTF-8?q?Ren=C3=A9e?="), which `git format-patch` uses for
+/// non-ASCII names and subjects. Words it cannot decode are left as they are.
+fn decode_rfc2047(value: &str) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    let mut after_word = false;
+    while let Some(start) = rest.find("=?") {
+        let (before, candidate) = rest.split_at(start);
+        match decode_word(candidate) {
+            Some((decoded, used)) => {
+                // White space between two encoded words is folding, not content.
+                if !(after_word && before.trim().is_empty()) {
+                    out.push_str(before);
+                }
+                out.push_str(&decoded);
+                rest = &candidate[used..];
+                after_word = true;
+            }
+            None => {
+                out.push_str(before);
+                out.push_str("=?");
+                rest = &candidate[2..];
+                after_word = false;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// One "=?charset?enc?text?=" word: the decoded text and the bytes it used.
+fn decode_word(s: &str) -> Option<(String, usize)> {
+    let inner = s.strip_prefix("=?")?;
+    let (charset, rest) = inner.split_once('?')?;
+    let (encoding, rest) = rest.split_once('?')?;
+    let end = rest.find("?=")?;
+    let text = &rest[..end];
+    if charset.is_empty()
+        || charset.contains(char::is_whitespace)
+        || text.contains(char::is_whitespace)
+    {
+        return None;
+    }
+    let bytes = match encoding {
+        "q" | "Q" => q_decode(text)?,
+        "b" | "B" => base64_decode(text)?,
+        _ => return None,
+    };
+    // RFC 2231 allows "charset*language".
+    let name = charset.split('*').next().unwrap_or(charset);
+    let decoded = match name.to_ascii_lowercase().as_str() {
+        "utf-8" | "utf8" | "us-ascii" => String::from_utf8(bytes).ok()?,
+        "iso-8859-1" | "latin1" => bytes.iter().map(|&b| char::from(b)).collect(),
+        _ => return None,
+    };
+    let used = "=?".len() + charset.len() + 1 + encoding.len() + 1 + end + "?=".len();
+    Some((decoded, used))
+}
+
+fn q_decode(text: &str) -> Option<Vec<u8>> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'_' => out.push(b' '),
+            b'=' => {
+                let pair = text.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(pair, 16).ok()?);
+                i += 2;
+            }
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    Some(out)
+}
+
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let mut buffer: u32 = 0;
+    let mut bits = 0;
+    for b in text.bytes() {
+        let value = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        buffer = (buffer << 6) | u32::from(value);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((buffer >> bits) & 0xff) as u8);
+            buffer &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// The address in "Name <addr>" or a bare "addr", lower-cased.
+fn email_address(value: &str) -> Option<String> {
+    let candidate = match (value.rfind('<'), value.rfind('>')) {
+        (Some(open), Some(close)) if open < close => &value[open + 1..close],
+        _ => value
+            .split_whitespace()
+            .find(|token| token.contains('@'))?
+            .trim_matches(|ch: char| matches!(ch, '<' | '>' | '(' | ')' | '"' | ',' | ';')),
+    };
+    let candidate = candidate.trim();
+    let (local, domain) = candidate.rsplit_once('@')?;
+    (!local.is_empty() && !domain.is_empty()).then(|| candidate.to_ascii_lowercase())
+}
+
+/// An address at envoyproxy.io or one of its subdomains. GitHub's noreply addresses say nothing
+/// about who someone works for, so they never count.
+fn is_envoy_address(address: &str) -> bool {
+    let Some((_, domain)) = address.rsplit_once('@') else {
+        return false;
+    };
+    let domain = domain.trim_end_matches('.');
+    domain == "envoyproxy.io" || domain.ends_with(".envoyproxy.io")
+}
+
+/// Paths laid out like Envoy's repository. The project's own tree mentions Envoy too (Istio's
+/// `pilot/.../envoyfilter/*.go`, chart YAML), so the rules are about Envoy's C++ and proto layout,
+/// not the word.
+fn is_envoy_path(path: &str) -> bool {
+    const TREES: [&str; 8] = [
+        "envoy/",
+        "source/common/",
+        "source/extensions/",
+        "source/server/",
+        "source/exe/",
+        "api/envoy/",
+        "test/extensions/",
+        "test/common/",
+    ];
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let cpp_or_proto = name
+        .rsplit_once('.')
+        .is_some_and(|(_, ext)| matches!(ext, "h" | "hh" | "hpp" | "cc" | "cpp" | "cxx" | "proto"));
+    TREES.iter().any(|tree| path.starts_with(tree))
+        || (path.starts_with("contrib/") && cpp_or_proto)
+        || (path.contains("/envoy/") && cpp_or_proto)
+        || name == "envoy.bzl"
+        || (path.starts_with("bazel/") && name.starts_with("envoy_") && name.ends_with(".bzl"))
+}
+
+/// "envoyproxy/envoy" as a repository name (also envoy-setec, where Envoy stages embargoed
+/// fixes), not as the tail of some other name.
+fn mentions_envoy_repo(line: &str) -> bool {
+    let lower = line.to_ascii_lowercase();
+    lower.match_indices("envoyproxy/envoy").any(|(i, _)| {
+        i == 0 || {
+            let before = lower.as_bytes()[i - 1];
+            !(before.is_ascii_alphanumeric() || matches!(before, b'-' | b'_' | b'.'))
+        }
+    })
+}
+
+/// `#include "envoy/…"` or `#include <envoy/…>`: code written against Envoy's C++ API.
+fn is_envoy_include(content: &str) -> bool {
+    content
+        .trim_start()
+        .strip_prefix('#')
+        .map(str::trim_start)
+        .and_then(|rest| rest.strip_prefix("include"))
+        .map(str::trim_start)
+        .is_some_and(|target| target.starts_with("\"envoy/") || target.starts_with("<envoy/"))
+}
+
+fn strip_prefix_ci<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = text.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &text[prefix.len()..])
+}
+
+fn push_unique(list: &mut Vec<String>, value: &str) {
+    if !list.iter().any(|v| v == value) {
+        list.push(value.to_string());
+    }
+}
+
+/// "a, b, c and 2 more".
+fn evidence_list(items: &[&str]) -> String {
+    let shown = items[..items.len().min(EVIDENCE_SHOWN)].join(", ");
+    match items.len().saturating_sub(EVIDENCE_SHOWN) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
+}
+
+fn snippet(line: &str) -> String {
+    let line = line.trim();
+    if line.chars().count() > SNIPPET_CHARS {
+        let mut short: String = line.chars().take(SNIPPET_CHARS - 1).collect();
+        short.push('…');
+        short
+    } else {
+        line.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `git format-patch` writes after each patch. Added in code so that the fixtures have
+    /// no trailing white space for an editor to strip.
+    const SIGNATURE: &str = "-- \n2.43.0\n\n";
+
+    fn mbox(patches: &[&str]) -> String {
+        patches.iter().map(|p| format!("{p}{SIGNATURE}")).collect()
+    }
+
+    const ISTIO_PATCH_1: &str = r#"From 3f1c2a9e8b7d6c5f4e3a2b1c0d9e8f7a6b5c4d3e Mon Sep 17 00:00:00 2001
+From: Jane Doe <jane.doe@example.com>
+Date: Tue, 3 Mar 2026 10:12:44 +0000
+Subject: [PATCH 1/2] pilot: limit the size of fetched JWKS documents
+
+A hostile issuer could make istiod read an unbounded JWKS response and
+exhaust its memory. Cap the body at maxJwksBytes.
+
+Signed-off-by: Jane Doe <jane.doe@example.com>
+---
+ pilot/pkg/model/jwks_resolver.go | 4 +++-
+ 1 file changed, 3 insertions(+), 1 deletion(-)
+
+diff --git a/pilot/pkg/model/jwks_resolver.go b/pilot/pkg/model/jwks_resolver.go
+index 1a2b3c4..5d6e7f8 100644
+--- a/pilot/pkg/model/jwks_resolver.go
++++ b/pilot/pkg/model/jwks_resolver.go
+@@ -410,7 +410,9 @@ func (r *JwksResolver) getRemoteContent(uri string) ([]byte, error) {
+     if resp.StatusCode != http.StatusOK {
+         return nil, fmt.Errorf("status %d", resp.StatusCode)
+     }
+-    body, err := io.ReadAll(resp.Body)
++    // A JWKS document is a few kilobytes; refuse anything far larger.
++    limited := io.LimitReader(resp.Body, maxJwksBytes+1)
++    body, err := io.ReadAll(limited)
+     if err != nil {
+         return nil, err
+     }
+"#;
+
+    const ISTIO_PATCH_2: &str = r#"From 9b8a7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b Mon Sep 17 00:00:00 2001
+From: =?UTF-8?q?Ren=C3=A9e=20Okafor?= <renee@example.org>
+Date: Tue, 3 Mar 2026 10:14:02 +0000
+Subject: [PATCH 2/2] security: check that a CSR's SANs match the caller's
+ identity
+
+The CA signed any SPIFFE identity present in a CSR. Reject CSRs whose
+SANs are not among the authenticated caller's identities.
+
+Signed-off-by: Renée Okafor <renee@example.org>
+Signed-off-by: Jane Doe <jane.doe@example.com>
+---
+ security/pkg/server/ca/server.go      | 4 ++++
+ security/pkg/server/ca/server_test.go | 2 +-
+ 2 files changed, 5 insertions(+), 1 deletion(-)
+
+diff --git a/security/pkg/server/ca/server.go b/security/pkg/server/ca/server.go
+index 0a1b2c3..4d5e6f7 100644
+--- a/security/pkg/server/ca/server.go
++++ b/security/pkg/server/ca/server.go
+@@ -120,6 +120,10 @@ func (s *Server) CreateCertificate(ctx context.Context,
+     sans := caller.Identities
+     crMetadata := request.Metadata.GetFields()
+     certSigner := crMetadata[security.CertSigner].GetStringValue()
++    if err := checkCSRSANs(request.Csr, sans); err != nil {
++        s.monitoring.CSRError.Increment()
++        return nil, status.Error(codes.PermissionDenied, err.Error())
++    }
+     _, _, certChainBytes, rootCertBytes := s.ca.GetCAKeyCertBundle().GetAll()
+     cert, signErr := s.sign(sans, request.Csr, certSigner)
+     if signErr != nil {
+diff --git a/security/pkg/server/ca/server_test.go b/security/pkg/server/ca/server_test.go
+index 8e9f0a1..b2c3d4e 100644
+--- a/security/pkg/server/ca/server_test.go
++++ b/security/pkg/server/ca/server_test.go
+@@ -88,3 +88,3 @@ func TestCreateCertificate(t *testing.T) {
+         {
+-            name: "successful signing",
++            name: "successful signing with matching SANs",
+             code: codes.OK,
+"#;
+
+    #[test]
+    fn two_patch_mbox_of_istio_code() {
+        let text = mbox(&[ISTIO_PATCH_1, ISTIO_PATCH_2]);
+        let a = analyse(text.as_bytes()).unwrap();
+        assert_eq!(a.format, PatchFormat::Mbox);
+        assert_eq!(
+            a.subjects,
+            [
+                "pilot: limit the size of fetched JWKS documents",
+                "security: check that a CSR's SANs match the caller's identity",
+            ]
+        );
+        assert_eq!(
+            a.authors,
+            [
+                "Jane Doe <jane.doe@example.com>",
+                "Renée Okafor <renee@example.org>"
+            ]
+        );
+        assert_eq!(
+            a.signed_off_by,
+            [
+                "Jane Doe <jane.doe@example.com>",
+                "Renée Okafor <renee@example.org>"
+            ]
+        );
+        assert_eq!(
+            a.files,
+            [
+                "pilot/pkg/model/jwks_resolver.go",
+                "security/pkg/server/ca/server.go",
+                "security/pkg/server/ca/server_test.go",
+            ]
+        );
+        assert!(!a.looks_like_envoy(), "{:?}", a.envoy_signals);
+        assert_eq!(a.sha256, sha256_hex(text.as_bytes()));
+    }
+
+    #[test]
+    fn crlf_mbox_parses_like_lf() {
+        let lf = mbox(&[ISTIO_PATCH_1, ISTIO_PATCH_2]);
+        let crlf = lf.replace('\n', "\r\n");
+        let a = analyse(crlf.as_bytes()).unwrap();
+        let b = analyse(lf.as_bytes()).unwrap();
+        assert_eq!(a.format, PatchFormat::Mbox);
+        assert_eq!(a.files, b.files);
+        assert_eq!(a.subjects, b.subjects);
+        assert_eq!(a.authors, b.authors);
+        assert_eq!(a.signed_off_by, b.signed_off_by);
+        assert!(!a.looks_like_envoy());
+        // The digest is of the bytes as uploaded, not of the normalised text.
+        assert_eq!(a.sha256, sha256_hex(crlf.as_bytes()));
+        assert_ne!(a.sha256, b.sha256);
+    }
+
+    #[test]
+    fn plain_unified_diff() {
+        // The SQL hunk removes a "-- " comment, which appears as "--- …" and must not be read
+        // as a file header.
+        let diff = "--- a/pilot/pkg/xds/ads.go\t2026-02-10 09:00:00.000000000 +0000
++++ b/pilot/pkg/xds/ads.go\t2026-03-01 12:00:00.000000000 +0000
+@@ -301,4 +301,6 @@ func (s *DiscoveryServer) Stream(stream DiscoveryStream) error {
+     if err := s.authenticate(ctx); err != nil {
+         return status.Error(codes.Unauthenticated, err.Error())
+     }
++    // Reject streams before the cache is warm instead of serving partial config.
++    s.WaitForRequestLimit(ctx)
+     con := newConnection(peerAddr, stream)
+--- a/samples/bookinfo/src/mysql/mysqldb-init.sql
++++ b/samples/bookinfo/src/mysql/mysqldb-init.sql
+@@ -1,3 +1,3 @@
+--- Initialize a mysql db with a 'test' db and be able test productpage with it.
++-- Initialise a MySQL db with a 'test' db to test productpage with it.
+ CREATE DATABASE test;
+ USE test;
+";
+        let a = analyse(diff.as_bytes()).unwrap();
+        assert_eq!(a.format, PatchFormat::Diff);
+        assert_eq!(
+            a.files,
+            [
+                "pilot/pkg/xds/ads.go",
+                "samples/bookinfo/src/mysql/mysqldb-init.sql"
+            ]
+        );
+        assert!(a.subjects.is_empty());
+        assert!(a.authors.is_empty());
+        assert!(!a.looks_like_envoy());
+    }
+
+    #[test]
+    fn git_show_output_is_a_diff_with_its_author() {
+        let diff = r#"commit 0123456789abcdef0123456789abcdef01234567
+Author: Jane Doe <jane.doe@example.com>
+Date:   Tue Mar 3 10:12:44 2026 +0000
+
+    istioctl: quote user input in generated YAML
+
+    Signed-off-by: Jane Doe <jane.doe@example.com>
+
+diff --git a/istioctl/pkg/tag/generate.go b/istioctl/pkg/tag/generate.go
+new file mode 100644
+index 0000000..1a2b3c4
+--- /dev/null
++++ b/istioctl/pkg/tag/generate.go
+@@ -0,0 +1,2 @@
++package tag
++
+"#;
+        let a = analyse(diff.as_bytes()).unwrap();
+        assert_eq!(a.format, PatchFormat::Diff);
+        assert_eq!(a.files, ["istioctl/pkg/tag/generate.go"]);
+        assert_eq!(a.authors, ["Jane Doe <jane.doe@example.com>"]);
+        assert_eq!(a.signed_off_by, ["Jane Doe <jane.doe@example.com>"]);
+    }
+
+    #[test]
+    fn envoy_patch_with_envoy_sign_off_is_flagged_for_both() {
+        let text = mbox(&[
+            r#"From 5e0c7a1b2c3d4e5f60718293a4b5c6d7e8f90a1b Mon Sep 17 00:00:00 2001
+From: Alex Rivera <arivera@example.com>
+Date: Mon, 2 Mar 2026 16:40:11 +0000
+Subject: [PATCH] jwt_authn: reject tokens with an empty issuer
+
+Risk Level: Low
+Testing: unit tests
+
+Signed-off-by: Envoy Security <security@envoyproxy.io>
+---
+ .../filters/http/jwt_authn/authenticator.cc          | 2 +-
+ 1 file changed, 1 insertion(+), 1 deletion(-)
+
+diff --git a/source/extensions/filters/http/jwt_authn/authenticator.cc b/source/extensions/filters/http/jwt_authn/authenticator.cc
+index 4c5d6e7..8f9a0b1 100644
+--- a/source/extensions/filters/http/jwt_authn/authenticator.cc
++++ b/source/extensions/filters/http/jwt_authn/authenticator.cc
+@@ -212,5 +212,5 @@ void AuthenticatorImpl::startVerify() {
+   // Check the issuer is configured or not.
+   jwks_data_ = provider_ ? jwks_cache_.findByProvider(provider_.value())
+                          : jwks_cache_.findByIssuer(jwt_->iss_);
+-  if (jwks_data_ == nullptr) {
++  if (jwt_->iss_.empty() || jwks_data_ == nullptr) {
+     doneWithStatus(Status::JwtUnknownIssuer);
+"#,
+        ]);
+        let a = analyse(text.as_bytes()).unwrap();
+        assert_eq!(a.format, PatchFormat::Mbox);
+        assert!(a.looks_like_envoy());
+        assert_eq!(a.envoy_signals.len(), 2, "{:?}", a.envoy_signals);
+        assert!(a.envoy_signals[0].contains(
+            "Envoy's source tree: source/extensions/filters/http/jwt_authn/authenticator.cc."
+        ));
+        assert!(a.envoy_signals[1].contains("security@envoyproxy.io"));
+    }
+
+    #[test]
+    fn envoy_paths_are_listed_at_most_three() {
+        let mut diff = String::new();
+        for name in ["a", "b", "c", "d", "e"] {
+            diff.push_str(&format!(
+                "diff --git a/source/common/http/{name}.cc b/source/common/http/{name}.cc\n\
+                 --- a/source/common/http/{name}.cc\n\
+                 +++ b/source/common/http/{name}.cc\n\
+                 @@ -1 +1 @@\n\
+                 -int x = 0;\n\
+                 +int x = 1;\n"
+            ));
+        }
+        let a = analyse(diff.as_bytes()).unwrap();
+        assert_eq!(a.files.len(), 5);
+        assert_eq!(a.envoy_signals.len(), 1);
+        assert!(a.envoy_signals[0].contains(
+            "source/common/http/a.cc, source/common/http/b.cc, source/common/http/c.cc and 2 more."
+        ));
+    }
+
+    #[test]
+    fn added_envoy_include_is_flagged() {
+        // The blank context lines have lost their leading space, as mail clients leave them.
+        let diff = r#"diff --git a/extensions/authz/filter.cc b/extensions/authz/filter.cc
+index 11aa22b..33cc44d 100644
+--- a/extensions/authz/filter.cc
++++ b/extensions/authz/filter.cc
+@@ -14,6 +14,7 @@
+
+ #include "extensions/authz/filter.h"
+
++#include "envoy/http/filter.h"
+ #include "absl/strings/str_cat.h"
+
+ namespace Extensions {
+"#;
+        let a = analyse(diff.as_bytes()).unwrap();
+        assert_eq!(a.files, ["extensions/authz/filter.cc"]);
+        assert_eq!(a.envoy_signals.len(), 1, "{:?}", a.envoy_signals);
+        assert!(a.envoy_signals[0]
+            .contains("to extensions/authz/filter.cc: #include \"envoy/http/filter.h\"."));
+    }
+
+    #[test]
+    fn commit_message_linking_envoy_is_flagged() {
+        let text = mbox(&[
+            r#"From 7d6c5b4a39281706f5e4d3c2b1a0f9e8d7c6b5a4 Mon Sep 17 00:00:00 2001
+From: Jane Doe <jane.doe@example.com>
+Date: Wed, 4 Mar 2026 08:01:00 +0000
+Subject: [PATCH] tools: harden iptables redirect against header smuggling
+
+Port of https://github.com/envoyproxy/envoy/pull/123 to our capture rules.
+
+Signed-off-by: Jane Doe <jane.doe@example.com>
+---
+diff --git a/tools/istio-iptables/pkg/capture/run.go b/tools/istio-iptables/pkg/capture/run.go
+index 1234567..89abcde 100644
+--- a/tools/istio-iptables/pkg/capture/run.go
++++ b/tools/istio-iptables/pkg/capture/run.go
+@@ -50,2 +50,3 @@ func (cfg *IptablesConfigurator) Run() error {
+     cfg.handleInboundPortsInclude()
++    cfg.dropMalformedHeaders()
+     cfg.handleOutboundIncludeRules()
+"#,
+        ]);
+        let a = analyse(text.as_bytes()).unwrap();
+        assert_eq!(a.envoy_signals.len(), 1, "{:?}", a.envoy_signals);
+        assert!(a.envoy_signals[0].contains("in a commit message"));
+        assert!(a.envoy_signals[0].contains("https://github.com/envoyproxy/envoy/pull/123"));
+    }
+
+    #[test]
+    fn istio_code_that_names_envoy_is_not_flagged() {
+        let text = mbox(&[
+            r#"From 2468ace02468ace02468ace02468ace02468ace0 Mon Sep 17 00:00:00 2001
+From: Sam Lee <12345+samlee@users.noreply.github.com>
+Date: Thu, 5 Mar 2026 11:00:00 +0000
+Subject: [PATCH] envoyfilter: do not apply patches across namespaces
+
+An EnvoyFilter in one namespace could patch the Envoy listeners of
+workloads in another. Scope the match to the filter's namespace.
+
+Signed-off-by: Sam Lee <12345+samlee@users.noreply.github.com>
+---
+diff --git a/pilot/pkg/networking/core/envoyfilter/listener_patch.go b/pilot/pkg/networking/core/envoyfilter/listener_patch.go
+index 0f1e2d3..4c5b6a7 100644
+--- a/pilot/pkg/networking/core/envoyfilter/listener_patch.go
++++ b/pilot/pkg/networking/core/envoyfilter/listener_patch.go
+@@ -17,3 +17,4 @@ package envoyfilter
+ import (
+     listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
++    "istio.io/istio/pkg/config/constants"
+ )
+diff --git a/pkg/envoy/proxy.go b/pkg/envoy/proxy.go
+index 1111111..2222222 100644
+--- a/pkg/envoy/proxy.go
++++ b/pkg/envoy/proxy.go
+@@ -40,2 +40,3 @@ func (e *envoy) args() []string {
+     // Envoy's own flags.
++    startupArgs = append(startupArgs, "--reject-unknown-dynamic-fields")
+     return startupArgs
+diff --git a/manifests/charts/istio-control/istio-discovery/files/envoy-bootstrap.yaml b/manifests/charts/istio-control/istio-discovery/files/envoy-bootstrap.yaml
+index 3333333..4444444 100644
+--- a/manifests/charts/istio-control/istio-discovery/files/envoy-bootstrap.yaml
++++ b/manifests/charts/istio-control/istio-discovery/files/envoy-bootstrap.yaml
+@@ -1,2 +1,2 @@
+-# Envoy bootstrap template
++# Envoy bootstrap template, rendered by the injector
+ node:
+"#,
+        ]);
+        let a = analyse(text.as_bytes()).unwrap();
+        assert_eq!(a.files.len(), 3);
+        assert_eq!(
+            a.authors,
+            ["Sam Lee <12345+samlee@users.noreply.github.com>"]
+        );
+        assert!(!a.looks_like_envoy(), "{:?}", a.envoy_signals);
+    }
+
+    #[test]
+    fn rejects_empty_large_binary_and_diffless_files() {
+        assert_eq!(analyse(b""), Err(PatchError::Empty));
+        assert_eq!(analyse(b"\n  \r\n"), Err(PatchError::Empty));
+        let large = vec![b'+'; MAX_PATCH_BYTES + 1];
+        assert_eq!(
+            analyse(&large),
+            Err(PatchError::TooLarge {
+                max: MAX_PATCH_BYTES
+            })
+        );
+        assert_eq!(
+            analyse(b"diff --git a/x b/x\n\xff\xfe\x00binary"),
+            Err(PatchError::NotText)
+        );
+        assert_eq!(
+            analyse(
+                "Hi team,\n\nthe fix for CVE-2026-1234 is in the attached tarball.\n\n— Jane\n"
+                    .as_bytes()
+            ),
+            Err(PatchError::NoDiff)
+        );
+        // A cover letter on its own has mail headers but no patch.
+        let cover = "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n\
+                     From: Jane Doe <jane.doe@example.com>\n\
+                     Subject: [PATCH 0/2] JWKS and CSR fixes\n\n\
+                     Two fixes for the March release.\n";
+        assert_eq!(analyse(cover.as_bytes()), Err(PatchError::NoDiff));
+    }
+
+    #[test]
+    fn mail_without_separator_line_is_mbox() {
+        let text = format!(
+            "Return-Path: <jane.doe@example.com>\n{}",
+            ISTIO_PATCH_1
+                .split_once('\n')
+                .map(|(_, rest)| rest)
+                .unwrap_or_default()
+        );
+        let a = analyse(text.as_bytes()).unwrap();
+        assert_eq!(a.format, PatchFormat::Mbox);
+        assert_eq!(
+            a.subjects,
+            ["pilot: limit the size of fetched JWKS documents"]
+        );
+        assert_eq!(a.authors, ["Jane Doe <jane.doe@example.com>"]);
+    }
+
+    #[test]
+    fn sha256_matches_known_digest() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn format_serialises_in_kebab_case() {
+        assert_eq!(
+            serde_json::to_string(&PatchFormat::Mbox).unwrap(),
+            "\"mbox\""
+        );
+    }
+
+    #[test]
+    fn safe_file_names() {
+        let traversal = safe_file_name("../../etc/passwd");
+        assert!(!traversal.contains('/') && !traversal.starts_with('.'));
+        assert_eq!(
+            safe_file_name("fix CVE-2026-1.patch"),
+            "fix_CVE-2026-1.patch"
+        );
+        assert_eq!(
+            safe_file_name(r"C:\Users\jane\0001-fix.patch"),
+            "0001-fix.patch"
+        );
+        assert_eq!(safe_file_name(".hidden.diff"), "hidden.diff");
+        assert_eq!(safe_file_name(""), "patch.diff");
+        assert_eq!(safe_file_name(".."), "patch.diff");
+        let long = safe_file_name(&format!("{}.patch", "x".repeat(300)));
+        assert_eq!(long.len(), 100);
+        assert!(long.ends_with(".patch"));
+    }
+
+    #[test]
+    fn decodes_encoded_words_and_quoted_paths() {
+        assert_eq!(
+            decode_rfc2047("=?UTF-8?q?Ren=C3=A9e?= =?UTF-8?b?T2thZm9y?= <r@example.org>"),
+            "RenéeOkafor <r@example.org>"
+        );
+        assert_eq!(
+            split_git_paths(r#""a/docs/caf\303\251.md" "b/docs/caf\303\251.md""#),
+            ["docs/café.md", "docs/café.md"]
+        );
+        assert_eq!(
+            split_git_paths("a/my dir/x.go b/my dir/x.go"),
+            ["my dir/x.go", "my dir/x.go"]
+        );
+    }
+}

@@ -1,0 +1,692 @@
+//! Releases and the embargoed distribution, over real SMTP: who receives what, when, and that
+//! Envoy's patches never leave.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use edl::accounts::Role;
+use edl::db::schema::{members, upstreams};
+use edl::releases::release::{self, Actor, NewAdvisory, Plan, ReleaseError};
+
+use crate::helpers::smtp::{Received, SmtpServer};
+use crate::helpers::{Backend, Browser, TestApp};
+use crate::on_both_backends;
+
+const PASSWORD: &str = "tangerine-kettle-orbit-42";
+
+on_both_backends!(
+    an_approved_release_reaches_eligible_members_with_only_the_projects_patches,
+    a_patch_that_looks_like_envoys_blocks_approval_until_reclassified,
+    the_planner_cannot_approve_and_changes_need_a_new_approval,
+    a_late_approval_is_sent_at_once_and_says_how_much_notice_is_left,
+    nothing_embargoed_is_sent_once_the_release_is_public,
+    the_worker_refuses_to_attach_an_upstream_patch_whatever_put_it_there,
+    release_managers_plan_upload_approve_and_follow_delivery_in_the_browser,
+);
+
+const PROJECT_PATCH: &str = "From 1111111111111111111111111111111111111111 Mon Sep 17 00:00:00 2001
+From: Pat Maintainer <pat@project.example>
+Date: Tue, 10 Nov 2026 10:00:00 +0000
+Subject: [PATCH] Normalize paths before authorization
+
+Signed-off-by: Pat Maintainer <pat@project.example>
+---
+ pilot/pkg/security/authz/path.go | 2 +-
+ 1 file changed, 1 insertion(+), 1 deletion(-)
+
+diff --git a/pilot/pkg/security/authz/path.go b/pilot/pkg/security/authz/path.go
+index 1111111..2222222 100644
+--- a/pilot/pkg/security/authz/path.go
++++ b/pilot/pkg/security/authz/path.go
+@@ -1,3 +1,3 @@
+ package authz
+-func normalize(p string) string { return p }
++func normalize(p string) string { return path.Clean(p) }
+";
+
+const ENVOY_PATCH: &str = "From 2222222222222222222222222222222222222222 Mon Sep 17 00:00:00 2001
+From: Envoy Maintainer <maintainer@envoyproxy.io>
+Date: Tue, 10 Nov 2026 10:00:00 +0000
+Subject: [PATCH] jwt_authn: reject malformed tokens
+
+Signed-off-by: Envoy Maintainer <maintainer@envoyproxy.io>
+---
+diff --git a/source/extensions/filters/http/jwt_authn/filter.cc b/source/extensions/filters/http/jwt_authn/filter.cc
+index 3333333..4444444 100644
+--- a/source/extensions/filters/http/jwt_authn/filter.cc
++++ b/source/extensions/filters/http/jwt_authn/filter.cc
+@@ -1,3 +1,3 @@
+ namespace Envoy {
+-  bool ok = true;
++  bool ok = validate(token);
+ }
+";
+
+struct Setup {
+    app: TestApp,
+    smtp: SmtpServer,
+    planner: Actor,
+    approver: Actor,
+    envoy: i64,
+}
+
+async fn setup(backend: Backend) -> Option<Setup> {
+    let smtp = SmtpServer::start().await;
+    let url = smtp.url();
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("EDL_SMTP_URL", url.as_str()),
+            ("EDL_SCHEDULER_INTERVAL", "1h"),
+        ],
+        None,
+    )
+    .await?;
+    let planner_id = app
+        .add_account(
+            "rm1@project.example",
+            "Rel One",
+            &[Role::ReleaseManager],
+            PASSWORD,
+        )
+        .await;
+    let approver_id = app
+        .add_account(
+            "rm2@project.example",
+            "Rel Two",
+            &[Role::ReleaseManager],
+            PASSWORD,
+        )
+        .await;
+    let envoy: i64 = app
+        .with_db(|c| {
+            Ok(upstreams::table
+                .filter(upstreams::slug.eq("envoy"))
+                .select(upstreams::id)
+                .first(c)?)
+        })
+        .await;
+    Some(Setup {
+        app,
+        smtp,
+        planner: Actor {
+            account_id: planner_id,
+            email: "rm1@project.example".into(),
+        },
+        approver: Actor {
+            account_id: approver_id,
+            email: "rm2@project.example".into(),
+        },
+        envoy,
+    })
+}
+
+async fn add_member(app: &TestApp, domain: &str, status: &str, policy_version: i32) {
+    let domain = domain.to_owned();
+    let status = status.to_owned();
+    app.with_db(move |c| {
+        let now = edl::db::now();
+        diesel::insert_into(members::table)
+            .values((
+                members::org_name.eq(format!("Org {domain}")),
+                members::org_domain.eq(&domain),
+                members::security_alias.eq(format!("security@{domain}")),
+                members::policy_version.eq(policy_version),
+                members::status.eq(&status),
+                members::joined_at.eq(now),
+                members::last_reviewed_at.eq(now),
+                members::next_review_due.eq(now + chrono::Duration::days(365)),
+                members::created_at.eq(now),
+                members::updated_at.eq(now),
+            ))
+            .execute(c)?;
+        Ok(())
+    })
+    .await;
+}
+
+fn err(e: ReleaseError) -> edl::db::DbError {
+    edl::db::DbError::Task(e.to_string())
+}
+
+/// Plans the next Patch Tuesday release with one advisory; returns its id.
+async fn planned(s: &Setup, now: DateTime<Utc>) -> i64 {
+    let calendar = s.app.settings.calendar();
+    let planner = s.planner.clone();
+    s.app
+        .with_db(move |c| {
+            let plan = Plan {
+                kind: release::PATCH_TUESDAY.into(),
+                title: "Security release 1.9.5".into(),
+                release_lines: vec!["1.9.5".into()],
+                ..Plan::default()
+            };
+            let id = release::plan(c, &calendar, &plan, &planner, now).map_err(err)?;
+            let advisory = NewAdvisory {
+                cve_id: "CVE-2026-31337".into(),
+                severity: "high".into(),
+                cvss_vector: String::new(),
+                summary: "Authorization policy bypass with crafted paths.".into(),
+                affected_versions: "1.9.0 to 1.9.4".into(),
+                fixed_versions: "1.9.5".into(),
+            };
+            release::add_advisory(c, id, &advisory, &planner).map_err(err)?;
+            Ok(id)
+        })
+        .await
+}
+
+async fn add_patch(
+    s: &Setup,
+    id: i64,
+    name: &str,
+    content: &str,
+    upstream: Option<i64>,
+) -> Result<i64, String> {
+    let (planner, name, content) = (
+        s.planner.clone(),
+        name.to_owned(),
+        content.as_bytes().to_vec(),
+    );
+    s.app
+        .with_db(move |c| {
+            Ok(
+                release::add_patch(c, id, &name, &content, "1.9.5", upstream, true, &planner)
+                    .map_err(|e| e.to_string()),
+            )
+        })
+        .await
+}
+
+async fn approve(s: &Setup, id: i64, by: &Actor) -> Result<i32, String> {
+    let by = by.clone();
+    s.app
+        .with_db(move |c| Ok(release::approve(c, id, &by).map_err(|e| e.to_string())))
+        .await
+}
+
+async fn distribute(s: &Setup, at: DateTime<Utc>) -> release::Tick {
+    let env = s.app.state.membership.clone();
+    let tick = s
+        .app
+        .with_db(move |c| release::distribute(c, &env, at).map_err(err))
+        .await;
+    s.app.state.mailer.wake_workers();
+    tick
+}
+
+async fn find(s: &Setup, id: i64) -> release::Release {
+    s.app
+        .with_db(move |c| Ok(release::find(c, id)?.expect("release")))
+        .await
+}
+
+fn utc(t: chrono::NaiveDateTime) -> DateTime<Utc> {
+    DateTime::from_naive_utc_and_offset(t, Utc)
+}
+
+fn attachment_names(mail: &Received) -> Vec<String> {
+    let parsed = mail.parsed();
+    let mut names = Vec::new();
+    let mut stack = vec![&parsed];
+    while let Some(part) = stack.pop() {
+        let disposition = part.get_content_disposition();
+        if let Some(name) = disposition.params.get("filename") {
+            names.push(name.clone());
+        }
+        stack.extend(part.subparts.iter());
+    }
+    names.sort();
+    names
+}
+
+async fn an_approved_release_reaches_eligible_members_with_only_the_projects_patches(
+    backend: Backend,
+) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    add_member(&s.app, "alpha.example", "active", 1).await;
+    add_member(&s.app, "beta.example", "active", 1).await;
+    add_member(&s.app, "paused.example", "suspended", 1).await;
+    add_member(&s.app, "stale.example", "active", 0).await;
+    let now = Utc::now();
+    let id = planned(&s, now).await;
+    add_patch(&s, id, "0001-normalize-paths.patch", PROJECT_PATCH, None)
+        .await
+        .expect("project patch");
+    add_patch(&s, id, "0002-envoy-jwt.patch", ENVOY_PATCH, Some(s.envoy))
+        .await
+        .expect("envoy patch");
+    approve(&s, id, &s.approver).await.expect("approved");
+
+    let r = find(&s, id).await;
+    let disclosure = utc(r
+        .disclosure_at
+        .expect("a Patch Tuesday release has an early-disclosure time"));
+    assert_eq!((utc(r.release_at) - disclosure).num_days(), 14);
+    // Before the early-disclosure time, nothing goes out.
+    assert_eq!(
+        distribute(&s, disclosure - chrono::Duration::minutes(1))
+            .await
+            .mailed,
+        0
+    );
+    // At it, every eligible member gets one message, once.
+    assert_eq!(
+        distribute(&s, disclosure + chrono::Duration::minutes(1))
+            .await
+            .mailed,
+        2
+    );
+    assert_eq!(
+        distribute(&s, disclosure + chrono::Duration::minutes(2))
+            .await
+            .mailed,
+        0
+    );
+
+    for alias in ["security@alpha.example", "security@beta.example"] {
+        let mail = s.smtp.wait_for(alias, "[EMBARGOED]").await;
+        assert_eq!(
+            attachment_names(&mail),
+            vec!["0001-normalize-paths.patch"],
+            "only the project's patch is attached"
+        );
+        let text = mail.text();
+        assert!(
+            text.contains("https://github.com/envoyproxy/envoy/security/policy"),
+            "{text}"
+        );
+        assert!(
+            text.contains("fixes from Envoy")
+                || text.contains("fix from Envoy")
+                || text.contains("from Envoy"),
+            "{text}"
+        );
+        assert!(text.contains("CVE-2026-31337") && text.contains("NOT allowed"));
+        let sha = edl::releases::patch::sha256_hex(PROJECT_PATCH.as_bytes());
+        assert!(
+            text.contains(&sha),
+            "the attached patch's SHA-256 is in the mail"
+        );
+        // No trace of Envoy's patch content in any part of the message.
+        let raw = String::from_utf8_lossy(&mail.data);
+        assert!(
+            !raw.contains("jwt_authn") && !raw.contains("validate(token)"),
+            "Envoy's patch leaked"
+        );
+    }
+    assert!(
+        s.smtp.to("security@paused.example").is_empty(),
+        "a suspended member gets nothing"
+    );
+    assert!(
+        s.smtp.to("security@stale.example").is_empty(),
+        "a member on an old policy gets nothing"
+    );
+
+    // At the release time it becomes public, once.
+    let tick = distribute(&s, utc(r.release_at) + chrono::Duration::minutes(1)).await;
+    assert_eq!((tick.mailed, tick.published), (0, 1));
+    assert!(find(&s, id).await.published_at.is_some());
+}
+
+async fn a_patch_that_looks_like_envoys_blocks_approval_until_reclassified(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    let id = planned(&s, Utc::now()).await;
+    // Uploaded as the project's own, but it is Envoy's.
+    let patch = add_patch(&s, id, "0001-jwt.patch", ENVOY_PATCH, None)
+        .await
+        .expect("stored, flagged");
+    let refused = approve(&s, id, &s.approver).await.expect_err("blocked");
+    assert!(refused.contains("looks like an upstream's"), "{refused}");
+    let (planner, envoy) = (s.planner.clone(), s.envoy);
+    s.app
+        .with_db(move |c| {
+            release::reclassify_patch(
+                c,
+                id,
+                patch,
+                Some(envoy),
+                "It is Envoy's fix, under Envoy's embargo.",
+                &planner,
+            )
+            .map_err(err)
+        })
+        .await;
+    approve(&s, id, &s.approver)
+        .await
+        .expect("approved once reclassified");
+    // A Patch Tuesday release takes security fixes only, unless an exception is recorded.
+    let id2 = planned(&s, Utc::now()).await;
+    let (planner, bytes) = (s.planner.clone(), PROJECT_PATCH.as_bytes().to_vec());
+    s.app
+        .with_db(move |c| {
+            release::add_patch(
+                c,
+                id2,
+                "0001-feature.patch",
+                &bytes,
+                "1.9.5",
+                None,
+                false,
+                &planner,
+            )
+            .map_err(err)
+        })
+        .await;
+    let refused = approve(&s, id2, &s.approver).await.expect_err("blocked");
+    assert!(refused.contains("not a security fix"), "{refused}");
+    let planner = s.planner.clone();
+    s.app
+        .with_db(move |c| {
+            release::set_exception(c, id2, "Needed to build the fix.", &planner).map_err(err)
+        })
+        .await;
+    approve(&s, id2, &s.approver)
+        .await
+        .expect("approved with the exception");
+}
+
+async fn the_planner_cannot_approve_and_changes_need_a_new_approval(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    add_member(&s.app, "alpha.example", "active", 1).await;
+    let id = planned(&s, Utc::now()).await;
+    add_patch(&s, id, "0001-normalize-paths.patch", PROJECT_PATCH, None)
+        .await
+        .expect("patch");
+    let own = approve(&s, id, &s.planner)
+        .await
+        .expect_err("two-person rule");
+    assert!(own.contains("cannot approve"), "{own}");
+    assert_eq!(approve(&s, id, &s.approver).await, Ok(1));
+    let r = find(&s, id).await;
+    let disclosure = utc(r.disclosure_at.expect("time"));
+    assert_eq!(
+        distribute(&s, disclosure + chrono::Duration::minutes(1))
+            .await
+            .mailed,
+        1
+    );
+    s.smtp
+        .wait_for("security@alpha.example", "[EMBARGOED]")
+        .await;
+
+    // A change after approval makes revision 2, which is not sent until approved.
+    add_patch(&s, id, "0002-more.patch", PROJECT_PATCH, None)
+        .await
+        .expect("patch");
+    let r = find(&s, id).await;
+    assert_eq!((r.revision, r.approved_revision), (2, Some(1)));
+    assert_eq!(
+        distribute(&s, disclosure + chrono::Duration::hours(1))
+            .await
+            .mailed,
+        0
+    );
+    assert_eq!(approve(&s, id, &s.approver).await, Ok(2));
+    assert_eq!(
+        distribute(&s, disclosure + chrono::Duration::hours(2))
+            .await
+            .mailed,
+        1
+    );
+    let revised = s.smtp.wait_for("security@alpha.example", "Revised").await;
+    assert!(revised.text().contains("revision 2"));
+    assert_eq!(attachment_names(&revised).len(), 2);
+}
+
+async fn a_late_approval_is_sent_at_once_and_says_how_much_notice_is_left(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    add_member(&s.app, "alpha.example", "active", 1).await;
+    let id = planned(&s, Utc::now()).await;
+    let r = find(&s, id).await;
+    add_patch(&s, id, "0001-normalize-paths.patch", PROJECT_PATCH, None)
+        .await
+        .expect("patch");
+    approve(&s, id, &s.approver).await.expect("approved");
+    // The distributor first runs 10 days after the early-disclosure time: 4 days are left.
+    let late = utc(r.disclosure_at.expect("time")) + chrono::Duration::days(10);
+    assert_eq!(distribute(&s, late).await.mailed, 1);
+    let mail = s
+        .smtp
+        .wait_for("security@alpha.example", "[EMBARGOED]")
+        .await;
+    assert!(
+        mail.text()
+            .contains("4 days of notice, less than the usual lead time"),
+        "{}",
+        mail.text()
+    );
+}
+
+async fn nothing_embargoed_is_sent_once_the_release_is_public(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    add_member(&s.app, "alpha.example", "active", 1).await;
+    let id = planned(&s, Utc::now()).await;
+    add_patch(&s, id, "0001-normalize-paths.patch", PROJECT_PATCH, None)
+        .await
+        .expect("patch");
+    approve(&s, id, &s.approver).await.expect("approved");
+    let r = find(&s, id).await;
+    let tick = distribute(&s, utc(r.release_at) + chrono::Duration::minutes(5)).await;
+    assert_eq!((tick.mailed, tick.published), (0, 1));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(s.smtp.to("security@alpha.example").is_empty());
+}
+
+async fn the_worker_refuses_to_attach_an_upstream_patch_whatever_put_it_there(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    let id = planned(&s, Utc::now()).await;
+    let envoy_patch = add_patch(&s, id, "0002-envoy-jwt.patch", ENVOY_PATCH, Some(s.envoy))
+        .await
+        .expect("patch");
+    add_member(&s.app, "alpha.example", "active", 1).await;
+    let member: i64 = s
+        .app
+        .with_db(|c| Ok(members::table.select(members::id).first(c)?))
+        .await;
+    // A row that asks for Envoy's patch, as a bug or a hand-edited database might make.
+    let mailer = s.app.state.mailer.clone();
+    s.app
+        .with_db(move |c| {
+            mailer
+                .enqueue_for_member(
+                    c,
+                    "test_message",
+                    "security@alpha.example",
+                    serde_json::json!({ "requested_by": "a bug" }),
+                    "forged".into(),
+                    id,
+                    member,
+                    vec![envoy_patch],
+                )
+                .map_err(|e| edl::db::DbError::Task(e.to_string()))
+        })
+        .await
+        .expect("a new row");
+    s.app.state.mailer.wake_workers();
+    let row = crate::helpers::eventually(
+        std::time::Duration::from_secs(20),
+        "the row refused",
+        || async {
+            s.app
+                .outbox_rows()
+                .await
+                .into_iter()
+                .find(|r| r.status == "failed")
+        },
+    )
+    .await;
+    assert!(row
+        .last_error
+        .unwrap_or_default()
+        .contains("may not be redistributed"));
+    assert!(s.smtp.received().is_empty());
+}
+
+async fn release_managers_plan_upload_approve_and_follow_delivery_in_the_browser(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    add_member(&s.app, "alpha.example", "active", 1).await;
+    let planner = Browser::open(&s.app).await;
+    planner.sign_in("rm1@project.example", PASSWORD).await;
+
+    // A mistake keeps what was typed and says what is wrong.
+    let bad = planner
+        .post(
+            "/manage/releases",
+            &[
+                ("kind", "patch-tuesday"),
+                ("title", "Security release 1.9.5"),
+                ("release_lines", ""),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status(), 422);
+    let page = bad.text().await.expect("page");
+    assert!(
+        page.contains("Name at least one release line")
+            && page.contains("value=\"Security release 1.9.5\"")
+    );
+
+    let planned = planner
+        .post(
+            "/manage/releases",
+            &[
+                ("kind", "patch-tuesday"),
+                ("title", "Security release 1.9.5"),
+                ("release_lines", "1.9.5"),
+            ],
+        )
+        .await;
+    assert_eq!(planned.status(), 303);
+    let detail_path = planned.headers()["location"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let id: i64 = detail_path
+        .rsplit('/')
+        .next()
+        .expect("id")
+        .parse()
+        .expect("a number");
+    let added = planner
+        .post(
+            &format!("{detail_path}/advisories"),
+            &[
+                ("cve_id", "CVE-2026-31337"),
+                ("severity", "high"),
+                ("summary", "Authorization bypass."),
+                ("affected_versions", "1.9.0-1.9.4"),
+                ("fixed_versions", "1.9.5"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status(), 303);
+    let envoy = s.envoy.to_string();
+    let up = planner
+        .post_file(
+            &format!("{detail_path}/patches"),
+            &[
+                ("release_line", "1.9.5"),
+                ("origin", ""),
+                ("security_fix", "yes"),
+            ],
+            ("0001-normalize-paths.patch", PROJECT_PATCH.as_bytes()),
+        )
+        .await;
+    assert_eq!(up.status(), 303);
+    let up = planner
+        .post_file(
+            &format!("{detail_path}/patches"),
+            &[
+                ("release_line", "1.9.5"),
+                ("origin", &envoy),
+                ("security_fix", "yes"),
+            ],
+            ("0002-envoy-jwt.patch", ENVOY_PATCH.as_bytes()),
+        )
+        .await;
+    assert_eq!(up.status(), 303);
+    let not_a_patch = planner
+        .post_file(
+            &format!("{detail_path}/patches"),
+            &[
+                ("release_line", "1.9.5"),
+                ("origin", ""),
+                ("security_fix", "yes"),
+            ],
+            ("notes.txt", b"just some notes"),
+        )
+        .await;
+    assert_eq!(not_a_patch.status(), 409);
+    assert!(not_a_patch
+        .text()
+        .await
+        .expect("page")
+        .contains("no diff was found"));
+
+    let page = planner.get(&detail_path).await.text().await.expect("page");
+    assert!(
+        page.contains("0001-normalize-paths.patch")
+            && page.contains(&edl::releases::patch::sha256_hex(PROJECT_PATCH.as_bytes()))
+    );
+    assert!(page.contains("withheld from mail"));
+    let own = planner.post(&format!("{detail_path}/approve"), &[]).await;
+    assert_eq!(own.status(), 409);
+    assert!(own.text().await.expect("page").contains("cannot approve"));
+
+    let second = Browser::open(&s.app).await;
+    second.sign_in("rm2@project.example", PASSWORD).await;
+    assert_eq!(
+        second
+            .post(&format!("{detail_path}/approve"), &[])
+            .await
+            .status(),
+        303
+    );
+
+    let r = find(&s, id).await;
+    distribute(
+        &s,
+        utc(r.disclosure_at.expect("time")) + chrono::Duration::minutes(1),
+    )
+    .await;
+    let mail = s
+        .smtp
+        .wait_for("security@alpha.example", "[EMBARGOED]")
+        .await;
+    assert_eq!(attachment_names(&mail), vec!["0001-normalize-paths.patch"]);
+    let ledger = crate::helpers::eventually(
+        std::time::Duration::from_secs(20),
+        "the ledger to show the delivery",
+        || async {
+            let page = planner.get(&detail_path).await.text().await.expect("page");
+            page.contains("sent ").then_some(page)
+        },
+    )
+    .await;
+    assert!(ledger.contains("Org alpha.example") && ledger.contains("not yet"));
+
+    // The member confirms receipt from the link in the mail.
+    let ack = mail.link("/releases/ack/").expect("a receipt link");
+    let member = Browser::open(&s.app).await;
+    assert_eq!(member.get(&ack).await.status(), 200);
+    assert_eq!(member.post(&ack, &[]).await.status(), 200);
+    let page = planner.get(&detail_path).await.text().await.expect("page");
+    assert!(!page.contains("not yet"), "the receipt shows in the ledger");
+    let forged = ack.replacen("ack.", "ack.9", 1);
+    assert_eq!(member.get(&forged).await.status(), 404);
+}
