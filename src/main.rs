@@ -65,6 +65,55 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Security releases.
+    Release {
+        #[command(subcommand)]
+        command: ReleaseCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReleaseCommand {
+    /// Plan a release. Patch Tuesday by default, on the next one with its full lead time.
+    Plan {
+        /// patch-tuesday, zero-day or third-party.
+        #[arg(long, default_value = "patch-tuesday")]
+        kind: String,
+        #[arg(long)]
+        title: String,
+        /// A release line, e.g. 1.9.5; repeat for several.
+        #[arg(long = "line", required = true)]
+        lines: Vec<String>,
+        /// A later Patch Tuesday, as YYYY-MM-DD.
+        #[arg(long)]
+        date: Option<String>,
+        /// For a 0-day: when it ships; for a third-party release: the embargo lift (RFC 3339).
+        #[arg(long)]
+        at: Option<String>,
+        /// The upstream whose embargo a third-party release follows, e.g. envoy.
+        #[arg(long)]
+        upstream: Option<String>,
+        /// Hours of member notice for a 0-day.
+        #[arg(long, default_value_t = 0)]
+        notice_hours: u32,
+        /// Members may deploy the fix to infrastructure they host during the embargo.
+        #[arg(long)]
+        members_may_deploy: bool,
+        /// The account planning it (a release manager).
+        #[arg(long = "as")]
+        by: String,
+    },
+    /// List releases.
+    List,
+    /// Show one release: times, advisories, patches, what blocks approval.
+    Show { id: i64 },
+    /// Approve the current revision of a release, as a second release manager.
+    Approve {
+        id: i64,
+        /// The approving account: a release manager or admin other than the planner.
+        #[arg(long = "as")]
+        by: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -195,6 +244,7 @@ async fn run(command: Command, settings: Settings, raw: RawSettings) -> Result<(
         }
         Command::Mail { command } => mail_command(settings, command).await,
         Command::User { command } => user_command(settings, command).await,
+        Command::Release { command } => release_command(settings, command).await,
         Command::Audit {
             command: AuditCommand::Verify,
         } => {
@@ -345,6 +395,203 @@ async fn user_command(settings: Settings, command: UserCommand) -> Result<(), St
             .await
             .map_err(|e: accounts::AccountError| e.to_string())?;
             println!("Set a new password for {email} and ended its sessions.");
+            Ok(())
+        }
+    }
+}
+
+/// The account named by `--as`, which must hold the release-manager or admin role.
+async fn release_actor(
+    pool: &db::DbPool,
+    email: &str,
+) -> Result<edl::releases::release::Actor, String> {
+    let address = AccountEmail::parse(email)?;
+    let found = db::run(pool, move |c| {
+        let account = accounts::find_by_email(c, address.as_str())?;
+        match account {
+            Some(a) => Ok::<_, db::DbError>(Some((a.clone(), accounts::roles_of(c, a.id)?))),
+            None => Ok(None),
+        }
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let Some((account, roles)) = found else {
+        return Err(format!("there is no account with the email {email}"));
+    };
+    if account.disabled || !(roles.contains(&Role::ReleaseManager) || roles.contains(&Role::Admin))
+    {
+        return Err(format!(
+            "{email} is not an enabled release manager or admin"
+        ));
+    }
+    Ok(edl::releases::release::Actor {
+        account_id: account.id,
+        email: account.email,
+    })
+}
+
+async fn release_command(settings: Settings, command: ReleaseCommand) -> Result<(), String> {
+    use edl::releases::release::{self, Plan};
+    let pool = startup::prepare_database(&settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    match command {
+        ReleaseCommand::Plan {
+            kind,
+            title,
+            lines,
+            date,
+            at,
+            upstream,
+            notice_hours,
+            members_may_deploy,
+            by,
+        } => {
+            let actor = release_actor(&pool, &by).await?;
+            let patch_tuesday = date
+                .map(|d| {
+                    chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+                        .map_err(|_| format!("{d:?} is not a date as YYYY-MM-DD"))
+                })
+                .transpose()?;
+            let release_at = at
+                .map(|t| {
+                    chrono::DateTime::parse_from_rfc3339(&t)
+                        .map(|t| t.with_timezone(&chrono::Utc))
+                        .map_err(|_| format!("{t:?} is not a time such as 2026-12-08T16:00:00Z"))
+                })
+                .transpose()?;
+            let upstream_id = match upstream {
+                Some(slug) => {
+                    let all = db::run(&pool, release::upstreams)
+                        .await
+                        .map_err(|e: db::DbError| e.to_string())?;
+                    Some(
+                        all.into_iter()
+                            .find(|u| u.slug == slug)
+                            .map(|u| u.id)
+                            .ok_or(format!("there is no upstream {slug:?}"))?,
+                    )
+                }
+                None => None,
+            };
+            let plan = Plan {
+                kind,
+                title,
+                release_lines: lines,
+                patch_tuesday,
+                release_at,
+                upstream_id,
+                notice_hours,
+                members_may_deploy,
+                notes: String::new(),
+            };
+            let calendar = settings.calendar();
+            let id = db::run(&pool, move |c| {
+                Ok::<_, db::DbError>(release::plan(
+                    c,
+                    &calendar,
+                    &plan,
+                    &actor,
+                    chrono::Utc::now(),
+                ))
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+            println!("Planned release {id}. Add advisories and patches, then have a second release manager approve it.");
+            Ok(())
+        }
+        ReleaseCommand::List => {
+            let all = db::run(&pool, release::list)
+                .await
+                .map_err(|e: db::DbError| e.to_string())?;
+            for r in all {
+                let state = if r.cancelled_at.is_some() {
+                    "cancelled".to_owned()
+                } else if r.published_at.is_some() {
+                    "public".to_owned()
+                } else if r.approved_current() {
+                    format!("approved rev {}", r.revision)
+                } else {
+                    format!("needs approval (rev {})", r.revision)
+                };
+                println!(
+                    "{:>5}  {:<14} {}  {:<28} {}",
+                    r.id,
+                    r.kind,
+                    r.release_at.format("%Y-%m-%d %H:%M UTC"),
+                    state,
+                    r.title
+                );
+            }
+            Ok(())
+        }
+        ReleaseCommand::Show { id } => {
+            let shown = db::run(&pool, move |c| {
+                let Some(r) = release::find(c, id)? else {
+                    return Ok::<_, db::DbError>(None);
+                };
+                let advisories = release::advisories_of(c, id)?;
+                let patches = release::patches_of(c, id)?;
+                let blockers = release::blockers(c, &r)?;
+                Ok(Some((r, advisories, patches, blockers)))
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            let Some((r, advisories, patches, blockers)) = shown else {
+                return Err(format!("there is no release {id}"));
+            };
+            println!(
+                "{} ({}), revision {}{}",
+                r.title,
+                r.kind,
+                r.revision,
+                if r.approved_current() {
+                    ", approved"
+                } else {
+                    ""
+                }
+            );
+            println!(
+                "public at         {} UTC",
+                r.release_at.format("%Y-%m-%d %H:%M")
+            );
+            if let Some(d) = r.disclosure_at {
+                println!("early disclosure  {} UTC", d.format("%Y-%m-%d %H:%M"));
+            }
+            println!("release lines     {}", r.release_lines);
+            for a in advisories {
+                println!(
+                    "advisory          {} ({}): {}",
+                    a.cve_id, a.severity, a.summary
+                );
+            }
+            for p in patches {
+                let origin = if p.upstream_id.is_some() {
+                    "upstream"
+                } else {
+                    "project"
+                };
+                println!(
+                    "patch             {} [{}] {} sha256:{}",
+                    p.filename, p.release_line, origin, p.sha256
+                );
+            }
+            for b in blockers {
+                println!("blocks approval   {b}");
+            }
+            Ok(())
+        }
+        ReleaseCommand::Approve { id, by } => {
+            let actor = release_actor(&pool, &by).await?;
+            let revision = db::run(&pool, move |c| {
+                Ok::<_, db::DbError>(release::approve(c, id, &actor))
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+            println!("Approved revision {revision} of release {id}.");
             Ok(())
         }
     }

@@ -21,6 +21,7 @@ on_both_backends!(
     nothing_embargoed_is_sent_once_the_release_is_public,
     the_worker_refuses_to_attach_an_upstream_patch_whatever_put_it_there,
     release_managers_plan_upload_approve_and_follow_delivery_in_the_browser,
+    the_release_commands_plan_list_show_and_approve,
 );
 
 const PROJECT_PATCH: &str = "From 1111111111111111111111111111111111111111 Mon Sep 17 00:00:00 2001
@@ -689,4 +690,120 @@ async fn release_managers_plan_upload_approve_and_follow_delivery_in_the_browser
     assert!(!page.contains("not yet"), "the receipt shows in the ledger");
     let forged = ack.replacen("ack.", "ack.9", 1);
     assert_eq!(member.get(&forged).await.status(), 404);
+}
+
+fn edl_cli(app: &TestApp, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_edl"))
+        .current_dir(app.db.folder())
+        .env_clear()
+        .env("EDL_DATABASE_URL", &app.db.url)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("edl runs")
+}
+
+async fn the_release_commands_plan_list_show_and_approve(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    let planned = edl_cli(
+        &s.app,
+        &[
+            "release",
+            "plan",
+            "--title",
+            "Security release 1.9.5",
+            "--line",
+            "1.9.5",
+            "--as",
+            "rm1@project.example",
+        ],
+    );
+    assert!(
+        planned.status.success(),
+        "{}",
+        String::from_utf8_lossy(&planned.stderr)
+    );
+    let out = String::from_utf8_lossy(&planned.stdout).to_string();
+    let id: i64 = out
+        .split_whitespace()
+        .nth(2)
+        .and_then(|w| w.trim_end_matches('.').parse().ok())
+        .expect("the new id");
+    let listed = String::from_utf8_lossy(&edl_cli(&s.app, &["release", "list"]).stdout).to_string();
+    assert!(
+        listed.contains("Security release 1.9.5") && listed.contains("needs approval"),
+        "{listed}"
+    );
+    // Approval by the planner, or while something blocks, fails with the reason.
+    let own = edl_cli(
+        &s.app,
+        &[
+            "release",
+            "approve",
+            &id.to_string(),
+            "--as",
+            "rm1@project.example",
+        ],
+    );
+    assert!(!own.status.success());
+    assert!(String::from_utf8_lossy(&own.stderr).contains("cannot approve"));
+    let blocked = edl_cli(
+        &s.app,
+        &[
+            "release",
+            "approve",
+            &id.to_string(),
+            "--as",
+            "rm2@project.example",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&blocked.stderr).contains("Add at least one advisory"));
+    let planner = s.planner.clone();
+    s.app
+        .with_db(move |c| {
+            let advisory = NewAdvisory {
+                cve_id: "CVE-2026-0042".into(),
+                severity: "medium".into(),
+                summary: "A fix.".into(),
+                fixed_versions: "1.9.5".into(),
+                ..NewAdvisory::default()
+            };
+            release::add_advisory(c, id, &advisory, &planner).map_err(err)
+        })
+        .await;
+    let shown =
+        String::from_utf8_lossy(&edl_cli(&s.app, &["release", "show", &id.to_string()]).stdout)
+            .to_string();
+    assert!(
+        shown.contains("CVE-2026-0042") && shown.contains("early disclosure"),
+        "{shown}"
+    );
+    let approved = edl_cli(
+        &s.app,
+        &[
+            "release",
+            "approve",
+            &id.to_string(),
+            "--as",
+            "rm2@project.example",
+        ],
+    );
+    assert!(
+        approved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&approved.stderr)
+    );
+    let unknown = edl_cli(
+        &s.app,
+        &[
+            "release",
+            "approve",
+            &id.to_string(),
+            "--as",
+            "nobody@project.example",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no account"));
 }
