@@ -25,7 +25,7 @@ use crate::web::auth::{self, Access, AccessTable, RouteDef};
 use crate::web::ratelimit::RateLimiter;
 use crate::web::{
     account, admin, admin_members, apply, assets, errors, health, home, login, manage_releases,
-    pages::Pages, public, receipts, review, AppState, CONTENT_SECURITY_POLICY,
+    pages::Pages, public, receipts, releases_public, review, AppState, CONTENT_SECURITY_POLICY,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +129,18 @@ pub fn route_table() -> Vec<RouteDef> {
         }),
         r(Method::GET, "/members", Public, || {
             web::get().to(public::roster)
+        }),
+        r(Method::GET, "/releases", Public, || {
+            web::get().to(releases_public::list)
+        }),
+        r(Method::GET, "/releases/{id}", Public, || {
+            web::get().to(releases_public::show)
+        }),
+        r(Method::GET, "/feed.atom", Public, || {
+            web::get().to(releases_public::atom)
+        }),
+        r(Method::GET, "/calendar.ics", Public, || {
+            web::get().to(releases_public::ics)
         }),
         r(
             Method::GET,
@@ -253,6 +265,12 @@ pub fn route_table() -> Vec<RouteDef> {
             "/manage/releases/{id}/cancel",
             AnyOf(RELEASERS),
             || web::post().to(manage_releases::cancel),
+        ),
+        r(
+            Method::POST,
+            "/manage/releases/{id}/postpone",
+            AnyOf(RELEASERS),
+            || web::post().to(manage_releases::postpone),
         ),
         r(Method::GET, "/releases/ack/{token}", Public, || {
             web::get().to(receipts::page)

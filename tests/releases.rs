@@ -22,6 +22,10 @@ on_both_backends!(
     the_worker_refuses_to_attach_an_upstream_patch_whatever_put_it_there,
     release_managers_plan_upload_approve_and_follow_delivery_in_the_browser,
     the_release_commands_plan_list_show_and_approve,
+    cancelling_or_postponing_tells_the_members_who_were_mailed,
+    a_failed_embargoed_delivery_alerts_the_release_managers,
+    a_zero_day_gives_the_notice_asked_for_and_a_third_party_release_follows_the_lift,
+    the_public_sees_only_what_has_been_announced_and_details_only_once_published,
 );
 
 const PROJECT_PATCH: &str = "From 1111111111111111111111111111111111111111 Mon Sep 17 00:00:00 2001
@@ -806,4 +810,332 @@ async fn the_release_commands_plan_list_show_and_approve(backend: Backend) {
         ],
     );
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no account"));
+}
+
+async fn mailed_release(s: &Setup, members: &[&str]) -> (i64, release::Release) {
+    for domain in members {
+        add_member(&s.app, domain, "active", 1).await;
+    }
+    let id = planned(s, Utc::now()).await;
+    add_patch(s, id, "0001-normalize-paths.patch", PROJECT_PATCH, None)
+        .await
+        .expect("patch");
+    approve(s, id, &s.approver).await.expect("approved");
+    let r = find(s, id).await;
+    distribute(
+        s,
+        utc(r.disclosure_at.expect("time")) + chrono::Duration::minutes(1),
+    )
+    .await;
+    (id, r)
+}
+
+async fn cancelling_or_postponing_tells_the_members_who_were_mailed(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    let (id, r) = mailed_release(&s, &["alpha.example"]).await;
+    s.smtp
+        .wait_for("security@alpha.example", "[EMBARGOED]")
+        .await;
+    // A member who joined later was never told, and is not told now either.
+    add_member(&s.app, "late.example", "active", 1).await;
+
+    let calendar = s.app.settings.calendar();
+    let later = {
+        use chrono::Datelike;
+        let pt = chrono::NaiveDate::from_ymd_opt(r.release_at.year(), r.release_at.month(), 1)
+            .expect("date");
+        let next = pt
+            .checked_add_months(chrono::Months::new(1))
+            .expect("month");
+        calendar
+            .month(next.year(), next.month())
+            .expect("next Patch Tuesday")
+            .patch_tuesday
+    };
+    let (env, planner) = (s.app.state.membership.clone(), s.planner.clone());
+    s.app
+        .with_db(move |c| {
+            release::postpone(
+                c,
+                &env,
+                &calendar,
+                id,
+                release::Postponement::PatchTuesday(later),
+                "A regression was found.",
+                &planner,
+            )
+            .map_err(err)
+        })
+        .await;
+    s.app.state.mailer.wake_workers();
+    let mail = s.smtp.wait_for("security@alpha.example", "Postponed").await;
+    assert!(
+        mail.text().contains("A regression was found.") && mail.text().contains(&later.to_string())
+    );
+    let moved = find(&s, id).await;
+    assert_eq!(moved.release_at.date(), later);
+    assert!(
+        !moved.approved_current(),
+        "the new date needs a new approval"
+    );
+
+    let (env, planner) = (s.app.state.membership.clone(), s.planner.clone());
+    s.app
+        .with_db(move |c| {
+            release::cancel(c, &env, id, "Fixed upstream instead.", &planner).map_err(err)
+        })
+        .await;
+    s.app.state.mailer.wake_workers();
+    let mail = s.smtp.wait_for("security@alpha.example", "Cancelled").await;
+    assert!(mail.text().contains("Fixed upstream instead."));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(s.smtp.to("security@late.example").is_empty());
+    // A cancelled release is never mailed or published.
+    let tick = distribute(&s, utc(moved.release_at) + chrono::Duration::hours(1)).await;
+    assert_eq!((tick.mailed, tick.published), (0, 0));
+}
+
+async fn a_failed_embargoed_delivery_alerts_the_release_managers(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    s.smtp
+        .refuse_recipient("security@broken.example", "550 5.1.1 no such mailbox");
+    let (id, r) = mailed_release(&s, &["broken.example"]).await;
+    crate::helpers::eventually(
+        std::time::Duration::from_secs(20),
+        "the delivery to fail",
+        || async {
+            s.app
+                .outbox_rows()
+                .await
+                .into_iter()
+                .find(|row| row.status == "failed" && row.release_id == Some(id))
+        },
+    )
+    .await;
+    let tick = distribute(
+        &s,
+        utc(r.disclosure_at.expect("time")) + chrono::Duration::minutes(5),
+    )
+    .await;
+    assert_eq!(tick.alerts, 2, "both release managers are told");
+    assert_eq!(
+        distribute(
+            &s,
+            utc(r.disclosure_at.expect("time")) + chrono::Duration::minutes(6)
+        )
+        .await
+        .alerts,
+        0,
+        "once"
+    );
+    let alert = s.smtp.wait_for("rm1@project.example", "failed").await;
+    assert!(
+        alert.text().contains("Org broken.example") && alert.text().contains("550"),
+        "{}",
+        alert.text()
+    );
+}
+
+async fn a_zero_day_gives_the_notice_asked_for_and_a_third_party_release_follows_the_lift(
+    backend: Backend,
+) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    add_member(&s.app, "alpha.example", "active", 1).await;
+    let now = Utc::now();
+    let calendar = s.app.settings.calendar();
+    let (planner, envoy) = (s.planner.clone(), s.envoy);
+    let (zero, third) = s
+        .app
+        .with_db(move |c| {
+            let advisory = NewAdvisory {
+                cve_id: "CVE-2026-0099".into(),
+                severity: "critical".into(),
+                summary: "Exploited in the wild.".into(),
+                fixed_versions: "1.9.5".into(),
+                ..NewAdvisory::default()
+            };
+            let zero = release::plan(
+                c,
+                &calendar,
+                &Plan {
+                    kind: release::ZERO_DAY.into(),
+                    title: "0-day 1.9.5".into(),
+                    release_lines: vec!["1.9.5".into()],
+                    release_at: Some(now + chrono::Duration::hours(8)),
+                    notice_hours: 6,
+                    ..Plan::default()
+                },
+                &planner,
+                now,
+            )
+            .map_err(err)?;
+            release::add_advisory(c, zero, &advisory, &planner).map_err(err)?;
+            let third = release::plan(
+                c,
+                &calendar,
+                &Plan {
+                    kind: release::THIRD_PARTY.into(),
+                    title: "Envoy embargo 1.9.6".into(),
+                    release_lines: vec!["1.9.6".into()],
+                    release_at: Some(now + chrono::Duration::days(3)),
+                    upstream_id: Some(envoy),
+                    ..Plan::default()
+                },
+                &planner,
+                now,
+            )
+            .map_err(err)?;
+            release::add_advisory(c, third, &advisory, &planner).map_err(err)?;
+            Ok((zero, third))
+        })
+        .await;
+    approve(&s, zero, &s.approver).await.expect("approved");
+    approve(&s, third, &s.approver).await.expect("approved");
+    let z = find(&s, zero).await;
+    assert_eq!(
+        z.release_at - z.disclosure_at.expect("notice"),
+        chrono::Duration::hours(6)
+    );
+    // Not before the notice window opens.
+    assert_eq!(
+        distribute(&s, now + chrono::Duration::hours(1))
+            .await
+            .mailed,
+        1,
+        "the third-party release goes out now"
+    );
+    let mail = s
+        .smtp
+        .wait_for("security@alpha.example", "Envoy embargo")
+        .await;
+    // The notice is counted from the moment of sending to the lift.
+    let t = find(&s, third).await;
+    let expected = release::notice_text(utc(t.release_at) - (now + chrono::Duration::hours(1)));
+    assert!(
+        mail.text().contains(&format!(
+            "{expected} of notice, less than the usual lead time"
+        )),
+        "expected {expected}: {}",
+        mail.text()
+    );
+    assert_eq!(
+        distribute(&s, now + chrono::Duration::hours(3))
+            .await
+            .mailed,
+        1,
+        "the 0-day notice"
+    );
+    let mail = s.smtp.wait_for("security@alpha.example", "0-day").await;
+    let z = find(&s, zero).await;
+    let expected = release::notice_text(utc(z.release_at) - (now + chrono::Duration::hours(3)));
+    assert!(
+        expected.ends_with("hours") && mail.text().contains(&expected),
+        "expected {expected}: {}",
+        mail.text()
+    );
+    // The lift is closer than the lead time, so members are told as soon as it is approved.
+    assert!(utc(t.disclosure_at.expect("time")) <= now + chrono::Duration::seconds(5));
+    assert!(
+        (utc(t.release_at) - (now + chrono::Duration::days(3)))
+            .num_seconds()
+            .abs()
+            <= 1
+    );
+    let tick = distribute(
+        &s,
+        now + chrono::Duration::days(3) + chrono::Duration::minutes(1),
+    )
+    .await;
+    assert_eq!(tick.published, 2);
+}
+
+async fn the_public_sees_only_what_has_been_announced_and_details_only_once_published(
+    backend: Backend,
+) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    let id = planned(&s, Utc::now()).await;
+    add_patch(&s, id, "0001-normalize-paths.patch", PROJECT_PATCH, None)
+        .await
+        .expect("patch");
+    approve(&s, id, &s.approver).await.expect("approved");
+    let public = Browser::open(&s.app).await;
+    // Embargoed: not listed, not reachable, not in the feeds.
+    assert!(!public
+        .get("/releases")
+        .await
+        .text()
+        .await
+        .expect("page")
+        .contains("Security release 1.9.5"));
+    assert_eq!(public.get(&format!("/releases/{id}")).await.status(), 404);
+    assert!(!public
+        .get("/feed.atom")
+        .await
+        .text()
+        .await
+        .expect("feed")
+        .contains("Security release 1.9.5"));
+
+    // Pre-announced: the date and the number of issues, no details.
+    let r = find(&s, id).await;
+    let tick = distribute(
+        &s,
+        utc(r.disclosure_at.expect("time")) + chrono::Duration::minutes(1),
+    )
+    .await;
+    assert_eq!(tick.announced, 1);
+    let page = public.get(&format!("/releases/{id}")).await;
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.expect("page");
+    assert!(
+        page.contains("high")
+            && !page.contains("CVE-2026-31337")
+            && !page.contains("Authorization policy bypass")
+    );
+    assert!(
+        !page.contains("normalize-paths"),
+        "no patch is ever named in public"
+    );
+    let feed = public.get("/feed.atom").await;
+    assert_eq!(
+        feed.headers()["content-type"],
+        "application/atom+xml; charset=utf-8"
+    );
+    let feed = feed.text().await.expect("feed");
+    assert!(feed.contains("Security release planned") && !feed.contains("CVE-2026-31337"));
+    let calendar = public.get("/calendar.ics").await;
+    assert_eq!(
+        calendar.headers()["content-type"],
+        "text/calendar; charset=utf-8"
+    );
+    let calendar = calendar.text().await.expect("calendar");
+    assert!(
+        calendar.contains("BEGIN:VEVENT")
+            && calendar.contains(&r.release_at.format("DTSTART:%Y%m%dT%H%M%SZ").to_string())
+    );
+
+    // Published: the advisories are public.
+    distribute(&s, utc(r.release_at) + chrono::Duration::minutes(1)).await;
+    let page = public
+        .get(&format!("/releases/{id}"))
+        .await
+        .text()
+        .await
+        .expect("page");
+    assert!(page.contains("CVE-2026-31337") && page.contains("Authorization policy bypass"));
+    assert!(public
+        .get("/feed.atom")
+        .await
+        .text()
+        .await
+        .expect("feed")
+        .contains("Security release published"));
 }

@@ -269,6 +269,17 @@ pub fn plan(
         }
         _ => return invalid("Choose patch-tuesday, zero-day or third-party."),
     };
+    // Release moments are kept to the second: both backends store them alike, and nobody
+    // schedules a release to the microsecond.
+    let whole = |t: DateTime<Utc>| {
+        use chrono::Timelike;
+        t.with_nanosecond(0).unwrap_or(t)
+    };
+    let (release_at, disclosure_at, announce_at) = (
+        whole(release_at),
+        disclosure_at.map(whole),
+        announce_at.map(whole),
+    );
     db::write_transaction(conn, |conn| {
         let now_naive = db::now();
         diesel::insert_into(releases::table)
@@ -713,6 +724,164 @@ pub struct Tick {
     pub mailed: usize,
     pub announced: usize,
     pub published: usize,
+    pub alerts: usize,
+}
+
+/// Tells every release manager about each embargoed message that failed for good, once per
+/// message, so someone reaches that member another way before the release.
+fn alert_failures(conn: &mut DbConnection, env: &Env) -> Result<usize, ReleaseError> {
+    use crate::accounts::{self, Role};
+    let failed: Vec<(i64, i64, Option<String>, String, String)> = outbox::table
+        .inner_join(releases::table)
+        .inner_join(members::table)
+        .filter(outbox::status.eq(crate::mail::outbox::FAILED))
+        .filter(outbox::template.eq("embargoed_release"))
+        .select((
+            outbox::id,
+            releases::id,
+            outbox::last_error,
+            releases::title,
+            members::org_name,
+        ))
+        .load(conn)?;
+    if failed.is_empty() {
+        return Ok(0);
+    }
+    let managers = accounts::with_role(conn, Role::ReleaseManager)?;
+    let mut queued = 0;
+    for (row, release_id, reason, title, org_name) in failed {
+        for manager in &managers {
+            let done = env.mailer.enqueue(
+                conn,
+                "delivery_failed",
+                &manager.email,
+                json!({
+                    "manager_name": manager.name,
+                    "title": title,
+                    "org_name": org_name,
+                    "reason": reason.clone().unwrap_or_default(),
+                    "release_url": env.url(&format!("/manage/releases/{release_id}")),
+                }),
+                Some(format!("alert:{row}:{}", manager.id)),
+            )?;
+            queued += usize::from(done.is_some());
+        }
+    }
+    Ok(queued)
+}
+
+/// Moves a release to a later time (a later Patch Tuesday, or a new time for the other
+/// kinds). It is a new revision that needs approval again, and members who were already
+/// mailed are told the new date at once.
+pub fn postpone(
+    conn: &mut DbConnection,
+    env: &Env,
+    calendar: &Calendar,
+    id: i64,
+    to: Postponement,
+    reason: &str,
+    by: &Actor,
+) -> Result<(), ReleaseError> {
+    if reason.trim().is_empty() {
+        return Err(ReleaseError::Invalid(
+            "Give the reason for postponing; members who were told receive it.".into(),
+        ));
+    }
+    db::write_transaction(conn, |conn| {
+        let release = open_release(conn, id)?;
+        let (release_at, disclosure_at) = match (release.kind.as_str(), to) {
+            (PATCH_TUESDAY, Postponement::PatchTuesday(day)) => {
+                use chrono::Datelike;
+                let pt = calendar
+                    .month(day.year(), day.month())
+                    .filter(|pt| pt.patch_tuesday == day)
+                    .ok_or_else(|| {
+                        ReleaseError::Invalid("That date is not a Patch Tuesday.".into())
+                    })?;
+                (pt.release_at, Some(pt.early_disclosure_at))
+            }
+            (PATCH_TUESDAY, Postponement::At(_)) => {
+                return Err(ReleaseError::Invalid(
+                    "Move a Patch Tuesday release to another Patch Tuesday.".into(),
+                ))
+            }
+            (_, Postponement::At(at)) => {
+                let keep = release.release_at - release.disclosure_at.unwrap_or(release.release_at);
+                let disclosure = release.disclosure_at.map(|_| at - keep);
+                (
+                    at,
+                    disclosure
+                        .map(|d| DateTime::<Utc>::from_naive_utc_and_offset(d.naive_utc(), Utc)),
+                )
+            }
+            (_, Postponement::PatchTuesday(_)) => {
+                return Err(ReleaseError::Invalid(
+                    "Give the new time for this release.".into(),
+                ))
+            }
+        };
+        if release_at.naive_utc() <= release.release_at {
+            return Err(ReleaseError::Invalid(
+                "Postponing moves a release later; choose a later date.".into(),
+            ));
+        }
+        diesel::update(releases::table.filter(releases::id.eq(id)))
+            .set((
+                releases::release_at.eq(release_at.naive_utc()),
+                releases::disclosure_at.eq(disclosure_at.map(|d| d.naive_utc())),
+                releases::announce_at.eq(release
+                    .announce_at
+                    .and(disclosure_at.map(|d| d.naive_utc()))),
+            ))
+            .execute(conn)?;
+        let revision = changed(conn, &release)?;
+        let told: Vec<(i64, String, String)> = members::table
+            .filter(
+                members::id.eq_any(
+                    outbox::table
+                        .filter(outbox::release_id.eq(id))
+                        .filter(outbox::template.eq("embargoed_release"))
+                        .select(outbox::member_id.assume_not_null()),
+                ),
+            )
+            .select((members::id, members::security_alias, members::org_name))
+            .load(conn)?;
+        let local = release_at.with_timezone(&env.timezone);
+        for (member_id, alias, org_name) in &told {
+            env.mailer.enqueue_for_member(
+                conn,
+                "release_postponed",
+                alias,
+                json!({
+                    "org_name": org_name,
+                    "title": release.title,
+                    "reason": reason.trim(),
+                    "release_at_utc": release_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                    "release_at_local": local.format("%Y-%m-%d %H:%M %Z").to_string(),
+                    "policy_url": env.url("/embargo-policy"),
+                }),
+                format!("release:{id}:postponed:{revision}:member:{member_id}"),
+                id,
+                *member_id,
+                Vec::new(),
+            )?;
+        }
+        audit::record(
+            conn,
+            &by.email,
+            "release.postponed",
+            &subject(id),
+            json!({ "to": release_at.to_rfc3339(), "reason": reason.trim(), "revision": revision, "members_told": told.len() }),
+        )?;
+        Ok(())
+    })
+}
+
+/// Where a postponed release goes.
+#[derive(Debug, Clone, Copy)]
+pub enum Postponement {
+    PatchTuesday(NaiveDate),
+    At(DateTime<Utc>),
 }
 
 /// "13 days and 23 hours", "5 hours": how much notice members really have.
@@ -742,6 +911,7 @@ pub fn distribute(
         .filter(releases::published_at.is_null())
         .select(Release::as_select())
         .load(conn)?;
+    tick.alerts = db::write_transaction(conn, |conn| alert_failures(conn, env))?;
     for release in due.into_iter().filter(Release::approved_current) {
         db::write_transaction(conn, |conn| {
             if now_naive < release.release_at

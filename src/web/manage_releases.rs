@@ -371,6 +371,7 @@ pub async fn detail(
             Some("This revision is approved. It is mailed to members at the early-disclosure time.")
         }
         Some("cancelled") => Some("The release was cancelled; members who had been told are told."),
+        Some("postponed") => Some("The release was postponed; members who had been told are told. The new revision needs approval."),
         _ => None,
     };
     detail_page(
@@ -601,6 +602,49 @@ pub async fn cancel(
     let env = state.membership.clone();
     change(&state, &viewer, id, "cancelled", move |c| {
         release::cancel(c, &env, id, &form.reason, &by)
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PostponeForm {
+    #[serde(default)]
+    patch_tuesday: String,
+    #[serde(default)]
+    release_at: String,
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn postpone(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    SignedIn(user): SignedIn,
+    id: web::Path<i64>,
+    CsrfForm(form): CsrfForm<PostponeForm>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    let to = if let Ok(day) = NaiveDate::parse_from_str(form.patch_tuesday.trim(), "%Y-%m-%d") {
+        release::Postponement::PatchTuesday(day)
+    } else if let Some(at) = parse_local(&state, &form.release_at) {
+        release::Postponement::At(at)
+    } else {
+        let message = "Choose the new Patch Tuesday, or give the new date and time.".to_owned();
+        return detail_page(
+            &state,
+            &viewer,
+            id,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            Some(message),
+        )
+        .await;
+    };
+    let by = actor(&user);
+    let env = state.membership.clone();
+    let calendar = state.settings.calendar();
+    change(&state, &viewer, id, "postponed", move |c| {
+        release::postpone(c, &env, &calendar, id, to, &form.reason, &by)
     })
     .await
 }

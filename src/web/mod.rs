@@ -16,6 +16,7 @@ pub mod pages;
 pub mod public;
 pub mod ratelimit;
 pub mod receipts;
+pub mod releases_public;
 pub mod review;
 
 use std::sync::Arc;

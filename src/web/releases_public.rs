@@ -5,7 +5,7 @@
 use std::cmp::Reverse;
 
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
@@ -175,7 +175,9 @@ fn utc_text(at: DateTime<Utc>) -> String {
 }
 
 fn local_text(at: DateTime<Utc>, tz: Tz) -> String {
-    at.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()
+    at.with_timezone(&tz)
+        .format("%Y-%m-%d %H:%M %Z")
+        .to_string()
 }
 
 fn view(release: &PublicRelease, tz: Tz) -> ReleaseView {
@@ -189,7 +191,9 @@ fn view(release: &PublicRelease, tz: Tz) -> ReleaseView {
         } else {
             "Planned: pre-announced"
         },
-        release_iso: release.release_at.to_rfc3339(),
+        release_iso: release
+            .release_at
+            .to_rfc3339_opts(SecondsFormat::Secs, true),
         release_utc: utc_text(release.release_at),
         release_local: local_text(release.release_at, tz),
         announced_utc: utc_text(release.announced_at),
@@ -209,11 +213,9 @@ pub async fn list(state: web::Data<AppState>, viewer: Viewer) -> Result<HttpResp
         .iter()
         .map(|s| view(&s.release, tz))
         .collect();
-    state.pages.page(
-        &viewer,
-        "releases.html",
-        minijinja::context! { releases },
-    )
+    state
+        .pages
+        .page(&viewer, "releases.html", minijinja::context! { releases })
 }
 
 pub async fn show(
