@@ -278,6 +278,12 @@ pub fn route_table() -> Vec<RouteDef> {
         r(Method::POST, "/releases/ack/{token}", Public, || {
             web::post().to(receipts::confirm)
         }),
+        r(Method::GET, "/admin/upstreams", Role(Admin), || {
+            web::get().to(admin::upstreams)
+        }),
+        r(Method::POST, "/admin/upstreams", Role(Admin), || {
+            web::post().to(admin::add_upstream)
+        }),
         r(Method::GET, "/admin/members", Role(Admin), || {
             web::get().to(admin_members::list)
         }),

@@ -89,6 +89,8 @@ const MATRIX: &[(&str, &str, [Expect; 5])] = &[
     ("POST", "/manage/releases/{id}/postpone", [S, F, F, V, V]),
     ("GET", "/releases/ack/{token}", [V, V, V, V, V]),
     ("POST", "/releases/ack/{token}", [V, V, V, V, V]),
+    ("GET", "/admin/upstreams", [S, F, F, F, A]),
+    ("POST", "/admin/upstreams", [S, F, F, F, A]),
     ("GET", "/admin/members", [S, F, F, F, A]),
     ("POST", "/admin/members/{id}/suspend", [S, F, F, F, V]),
     ("POST", "/admin/members/{id}/reinstate", [S, F, F, F, V]),

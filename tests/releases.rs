@@ -26,6 +26,7 @@ on_both_backends!(
     a_failed_embargoed_delivery_alerts_the_release_managers,
     a_zero_day_gives_the_notice_asked_for_and_a_third_party_release_follows_the_lift,
     the_public_sees_only_what_has_been_announced_and_details_only_once_published,
+    admins_add_upstreams_that_may_not_be_redistributed_by_default,
 );
 
 const PROJECT_PATCH: &str = "From 1111111111111111111111111111111111111111 Mon Sep 17 00:00:00 2001
@@ -1138,4 +1139,70 @@ async fn the_public_sees_only_what_has_been_announced_and_details_only_once_publ
         .await
         .expect("feed")
         .contains("Security release published"));
+}
+
+async fn admins_add_upstreams_that_may_not_be_redistributed_by_default(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    s.app
+        .add_account("root@project.example", "Root", &[Role::Admin], PASSWORD)
+        .await;
+    let admin = Browser::open(&s.app).await;
+    admin.sign_in("root@project.example", PASSWORD).await;
+    let page = admin
+        .get("/admin/upstreams")
+        .await
+        .text()
+        .await
+        .expect("page");
+    assert!(
+        page.contains("Envoy")
+            && page.contains("https://github.com/envoyproxy/envoy/security/policy")
+    );
+    assert!(page.contains("never attached"));
+    let bad = admin
+        .post(
+            "/admin/upstreams",
+            &[
+                ("name", "Kubernetes"),
+                ("policy_url", "http://k8s.example/security"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status(), 422);
+    assert!(bad
+        .text()
+        .await
+        .expect("page")
+        .contains("value=\"Kubernetes\""));
+    let ok = admin
+        .post(
+            "/admin/upstreams",
+            &[
+                ("name", "Kubernetes"),
+                (
+                    "policy_url",
+                    "https://kubernetes.io/docs/reference/issues-security/security/",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status(), 303);
+    let all = s.app.with_db(|c| release::upstreams(c)).await;
+    let k8s = all.iter().find(|u| u.name == "Kubernetes").expect("added");
+    assert!(
+        !k8s.may_redistribute,
+        "an upstream is withheld unless said otherwise"
+    );
+    let again = admin
+        .post(
+            "/admin/upstreams",
+            &[
+                ("name", "kubernetes"),
+                ("policy_url", "https://kubernetes.io/security"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status(), 422);
 }

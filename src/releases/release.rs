@@ -170,6 +170,68 @@ pub fn upstreams(conn: &mut DbConnection) -> Result<Vec<Upstream>, DbError> {
         .load(conn)?)
 }
 
+/// Adds an upstream whose embargoed fixes a release may carry. Envoy is built in.
+pub fn add_upstream(
+    conn: &mut DbConnection,
+    name: &str,
+    policy_url: &str,
+    may_redistribute: bool,
+    by: &Actor,
+) -> Result<i64, ReleaseError> {
+    let name = name.trim();
+    let slug: String = name
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect::<String>()
+        .trim_matches('-')
+        .to_owned();
+    if slug.is_empty() || name.chars().count() > 100 {
+        return Err(ReleaseError::Invalid(
+            "Give the upstream's name (at most 100 characters).".into(),
+        ));
+    }
+    let url_ok = url::Url::parse(policy_url.trim())
+        .is_ok_and(|u| u.scheme() == "https" && u.host_str().is_some());
+    if !url_ok {
+        return Err(ReleaseError::Invalid(
+            "Give the upstream's security policy as an https:// address.".into(),
+        ));
+    }
+    db::write_transaction(conn, |conn| {
+        let taken: i64 = upstreams::table
+            .filter(upstreams::slug.eq(&slug))
+            .count()
+            .get_result(conn)?;
+        if taken > 0 {
+            return Err(ReleaseError::Invalid(format!(
+                "An upstream named {name} already exists."
+            )));
+        }
+        diesel::insert_into(upstreams::table)
+            .values((
+                upstreams::slug.eq(&slug),
+                upstreams::name.eq(name),
+                upstreams::policy_url.eq(policy_url.trim()),
+                upstreams::may_redistribute.eq(may_redistribute),
+                upstreams::created_at.eq(db::now()),
+            ))
+            .execute(conn)?;
+        let id: i64 = upstreams::table
+            .filter(upstreams::slug.eq(&slug))
+            .select(upstreams::id)
+            .first(conn)?;
+        audit::record(
+            conn,
+            &by.email,
+            "upstream.added",
+            &format!("upstream:{id}"),
+            json!({ "name": name, "policy_url": policy_url.trim(), "may_redistribute": may_redistribute }),
+        )?;
+        Ok(id)
+    })
+}
+
 pub fn find(conn: &mut DbConnection, id: i64) -> Result<Option<Release>, DbError> {
     Ok(releases::table
         .filter(releases::id.eq(id))

@@ -444,3 +444,75 @@ pub async fn audit_log(
         .pages
         .page_with_status(status, &viewer, "admin/audit.html", page_data)
 }
+
+#[derive(Debug, Deserialize)]
+pub struct UpstreamForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    policy_url: String,
+    #[serde(default)]
+    may_redistribute: String,
+}
+
+async fn upstreams_page(
+    state: &AppState,
+    viewer: &Viewer,
+    status: StatusCode,
+    error: Option<String>,
+    values: Option<&UpstreamForm>,
+) -> Result<HttpResponse, AppError> {
+    let upstreams = db::run(&state.pool, crate::releases::release::upstreams).await?;
+    let context = minijinja::context! {
+        upstreams,
+        error,
+        name => values.map(|v| v.name.clone()).unwrap_or_default(),
+        policy_url => values.map(|v| v.policy_url.clone()).unwrap_or_default(),
+    };
+    state
+        .pages
+        .page_with_status(status, viewer, "admin/upstreams.html", context)
+}
+
+pub async fn upstreams(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+) -> Result<HttpResponse, AppError> {
+    upstreams_page(&state, &viewer, StatusCode::OK, None, None).await
+}
+
+pub async fn add_upstream(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    SignedIn(admin): SignedIn,
+    CsrfForm(form): CsrfForm<UpstreamForm>,
+) -> Result<HttpResponse, AppError> {
+    use crate::releases::release::{self, Actor, ReleaseError};
+    let by = Actor {
+        account_id: admin.account_id,
+        email: admin.email.clone(),
+    };
+    let (name, url, may) = (
+        form.name.clone(),
+        form.policy_url.clone(),
+        !form.may_redistribute.is_empty(),
+    );
+    let added = db::run(&state.pool, move |c| {
+        Ok::<_, db::DbError>(release::add_upstream(c, &name, &url, may, &by))
+    })
+    .await?;
+    match added {
+        Ok(_) => Ok(see_other("/admin/upstreams")),
+        Err(ReleaseError::Invalid(message)) => {
+            upstreams_page(
+                &state,
+                &viewer,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(message),
+                Some(&form),
+            )
+            .await
+        }
+        Err(other) => Err(crate::web::manage_releases::release_error(other)),
+    }
+}
