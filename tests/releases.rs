@@ -1189,7 +1189,7 @@ async fn admins_add_upstreams_that_may_not_be_redistributed_by_default(backend: 
         )
         .await;
     assert_eq!(ok.status(), 303);
-    let all = s.app.with_db(|c| release::upstreams(c)).await;
+    let all = s.app.with_db(release::upstreams).await;
     let k8s = all.iter().find(|u| u.name == "Kubernetes").expect("added");
     assert!(
         !k8s.may_redistribute,
