@@ -480,9 +480,9 @@ async fn one_open_application_per_domain_and_none_for_members(backend: Backend) 
     let first_mail = smtp
         .wait_for_nth("security@twice.example", "Confirm the security alias", 1)
         .await;
-    let stale = vendor
-        .post(&first_mail.link("/apply/confirm/").expect("link"), &[])
-        .await;
+    let stale_link = first_mail.link("/apply/confirm/").expect("link");
+    assert_eq!(vendor.get(&stale_link).await.status(), 410);
+    let stale = vendor.post(&stale_link, &[]).await;
     assert_eq!(stale.status(), 410);
     assert!(stale.text().await.expect("page").contains("withdrawn"));
     assert_eq!(

@@ -372,6 +372,10 @@ pub async fn confirm_page(
     })
     .await?;
     match checked {
+        // The page already says what the button would: a closed application's link is dead.
+        Ok(Some(app)) if !app.status().is_open() => {
+            link_problem(&state, &viewer, LinkProblem::Closed)
+        }
         Ok(Some(app)) => state.pages.page(
             &viewer,
             "confirm.html",
