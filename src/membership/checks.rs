@@ -464,9 +464,11 @@ fn evidence_on_org_site(input: &CheckInput<'_>) -> Option<Verdict> {
         );
     }
     if notes.is_empty() {
-        pass(format!(
-            "All {count} evidence links are https pages on the organisation's own site."
-        ))
+        pass(if count == 1 {
+            "The evidence link is an https page on the organisation's own site.".to_owned()
+        } else {
+            format!("All {count} evidence links are https pages on the organisation's own site.")
+        })
     } else {
         review(notes.join(" "))
     }
@@ -485,11 +487,16 @@ fn community_links(input: &CheckInput<'_>) -> Option<Verdict> {
         .filter_map(|link| check_link(link).err().map(|why| format!("{link} ({why})")))
         .collect();
     if bad.is_empty() {
-        pass(format!(
-            "All {} community links are https and on accepted hosts; a reviewer judges what \
-             they show.",
-            input.community_links.len()
-        ))
+        let n = input.community_links.len();
+        pass(if n == 1 {
+            "The community link is https and on an accepted host; a reviewer judges what it shows."
+                .to_owned()
+        } else {
+            format!(
+                "All {n} community links are https and on accepted hosts; a reviewer judges what \
+                 they show."
+            )
+        })
     } else {
         fail(format!(
             "These community links cannot be used: {}. Give https links to public pages, such as \
