@@ -11,6 +11,7 @@ mod helpers;
 
 mod accounts;
 mod authz;
+mod browser;
 mod cli;
 mod membership;
 mod outbox;
