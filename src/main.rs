@@ -113,6 +113,10 @@ enum ReleaseCommand {
         /// The approving account: a release manager or admin other than the planner.
         #[arg(long = "as")]
         by: String,
+        /// Read the approving account's password from standard input (required: an approval
+        /// is a person's decision, so the person proves who they are).
+        #[arg(long)]
+        password_stdin: bool,
     },
 }
 
@@ -583,8 +587,26 @@ async fn release_command(settings: Settings, command: ReleaseCommand) -> Result<
             }
             Ok(())
         }
-        ReleaseCommand::Approve { id, by } => {
+        ReleaseCommand::Approve {
+            id,
+            by,
+            password_stdin,
+        } => {
             let actor = release_actor(&pool, &by).await?;
+            let password = read_password_line(password_stdin)?;
+            let account_id = actor.account_id;
+            let stored = db::run(&pool, move |c| accounts::find(c, account_id))
+                .await
+                .map_err(|e: db::DbError| e.to_string())?
+                .map(|a| a.account.password_hash)
+                .ok_or("the account disappeared")?;
+            if password::Hasher::default()
+                .verify(password, Some(stored))
+                .await
+                == password::Verified::No
+            {
+                return Err(format!("the password of {by} is not right"));
+            }
             let revision = db::run(&pool, move |c| {
                 Ok::<_, db::DbError>(release::approve(c, id, &actor))
             })
@@ -817,8 +839,12 @@ async fn mail_test(settings: Settings, mailer: Mailer, to: &str) -> Result<(), S
             );
             Ok(())
         }
+        Some(row) if row.status == "failed" => Err(format!(
+            "not sent, and it will not be retried: {}",
+            row.last_error.unwrap_or_default()
+        )),
         Some(row) => Err(format!(
-            "not sent ({}): {}; it stays in the outbox and will be retried by a running worker",
+            "not sent yet ({}): {}; it stays in the outbox and a running worker retries it",
             row.status,
             row.last_error.unwrap_or_default()
         )),

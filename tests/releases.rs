@@ -27,6 +27,9 @@ on_both_backends!(
     a_zero_day_gives_the_notice_asked_for_and_a_third_party_release_follows_the_lift,
     the_public_sees_only_what_has_been_announced_and_details_only_once_published,
     admins_add_upstreams_that_may_not_be_redistributed_by_default,
+    whoever_changed_a_revision_cannot_approve_it,
+    an_envoy_patch_filed_under_another_upstream_is_flagged_too,
+    queued_embargoed_mail_is_not_sent_once_cancelled_or_public,
 );
 
 const PROJECT_PATCH: &str = "From 1111111111111111111111111111111111111111 Mon Sep 17 00:00:00 2001
@@ -698,14 +701,28 @@ async fn release_managers_plan_upload_approve_and_follow_delivery_in_the_browser
 }
 
 fn edl_cli(app: &TestApp, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_edl"))
+    edl_cli_with_input(app, args, "")
+}
+
+fn edl_cli_with_input(app: &TestApp, args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_edl"))
         .current_dir(app.db.folder())
         .env_clear()
         .env("EDL_DATABASE_URL", &app.db.url)
         .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("edl runs")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("edl runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write");
+    child.wait_with_output().expect("edl exits")
 }
 
 async fn the_release_commands_plan_list_show_and_approve(backend: Backend) {
@@ -742,7 +759,7 @@ async fn the_release_commands_plan_list_show_and_approve(backend: Backend) {
         "{listed}"
     );
     // Approval by the planner, or while something blocks, fails with the reason.
-    let own = edl_cli(
+    let own = edl_cli_with_input(
         &s.app,
         &[
             "release",
@@ -750,11 +767,13 @@ async fn the_release_commands_plan_list_show_and_approve(backend: Backend) {
             &id.to_string(),
             "--as",
             "rm1@project.example",
+            "--password-stdin",
         ],
+        &format!("{PASSWORD}\n"),
     );
     assert!(!own.status.success());
     assert!(String::from_utf8_lossy(&own.stderr).contains("cannot approve"));
-    let blocked = edl_cli(
+    let blocked = edl_cli_with_input(
         &s.app,
         &[
             "release",
@@ -762,7 +781,9 @@ async fn the_release_commands_plan_list_show_and_approve(backend: Backend) {
             &id.to_string(),
             "--as",
             "rm2@project.example",
+            "--password-stdin",
         ],
+        &format!("{PASSWORD}\n"),
     );
     assert!(String::from_utf8_lossy(&blocked.stderr).contains("Add at least one advisory"));
     let planner = s.planner.clone();
@@ -785,7 +806,7 @@ async fn the_release_commands_plan_list_show_and_approve(backend: Backend) {
         shown.contains("CVE-2026-0042") && shown.contains("early disclosure"),
         "{shown}"
     );
-    let approved = edl_cli(
+    let approved = edl_cli_with_input(
         &s.app,
         &[
             "release",
@@ -793,14 +814,31 @@ async fn the_release_commands_plan_list_show_and_approve(backend: Backend) {
             &id.to_string(),
             "--as",
             "rm2@project.example",
+            "--password-stdin",
         ],
+        &format!("{PASSWORD}\n"),
     );
     assert!(
         approved.status.success(),
         "{}",
         String::from_utf8_lossy(&approved.stderr)
     );
-    let unknown = edl_cli(
+    // An approval needs the approver's own password.
+    let guessed = edl_cli_with_input(
+        &s.app,
+        &[
+            "release",
+            "approve",
+            &id.to_string(),
+            "--as",
+            "rm2@project.example",
+            "--password-stdin",
+        ],
+        "not-the-password\n",
+    );
+    assert!(String::from_utf8_lossy(&guessed.stderr)
+        .contains("password of rm2@project.example is not right"));
+    let unknown = edl_cli_with_input(
         &s.app,
         &[
             "release",
@@ -808,7 +846,9 @@ async fn the_release_commands_plan_list_show_and_approve(backend: Backend) {
             &id.to_string(),
             "--as",
             "nobody@project.example",
+            "--password-stdin",
         ],
+        &format!("{PASSWORD}\n"),
     );
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no account"));
 }
@@ -1205,4 +1245,156 @@ async fn admins_add_upstreams_that_may_not_be_redistributed_by_default(backend: 
         )
         .await;
     assert_eq!(again.status(), 422);
+}
+
+async fn whoever_changed_a_revision_cannot_approve_it(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    let id = planned(&s, Utc::now()).await;
+    // The second release manager adds the patch, then tries to approve their own work.
+    let (approver, bytes) = (s.approver.clone(), PROJECT_PATCH.as_bytes().to_vec());
+    s.app
+        .with_db(move |c| {
+            release::add_patch(c, id, "0001.patch", &bytes, "1.9.5", None, true, &approver)
+                .map_err(err)
+        })
+        .await;
+    let refused = approve(&s, id, &s.approver).await.expect_err("refused");
+    assert!(refused.contains("You changed this revision"), "{refused}");
+    // A third, who changed nothing, may.
+    let third = s
+        .app
+        .add_account(
+            "rm3@project.example",
+            "Rel Three",
+            &[Role::ReleaseManager],
+            PASSWORD,
+        )
+        .await;
+    approve(
+        &s,
+        id,
+        &Actor {
+            account_id: third,
+            email: "rm3@project.example".into(),
+        },
+    )
+    .await
+    .expect("approved");
+}
+
+async fn an_envoy_patch_filed_under_another_upstream_is_flagged_too(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    let admin = Actor {
+        account_id: s.planner.account_id,
+        email: s.planner.email.clone(),
+    };
+    let other = s
+        .app
+        .with_db(move |c| {
+            release::add_upstream(
+                c,
+                "Friendly Library",
+                "https://friendly.example/security",
+                true,
+                &admin,
+            )
+            .map_err(err)
+        })
+        .await;
+    let id = planned(&s, Utc::now()).await;
+    add_patch(&s, id, "0001-jwt.patch", ENVOY_PATCH, Some(other))
+        .await
+        .expect("stored, flagged");
+    let refused = approve(&s, id, &s.approver).await.expect_err("blocked");
+    assert!(refused.contains("looks like an upstream's"), "{refused}");
+}
+
+async fn queued_embargoed_mail_is_not_sent_once_cancelled_or_public(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    let mut smtp = s.smtp;
+    smtp.stop().await;
+    add_member(&s.app, "alpha.example", "active", 1).await;
+    let id =
+        {
+            let setup = Setup {
+                app: s.app,
+                smtp: SmtpServer::start().await,
+                planner: s.planner,
+                approver: s.approver,
+                envoy: s.envoy,
+            };
+            let id = planned(&setup, Utc::now()).await;
+            add_patch(
+                &setup,
+                id,
+                "0001-normalize-paths.patch",
+                PROJECT_PATCH,
+                None,
+            )
+            .await
+            .expect("patch");
+            approve(&setup, id, &setup.approver)
+                .await
+                .expect("approved");
+            let r = find(&setup, id).await;
+            distribute(
+                &setup,
+                utc(r.disclosure_at.expect("time")) + chrono::Duration::minutes(1),
+            )
+            .await;
+            // The mail waits in the queue (the server is down) while the release is cancelled.
+            crate::helpers::eventually(
+                std::time::Duration::from_secs(20),
+                "a failed attempt",
+                || async {
+                    setup
+                        .app
+                        .outbox_rows()
+                        .await
+                        .into_iter()
+                        .find(|row| row.template == "embargoed_release" && row.attempts >= 1)
+                },
+            )
+            .await;
+            let (env, planner) = (setup.app.state.membership.clone(), setup.planner.clone());
+            setup
+                .app
+                .with_db(move |c| release::cancel(c, &env, id, "Withdrawn.", &planner).map_err(err))
+                .await;
+            smtp.restart().await;
+            let row =
+                crate::helpers::eventually(
+                    std::time::Duration::from_secs(20),
+                    "the row to be refused",
+                    || async {
+                        setup.app.outbox_rows().await.into_iter().find(|row| {
+                            row.template == "embargoed_release" && row.status == "failed"
+                        })
+                    },
+                )
+                .await;
+            assert_eq!(
+                row.last_error.as_deref(),
+                Some("not sent: the release was cancelled")
+            );
+            let received = smtp.to("security@alpha.example");
+            assert!(
+                received.iter().all(|m| !m
+                    .header("Subject")
+                    .unwrap_or_default()
+                    .contains("[EMBARGOED] Security")),
+                "the embargoed mail left after the cancel"
+            );
+            // Held back on purpose, so no one is alerted.
+            let r = find(&setup, id).await;
+            assert_eq!(distribute(&setup, utc(r.release_at)).await.alerts, 0);
+            id
+        };
+    assert!(id > 0);
 }

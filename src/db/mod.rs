@@ -52,7 +52,9 @@ pub struct ConnectionManager {
 
 /// Pragmas every SQLite connection needs: concurrent readers with one writer (WAL), waiting
 /// for the writer lock instead of failing at once, and enforced foreign keys.
-const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+/// The busy timeout comes first, so that switching to WAL waits for another connection instead
+/// of failing.
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
 
 impl ConnectionManager {

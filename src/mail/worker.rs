@@ -185,18 +185,20 @@ impl Worker {
         }
     }
 
-    /// Reads the patches a row attaches, at send time. A patch of an upstream that may not be
-    /// redistributed is never attached, whatever put its id in the row: the message is refused.
+    /// Checks a release mail just before it leaves and reads the patches it attaches. A patch of
+    /// an upstream that may not be redistributed is never attached, whatever put its id in the
+    /// row, and stale embargoed mail is not sent: the message is refused with the reason.
     async fn load_attachments(
         &self,
         row: &OutboxRow,
     ) -> Result<Vec<Attachment>, AttachmentProblem> {
         let ids = outbox::attachment_ids(row);
-        if ids.is_empty() {
+        if ids.is_empty() && row.release_id.is_none() {
             return Ok(Vec::new());
         }
+        let (release, member, template) = (row.release_id, row.member_id, row.template.clone());
         let files = db::run(&self.pool, move |conn| {
-            crate::releases::attachable_patches(conn, &ids)
+            crate::releases::prepare_release_mail(conn, release, member, &template, &ids)
         })
         .await
         .map_err(AttachmentProblem::Db)?;

@@ -52,3 +52,48 @@ pub fn attachable_patches(
     }
     Ok(Ok(files))
 }
+
+/// Everything checked just before a release mail leaves: an embargoed message is not sent for
+/// a cancelled release, once the release is public, or to a member no longer active (however
+/// long it waited in the queue); then its attachments are read, with [`attachable_patches`].
+pub fn prepare_release_mail(
+    conn: &mut DbConnection,
+    release_id: Option<i64>,
+    member_id: Option<i64>,
+    template: &str,
+    attachment_ids: &[i64],
+) -> Result<Result<Vec<Attachment>, String>, DbError> {
+    use crate::db::schema::{members, releases};
+    if template == "embargoed_release" {
+        let release: Option<(Option<chrono::NaiveDateTime>, chrono::NaiveDateTime)> =
+            releases::table
+                .filter(releases::id.eq(release_id.unwrap_or_default()))
+                .select((releases::cancelled_at, releases::release_at))
+                .first(conn)
+                .optional()?;
+        let Some((cancelled_at, release_at)) = release else {
+            return Ok(Err("not sent: the release no longer exists".to_owned()));
+        };
+        if cancelled_at.is_some() {
+            return Ok(Err("not sent: the release was cancelled".to_owned()));
+        }
+        if crate::db::now() >= release_at {
+            return Ok(Err(
+                "not sent: the release is already public, so embargoed mail is no longer sent"
+                    .to_owned(),
+            ));
+        }
+        let status: Option<String> = members::table
+            .filter(members::id.eq(member_id.unwrap_or_default()))
+            .select(members::status)
+            .first(conn)
+            .optional()?;
+        if status.as_deref() != Some(crate::membership::members::ACTIVE) {
+            return Ok(Err("not sent: the member is no longer active".to_owned()));
+        }
+    }
+    if attachment_ids.is_empty() {
+        return Ok(Ok(Vec::new()));
+    }
+    attachable_patches(conn, attachment_ids)
+}

@@ -100,10 +100,10 @@ pub struct Patch {
 }
 
 impl Patch {
-    /// Flagged as looking like an upstream's while claiming to be the project's, and not yet
-    /// reclassified by a person.
+    /// Flagged as looking like Envoy's while filed under another origin, and not yet
+    /// classified by a person.
     pub fn blocks(&self) -> bool {
-        self.upstream_id.is_none() && self.looks_like_upstream && self.reclassified_reason.is_none()
+        self.looks_like_upstream && self.reclassified_reason.is_none()
     }
 }
 
@@ -501,9 +501,16 @@ pub fn add_patch(
             "Name the release line the patch is for.".into(),
         ));
     }
-    let flagged = upstream_id.is_none() && analysis.looks_like_envoy();
     db::write_transaction(conn, |conn| {
         let release = open_release(conn, id)?;
+        // Looks like Envoy's but is not filed as Envoy's (as the project's, or as another
+        // upstream's that may be redistributed): flagged until a person decides.
+        let envoy: Option<i64> = upstreams::table
+            .filter(upstreams::slug.eq("envoy"))
+            .select(upstreams::id)
+            .first(conn)
+            .optional()?;
+        let flagged = analysis.looks_like_envoy() && (envoy.is_none() || upstream_id != envoy);
         if !release.lines().iter().any(|l| l == line) {
             return Err(ReleaseError::Invalid(format!(
                 "{line} is not one of this release's lines ({}).",
@@ -618,7 +625,7 @@ pub fn blockers(conn: &mut DbConnection, release: &Release) -> Result<Vec<String
     let patches = patches_of(conn, release.id)?;
     for p in patches.iter().filter(|p| p.blocks()) {
         out.push(format!(
-            "{} is marked as the project's but looks like an upstream's ({}); reclassify it with a reason.",
+            "{} is not filed as Envoy's but looks like an upstream's. {} Set its origin, with a reason.",
             p.filename,
             p.upstream_signals.lines().next().unwrap_or("see the patch")
         ));
@@ -637,6 +644,35 @@ pub fn blockers(conn: &mut DbConnection, release: &Release) -> Result<Vec<String
     Ok(out)
 }
 
+/// Whether `email` made any change that produced or shaped the current revision: the two-person
+/// rule means the approver looked at work someone else did.
+fn changed_this_revision(
+    conn: &mut DbConnection,
+    release: &Release,
+    email: &str,
+) -> Result<bool, DbError> {
+    use crate::db::schema::audit_log;
+    const CHANGES: &[&str] = &[
+        "release.advisory-added",
+        "release.patch-added",
+        "release.patch-reclassified",
+        "release.exception-recorded",
+        "release.postponed",
+    ];
+    let details: Vec<String> = audit_log::table
+        .filter(audit_log::subject.eq(subject(release.id)))
+        .filter(audit_log::actor.eq(email))
+        .filter(audit_log::action.eq_any(CHANGES))
+        .select(audit_log::details)
+        .load(conn)?;
+    Ok(details.iter().any(|d| {
+        serde_json::from_str::<serde_json::Value>(d)
+            .ok()
+            .and_then(|v| v.get("revision").and_then(serde_json::Value::as_i64))
+            == Some(i64::from(release.revision))
+    }))
+}
+
 /// A second person approves the current revision (two-person rule).
 pub fn approve(conn: &mut DbConnection, id: i64, by: &Actor) -> Result<i32, ReleaseError> {
     db::write_transaction(conn, |conn| {
@@ -649,6 +685,11 @@ pub fn approve(conn: &mut DbConnection, id: i64, by: &Actor) -> Result<i32, Rele
                 "Revision {} is already approved.",
                 release.revision
             )));
+        }
+        if changed_this_revision(conn, &release, &by.email)? {
+            return Err(ReleaseError::Invalid(
+                "You changed this revision (a patch, its origin, an advisory or an exception); a release manager who did not change it must approve it.".into(),
+            ));
         }
         let blocking = blockers(conn, &release)?;
         if !blocking.is_empty() {
@@ -671,6 +712,22 @@ pub fn approve(conn: &mut DbConnection, id: i64, by: &Actor) -> Result<i32, Rele
         )?;
         Ok(release.revision)
     })
+}
+
+/// (id, alias, organisation) of the members an embargoed mailing of the release was
+/// written for: the people to tell when it changes.
+fn members_told(conn: &mut DbConnection, id: i64) -> Result<Vec<(i64, String, String)>, DbError> {
+    Ok(members::table
+        .filter(
+            members::id.eq_any(
+                outbox::table
+                    .filter(outbox::release_id.eq(id))
+                    .filter(outbox::template.eq("embargoed_release"))
+                    .select(outbox::member_id.assume_not_null()),
+            ),
+        )
+        .select((members::id, members::security_alias, members::org_name))
+        .load(conn)?)
 }
 
 /// Cancels a release. Members who were already mailed about it are told, so they stop
@@ -696,17 +753,7 @@ pub fn cancel(
                 releases::status.eq("cancelled"),
             ))
             .execute(conn)?;
-        let told: Vec<(i64, String, String)> = members::table
-            .filter(
-                members::id.eq_any(
-                    outbox::table
-                        .filter(outbox::release_id.eq(id))
-                        .filter(outbox::template.eq("embargoed_release"))
-                        .select(outbox::member_id.assume_not_null()),
-                ),
-            )
-            .select((members::id, members::security_alias, members::org_name))
-            .load(conn)?;
+        let told = members_told(conn, id)?;
         for (member_id, alias, org_name) in &told {
             env.mailer.enqueue_for_member(
                 conn,
@@ -798,6 +845,8 @@ fn alert_failures(conn: &mut DbConnection, env: &Env) -> Result<usize, ReleaseEr
         .inner_join(members::table)
         .filter(outbox::status.eq(crate::mail::outbox::FAILED))
         .filter(outbox::template.eq("embargoed_release"))
+        // Mail held back on purpose (a cancelled or public release) is not a failure to report.
+        .filter(outbox::last_error.not_like("not sent:%"))
         .select((
             outbox::id,
             releases::id,
@@ -897,17 +946,7 @@ pub fn postpone(
             ))
             .execute(conn)?;
         let revision = changed(conn, &release)?;
-        let told: Vec<(i64, String, String)> = members::table
-            .filter(
-                members::id.eq_any(
-                    outbox::table
-                        .filter(outbox::release_id.eq(id))
-                        .filter(outbox::template.eq("embargoed_release"))
-                        .select(outbox::member_id.assume_not_null()),
-                ),
-            )
-            .select((members::id, members::security_alias, members::org_name))
-            .load(conn)?;
+        let told = members_told(conn, id)?;
         let local = release_at.with_timezone(&env.timezone);
         for (member_id, alias, org_name) in &told {
             env.mailer.enqueue_for_member(
@@ -968,14 +1007,24 @@ pub fn distribute(
 ) -> Result<Tick, ReleaseError> {
     let mut tick = Tick::default();
     let now_naive = now.naive_utc();
-    let due: Vec<Release> = releases::table
+    let due: Vec<i64> = releases::table
         .filter(releases::cancelled_at.is_null())
         .filter(releases::published_at.is_null())
-        .select(Release::as_select())
+        .select(releases::id)
         .load(conn)?;
     tick.alerts = db::write_transaction(conn, |conn| alert_failures(conn, env))?;
-    for release in due.into_iter().filter(Release::approved_current) {
-        db::write_transaction(conn, |conn| {
+    for id in due {
+        // Each release in its own transaction, its state read again under a lock: a cancel
+        // or a change committed since the list was read is seen, and two processes ticking
+        // at once do not both act. One release's failure does not stop the others.
+        let result = db::write_transaction(conn, |conn| {
+            db::lock_for_transaction(conn, &format!("release:{id}"))?;
+            let Some(release) = find(conn, id)? else {
+                return Ok(());
+            };
+            if !release.approved_current() || release.published_at.is_some() {
+                return Ok(());
+            }
             if now_naive < release.release_at
                 && release.disclosure_at.is_some_and(|d| d <= now_naive)
             {
@@ -1013,7 +1062,10 @@ pub fn distribute(
                 tick.published += 1;
             }
             Ok::<_, ReleaseError>(())
-        })?;
+        });
+        if let Err(error) = result {
+            tracing::error!(release = id, %error, "Distributing a release failed; the others go on.");
+        }
     }
     Ok(tick)
 }
@@ -1028,7 +1080,7 @@ fn mail_members(
 ) -> Result<usize, ReleaseError> {
     let eligible: Vec<(i64, String, String)> = members::table
         .filter(members::status.eq(crate::membership::members::ACTIVE))
-        .filter(members::policy_version.eq(env.policy.version))
+        .filter(members::policy_version.ge(env.policy.version))
         .order(members::id)
         .select((members::id, members::security_alias, members::org_name))
         .load(conn)?;
@@ -1061,9 +1113,8 @@ fn mail_members(
     let release_at = DateTime::<Utc>::from_naive_utc_and_offset(release.release_at, Utc);
     let local = release_at.with_timezone(&env.timezone);
     let notice = release_at - now;
-    let full_lead = release
-        .disclosure_at
-        .is_some_and(|d| now.naive_utc() - d < chrono::Duration::hours(1));
+    let full_lead =
+        notice >= chrono::Duration::days(i64::from(env.lead_days)) - chrono::Duration::hours(1);
     let mut sent = 0;
     for (member_id, alias, org_name) in eligible {
         let earlier: i64 = outbox::table

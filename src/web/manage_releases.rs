@@ -235,6 +235,7 @@ fn ledger(conn: &mut db::DbConnection, id: i64) -> Result<Vec<LedgerRow>, db::Db
     let rows: Vec<Row> = outbox::table
         .inner_join(members::table)
         .filter(outbox::release_id.eq(id))
+        .filter(outbox::template.eq("embargoed_release"))
         .order((members::org_name, outbox::id))
         .select((
             members::org_name,
@@ -491,7 +492,11 @@ async fn read_upload(
     }
     let sent = fields.get(CSRF_FIELD).cloned();
     match (expected, sent) {
-        (Some(expected), Some(sent)) if expected == sent => Ok((fields, file)),
+        (Some(expected), Some(sent))
+            if crate::web::auth::constant_time_eq(expected.as_bytes(), sent.as_bytes()) =>
+        {
+            Ok((fields, file))
+        }
         _ => Err(AppError::Csrf),
     }
 }
