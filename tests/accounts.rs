@@ -1,7 +1,6 @@
 //! Working-group accounts as people use them: the CLI creates an admin, who signs in and out;
 //! failed sign-ins, lockouts, rate limits, CSRF, sessions and the audit log.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use diesel::prelude::*;
@@ -36,24 +35,7 @@ fn edl(
     args: &[&str],
     stdin: &str,
 ) -> std::process::Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_edl"))
-        .current_dir(data_dir)
-        .env_clear()
-        .env("EDL_DATABASE_URL", db_url)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("edl runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    child.wait_with_output().expect("edl exits")
+    crate::helpers::run_edl(data_dir, &[("EDL_DATABASE_URL", db_url)], args, stdin)
 }
 
 async fn an_admin_created_by_the_cli_signs_in_sees_admin_and_signs_out(backend: Backend) {

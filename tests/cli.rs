@@ -9,15 +9,7 @@ use crate::helpers::{eventually, Backend, TestDb};
 use crate::on_both_backends;
 
 fn edl(dir: &std::path::Path, vars: &[(&str, &str)], args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edl"))
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs(vars.iter().copied())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("edl runs")
+    crate::helpers::run_edl(dir, vars, args, "")
 }
 
 fn stderr(output: &Output) -> String {

@@ -691,39 +691,14 @@ async fn the_scorecard_tells_the_applicant_what_to_fix_and_blocks_approval(backe
     assert!(mail.text().contains("The alias is not on your own domain."));
 }
 
-/// Inserts a member directly, as an approved application would have made it.
-async fn add_member(app: &TestApp, org: &str, domain: &str, policy_version: i32) -> i64 {
-    let (org, domain) = (org.to_owned(), domain.to_owned());
-    app.with_db(move |c| {
-        let now = edl::db::now();
-        diesel::insert_into(members::table)
-            .values((
-                members::org_name.eq(&org),
-                members::org_domain.eq(&domain),
-                members::security_alias.eq(format!("security@{domain}")),
-                members::policy_version.eq(policy_version),
-                members::status.eq("active"),
-                members::joined_at.eq(now),
-                members::last_reviewed_at.eq(now - chrono::Duration::days(400)),
-                members::next_review_due.eq(now - chrono::Duration::days(35)),
-                members::created_at.eq(now),
-                members::updated_at.eq(now),
-            ))
-            .execute(c)?;
-        Ok(members::table
-            .filter(members::org_domain.eq(&domain))
-            .select(members::id)
-            .first(c)?)
-    })
-    .await
-}
-
 async fn admins_suspend_remove_review_and_record_breaches(backend: Backend) {
     let Some((app, smtp)) = spawn(backend, &[]).await else {
         return;
     };
     let admin = signed_in(&app, "root@wg.example", "Root", &[Role::Admin]).await;
-    let id = add_member(&app, "Member Co", "member.example", 1).await;
+    let id = app
+        .add_member("Member Co", "member.example", "active", 1)
+        .await;
     let page = admin
         .get("/admin/members")
         .await
@@ -860,8 +835,12 @@ async fn members_on_an_older_policy_are_asked_once_and_accept_by_signed_link(bac
     let Some((app, smtp)) = spawn(backend, &[("EDL_POLICY_FILE", &policy_path)]).await else {
         return;
     };
-    let id = add_member(&app, "Old Terms Co", "oldterms.example", 1).await;
-    let current = add_member(&app, "New Terms Co", "newterms.example", 2).await;
+    let id = app
+        .add_member("Old Terms Co", "oldterms.example", "active", 1)
+        .await;
+    let current = app
+        .add_member("New Terms Co", "newterms.example", "active", 2)
+        .await;
 
     let env = app.state.membership.clone();
     let first = app

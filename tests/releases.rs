@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use edl::accounts::Role;
-use edl::db::schema::{members, upstreams};
+use edl::db::schema::upstreams;
 use edl::releases::release::{self, Actor, NewAdvisory, Plan, ReleaseError};
 
 use crate::helpers::smtp::{Received, SmtpServer};
@@ -129,28 +129,9 @@ async fn setup(backend: Backend) -> Option<Setup> {
     })
 }
 
-async fn add_member(app: &TestApp, domain: &str, status: &str, policy_version: i32) {
-    let domain = domain.to_owned();
-    let status = status.to_owned();
-    app.with_db(move |c| {
-        let now = edl::db::now();
-        diesel::insert_into(members::table)
-            .values((
-                members::org_name.eq(format!("Org {domain}")),
-                members::org_domain.eq(&domain),
-                members::security_alias.eq(format!("security@{domain}")),
-                members::policy_version.eq(policy_version),
-                members::status.eq(&status),
-                members::joined_at.eq(now),
-                members::last_reviewed_at.eq(now),
-                members::next_review_due.eq(now + chrono::Duration::days(365)),
-                members::created_at.eq(now),
-                members::updated_at.eq(now),
-            ))
-            .execute(c)?;
-        Ok(())
-    })
-    .await;
+async fn add_member(app: &TestApp, domain: &str, status: &str, policy_version: i32) -> i64 {
+    app.add_member(&format!("Org {domain}"), domain, status, policy_version)
+        .await
 }
 
 fn err(e: ReleaseError) -> edl::db::DbError {
@@ -500,11 +481,7 @@ async fn the_worker_refuses_to_attach_an_upstream_patch_whatever_put_it_there(ba
     let envoy_patch = add_patch(&s, id, "0002-envoy-jwt.patch", ENVOY_PATCH, Some(s.envoy))
         .await
         .expect("patch");
-    add_member(&s.app, "alpha.example", "active", 1).await;
-    let member: i64 = s
-        .app
-        .with_db(|c| Ok(members::table.select(members::id).first(c)?))
-        .await;
+    let member = add_member(&s.app, "alpha.example", "active", 1).await;
     // A row that asks for Envoy's patch, as a bug or a hand-edited database might make.
     let mailer = s.app.state.mailer.clone();
     s.app
@@ -701,28 +678,11 @@ async fn release_managers_plan_upload_approve_and_follow_delivery_in_the_browser
 }
 
 fn edl_cli(app: &TestApp, args: &[&str]) -> std::process::Output {
-    edl_cli_with_input(app, args, "")
+    app.edl(args, "")
 }
 
 fn edl_cli_with_input(app: &TestApp, args: &[&str], input: &str) -> std::process::Output {
-    use std::io::Write;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_edl"))
-        .current_dir(app.db.folder())
-        .env_clear()
-        .env("EDL_DATABASE_URL", &app.db.url)
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("edl runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write");
-    child.wait_with_output().expect("edl exits")
+    app.edl(args, input)
 }
 
 async fn the_release_commands_plan_list_show_and_approve(backend: Backend) {

@@ -143,6 +143,15 @@ pub struct Actor {
     pub email: String,
 }
 
+impl From<&crate::accounts::session::CurrentUser> for Actor {
+    fn from(user: &crate::accounts::session::CurrentUser) -> Self {
+        Self {
+            account_id: user.account_id,
+            email: user.email.clone(),
+        }
+    }
+}
+
 /// What a release manager asks for.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {

@@ -15,7 +15,7 @@ use crate::db;
 use crate::error::AppError;
 use crate::mail::outbox;
 use crate::web::account::account_error;
-use crate::web::auth::{CsrfForm, SignedIn, Viewer};
+use crate::web::auth::{CsrfForm, EmptyForm, SignedIn, Viewer};
 use crate::web::login::see_other;
 use crate::web::AppState;
 
@@ -265,9 +265,6 @@ pub async fn set_roles(
     .await
 }
 
-#[derive(Debug, Deserialize)]
-pub struct EmptyForm {}
-
 pub async fn disable(
     state: web::Data<AppState>,
     viewer: Viewer,
@@ -488,10 +485,7 @@ pub async fn add_upstream(
     CsrfForm(form): CsrfForm<UpstreamForm>,
 ) -> Result<HttpResponse, AppError> {
     use crate::releases::release::{self, Actor, ReleaseError};
-    let by = Actor {
-        account_id: admin.account_id,
-        email: admin.email.clone(),
-    };
+    let by = Actor::from(&admin);
     let (name, url, may) = (
         form.name.clone(),
         form.policy_url.clone(),

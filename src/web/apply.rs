@@ -14,7 +14,7 @@ use crate::membership::application::{
     self, ApplicationForm, FieldErrors, LinkProblem, StoredCheck, CATEGORIES,
 };
 use crate::membership::{self, review, FlowError};
-use crate::web::auth::{client_ip, CsrfForm, Viewer};
+use crate::web::auth::{client_ip, CsrfForm, EmptyForm, Viewer};
 use crate::web::login::see_other;
 use crate::web::AppState;
 
@@ -293,9 +293,6 @@ pub async fn edit(
         },
     }
 }
-
-#[derive(serde::Deserialize)]
-pub struct EmptyForm {}
 
 pub async fn resend(
     state: web::Data<AppState>,

@@ -154,6 +154,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
     }
 }
 
+/// A form whose only field is its CSRF token: a button that does one thing.
+#[derive(Debug, serde::Deserialize)]
+pub struct EmptyForm {}
+
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -15,8 +15,8 @@ use crate::audit;
 use crate::db;
 use crate::error::AppError;
 use crate::web::auth::{
-    client_ip, private_cookie, read_private_cookie, removal_cookie, safe_next, CsrfForm, SignedIn,
-    Viewer, SESSION_COOKIE,
+    client_ip, private_cookie, read_private_cookie, removal_cookie, safe_next, CsrfForm, EmptyForm,
+    SignedIn, Viewer, SESSION_COOKIE,
 };
 use crate::web::AppState;
 
@@ -207,9 +207,6 @@ fn locked(
     );
     Ok(response)
 }
-
-#[derive(Debug, Deserialize)]
-pub struct EmptyForm {}
 
 pub async fn logout(
     state: web::Data<AppState>,

@@ -11,22 +11,14 @@ use chrono::{NaiveDate, NaiveDateTime, TimeZone, Utc};
 use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::session::CurrentUser;
 use crate::db;
 use crate::error::AppError;
 use crate::releases::feeds;
 use crate::releases::patch::MAX_PATCH_BYTES;
 use crate::releases::release::{self, Actor, NewAdvisory, Plan, ReleaseError};
-use crate::web::auth::{CsrfForm, CsrfToken, SignedIn, Viewer, CSRF_FIELD};
+use crate::web::auth::{CsrfForm, CsrfToken, EmptyForm, SignedIn, Viewer, CSRF_FIELD};
 use crate::web::login::see_other;
 use crate::web::AppState;
-
-fn actor(user: &CurrentUser) -> Actor {
-    Actor {
-        account_id: user.account_id,
-        email: user.email.clone(),
-    }
-}
 
 #[derive(Default, Serialize)]
 struct PlanValues {
@@ -178,7 +170,7 @@ pub async fn plan(
         notes: form.notes.clone(),
     };
     let calendar = state.settings.calendar();
-    let by = actor(&user);
+    let by = Actor::from(&user);
     match db::run(&state.pool, move |c| {
         Ok::<_, db::DbError>(release::plan(c, &calendar, &plan, &by, Utc::now()))
     })
@@ -441,7 +433,7 @@ pub async fn add_advisory(
         affected_versions: form.affected_versions,
         fixed_versions: form.fixed_versions,
     };
-    let by = actor(&user);
+    let by = Actor::from(&user);
     change(&state, &viewer, id, "advisory", move |c| {
         release::add_advisory(c, id, &advisory, &by)
     })
@@ -525,7 +517,7 @@ pub async fn upload_patch(
     let line = fields.get("release_line").cloned().unwrap_or_default();
     let upstream = fields.get("origin").and_then(|o| o.parse::<i64>().ok());
     let security = fields.get("security_fix").is_some_and(|v| !v.is_empty());
-    let by = actor(&user);
+    let by = Actor::from(&user);
     change(&state, &viewer, id, "patch", move |c| {
         release::add_patch(c, id, &filename, &bytes, &line, upstream, security, &by).map(|_| ())
     })
@@ -549,7 +541,7 @@ pub async fn reclassify(
 ) -> Result<HttpResponse, AppError> {
     let (id, patch) = path.into_inner();
     let upstream = form.origin.trim().parse::<i64>().ok();
-    let by = actor(&user);
+    let by = Actor::from(&user);
     change(&state, &viewer, id, "reclassified", move |c| {
         release::reclassify_patch(c, id, patch, upstream, &form.reason, &by)
     })
@@ -570,15 +562,12 @@ pub async fn exception(
     CsrfForm(form): CsrfForm<ReasonForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    let by = actor(&user);
+    let by = Actor::from(&user);
     change(&state, &viewer, id, "exception", move |c| {
         release::set_exception(c, id, &form.reason, &by)
     })
     .await
 }
-
-#[derive(Debug, Deserialize)]
-pub struct EmptyForm {}
 
 pub async fn approve(
     state: web::Data<AppState>,
@@ -588,7 +577,7 @@ pub async fn approve(
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    let by = actor(&user);
+    let by = Actor::from(&user);
     change(&state, &viewer, id, "approved", move |c| {
         release::approve(c, id, &by).map(|_| ())
     })
@@ -603,7 +592,7 @@ pub async fn cancel(
     CsrfForm(form): CsrfForm<ReasonForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    let by = actor(&user);
+    let by = Actor::from(&user);
     let env = state.membership.clone();
     change(&state, &viewer, id, "cancelled", move |c| {
         release::cancel(c, &env, id, &form.reason, &by)
@@ -645,7 +634,7 @@ pub async fn postpone(
         )
         .await;
     };
-    let by = actor(&user);
+    let by = Actor::from(&user);
     let env = state.membership.clone();
     let calendar = state.settings.calendar();
     change(&state, &viewer, id, "postponed", move |c| {

@@ -12,7 +12,7 @@ use crate::membership::members::{self, Member};
 use crate::membership::{self};
 use crate::releases::ENVOY_POLICY_URL;
 use crate::web::apply::flow_error;
-use crate::web::auth::{CsrfForm, Viewer};
+use crate::web::auth::{CsrfForm, EmptyForm, Viewer};
 use crate::web::AppState;
 
 #[derive(Serialize)]
@@ -154,9 +154,6 @@ pub async fn accept_policy_page(
     };
     state.pages.page(&viewer, "accept_policy.html", context)
 }
-
-#[derive(serde::Deserialize)]
-pub struct EmptyForm {}
 
 pub async fn accept_policy(
     state: web::Data<AppState>,

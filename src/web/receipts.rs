@@ -3,12 +3,11 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
 
 use crate::db;
 use crate::error::AppError;
 use crate::releases::release;
-use crate::web::auth::{CsrfForm, Viewer};
+use crate::web::auth::{CsrfForm, EmptyForm, Viewer};
 use crate::web::AppState;
 
 fn invalid(state: &AppState, viewer: &Viewer) -> Result<HttpResponse, AppError> {
@@ -39,9 +38,6 @@ pub async fn page(
         minijinja::context! { title => found.title, revision, token, done => false },
     )
 }
-
-#[derive(Debug, Deserialize)]
-pub struct EmptyForm {}
 
 pub async fn confirm(
     state: web::Data<AppState>,

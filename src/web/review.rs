@@ -14,7 +14,7 @@ use crate::membership::application::{self, Application, Status, StoredCheck};
 use crate::membership::review::{self, CastVote, Comment, Tally, Vote};
 use crate::membership::{self, FlowError};
 use crate::web::apply::flow_error;
-use crate::web::auth::{CsrfForm, SignedIn, Viewer};
+use crate::web::auth::{CsrfForm, EmptyForm, SignedIn, Viewer};
 use crate::web::login::see_other;
 use crate::web::AppState;
 
@@ -351,9 +351,6 @@ pub async fn comment(
     })
     .await
 }
-
-#[derive(Debug, Deserialize)]
-pub struct EmptyForm {}
 
 pub async fn approve(
     state: web::Data<AppState>,

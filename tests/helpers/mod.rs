@@ -377,3 +377,80 @@ impl Browser {
             .expect("the server answers")
     }
 }
+
+/// Runs the `edl` binary in `dir` with only `PATH` and the given variables, feeding `stdin`.
+pub fn run_edl(
+    dir: &std::path::Path,
+    vars: &[(&str, &str)],
+    args: &[&str],
+    stdin: &str,
+) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_edl"))
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(vars.iter().copied())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("edl runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("edl exits")
+}
+
+impl TestApp {
+    /// Runs `edl` against this app's database, in its folder.
+    pub fn edl(&self, args: &[&str], stdin: &str) -> std::process::Output {
+        run_edl(
+            &self.db.folder(),
+            &[("EDL_DATABASE_URL", self.db.url.as_str())],
+            args,
+            stdin,
+        )
+    }
+
+    /// Inserts a member as an approved application would have made it, a year ago, with its
+    /// yearly review now due.
+    pub async fn add_member(
+        &self,
+        org: &str,
+        domain: &str,
+        status: &str,
+        policy_version: i32,
+    ) -> i64 {
+        use diesel::{ExpressionMethods, QueryDsl};
+        use edl::db::schema::members;
+        let (org, domain, status) = (org.to_owned(), domain.to_owned(), status.to_owned());
+        self.with_db(move |c| {
+            let now = db::now();
+            diesel::insert_into(members::table)
+                .values((
+                    members::org_name.eq(&org),
+                    members::org_domain.eq(&domain),
+                    members::security_alias.eq(format!("security@{domain}")),
+                    members::policy_version.eq(policy_version),
+                    members::status.eq(&status),
+                    members::joined_at.eq(now - chrono::Duration::days(400)),
+                    members::last_reviewed_at.eq(now - chrono::Duration::days(400)),
+                    members::next_review_due.eq(now - chrono::Duration::days(35)),
+                    members::created_at.eq(now),
+                    members::updated_at.eq(now),
+                ))
+                .execute(c)?;
+            Ok(members::table
+                .filter(members::org_domain.eq(&domain))
+                .select(members::id)
+                .first(c)?)
+        })
+        .await
+    }
+}
