@@ -202,9 +202,9 @@ pub fn record_breach(
     Ok(())
 }
 
-pub fn breaches_of(conn: &mut DbConnection, member_id: i64) -> Result<Vec<Breach>, DbError> {
+/// Every recorded breach, newest first; pages group them by member.
+pub fn all_breaches(conn: &mut DbConnection) -> Result<Vec<Breach>, DbError> {
     Ok(breaches::table
-        .filter(breaches::member_id.eq(member_id))
         .order(breaches::occurred_at.desc())
         .select(Breach::as_select())
         .load(conn)?)

@@ -896,11 +896,9 @@ pub fn run_jobs(
             if days < period {
                 continue;
             }
-            let voted: Vec<i64> = review::votes_for(conn, app.id)?
-                .iter()
-                .map(|v| v.account_id)
-                .collect();
-            let tally = review::tally(&review::votes_for(conn, app.id)?);
+            let votes = review::votes_for(conn, app.id)?;
+            let voted: Vec<i64> = votes.iter().map(|v| v.account_id).collect();
+            let tally = review::tally(&votes);
             for reviewer in reviewers_for(conn, &app)?
                 .into_iter()
                 .filter(|r| !voted.contains(&r.id))

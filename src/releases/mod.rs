@@ -53,6 +53,10 @@ pub fn attachable_patches(
     Ok(Ok(files))
 }
 
+/// How the reason of an embargoed message that was held back on purpose begins. Such rows are
+/// not delivery failures, so release managers are not alerted about them.
+pub const HELD_BACK: &str = "not sent: ";
+
 /// Everything checked just before a release mail leaves: an embargoed message is not sent for
 /// a cancelled release, once the release is public, or to a member no longer active (however
 /// long it waited in the queue); then its attachments are read, with [`attachable_patches`].
@@ -72,16 +76,15 @@ pub fn prepare_release_mail(
                 .first(conn)
                 .optional()?;
         let Some((cancelled_at, release_at)) = release else {
-            return Ok(Err("not sent: the release no longer exists".to_owned()));
+            return Ok(Err(format!("{HELD_BACK}the release no longer exists")));
         };
         if cancelled_at.is_some() {
-            return Ok(Err("not sent: the release was cancelled".to_owned()));
+            return Ok(Err(format!("{HELD_BACK}the release was cancelled")));
         }
         if crate::db::now() >= release_at {
-            return Ok(Err(
-                "not sent: the release is already public, so embargoed mail is no longer sent"
-                    .to_owned(),
-            ));
+            return Ok(Err(format!(
+                "{HELD_BACK}the release is already public, so embargoed mail is no longer sent"
+            )));
         }
         let status: Option<String> = members::table
             .filter(members::id.eq(member_id.unwrap_or_default()))
@@ -89,7 +92,7 @@ pub fn prepare_release_mail(
             .first(conn)
             .optional()?;
         if status.as_deref() != Some(crate::membership::members::ACTIVE) {
-            return Ok(Err("not sent: the member is no longer active".to_owned()));
+            return Ok(Err(format!("{HELD_BACK}the member is no longer active")));
         }
     }
     if attachment_ids.is_empty() {

@@ -855,7 +855,7 @@ fn alert_failures(conn: &mut DbConnection, env: &Env) -> Result<usize, ReleaseEr
         .filter(outbox::status.eq(crate::mail::outbox::FAILED))
         .filter(outbox::template.eq("embargoed_release"))
         // Mail held back on purpose (a cancelled or public release) is not a failure to report.
-        .filter(outbox::last_error.not_like("not sent:%"))
+        .filter(outbox::last_error.not_like(format!("{}%", super::HELD_BACK)))
         .select((
             outbox::id,
             releases::id,
@@ -1124,19 +1124,22 @@ fn mail_members(
     let notice = release_at - now;
     let full_lead =
         notice >= chrono::Duration::days(i64::from(env.lead_days)) - chrono::Duration::hours(1);
+    // Members mailed about an earlier revision get this one marked as revised.
+    let mailed_before: std::collections::HashSet<i64> = outbox::table
+        .filter(outbox::release_id.eq(release.id))
+        .filter(outbox::template.eq("embargoed_release"))
+        .select(outbox::member_id.assume_not_null())
+        .load::<i64>(conn)?
+        .into_iter()
+        .collect();
     let mut sent = 0;
     for (member_id, alias, org_name) in eligible {
-        let earlier: i64 = outbox::table
-            .filter(outbox::release_id.eq(release.id))
-            .filter(outbox::member_id.eq(member_id))
-            .count()
-            .get_result(conn)?;
         let context = json!({
             "org_name": org_name,
             "title": release.title,
             "kind": release.kind,
             "revision": release.revision,
-            "revised": earlier > 0,
+            "revised": mailed_before.contains(&member_id),
             "release_at_utc": release_at.format("%Y-%m-%d %H:%M UTC").to_string(),
             "release_at_local": local.format("%Y-%m-%d %H:%M %Z").to_string(),
             "timezone": env.timezone.name(),

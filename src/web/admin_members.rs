@@ -39,12 +39,18 @@ async fn list_page(
     error: Option<String>,
 ) -> Result<HttpResponse, AppError> {
     let rows = db::run(&state.pool, |c| {
-        let all = members::all(c)?;
-        let mut rows = Vec::with_capacity(all.len());
-        for member in all {
-            let breaches = members::breaches_of(c, member.id)?;
-            rows.push((member, breaches));
-        }
+        let breaches = members::all_breaches(c)?;
+        let rows: Vec<(Member, Vec<Breach>)> = members::all(c)?
+            .into_iter()
+            .map(|member| {
+                let own = breaches
+                    .iter()
+                    .filter(|b| b.member_id == member.id)
+                    .cloned()
+                    .collect();
+                (member, own)
+            })
+            .collect();
         Ok::<_, db::DbError>(rows)
     })
     .await?;
