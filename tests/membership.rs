@@ -23,6 +23,7 @@ on_both_backends!(
     members_on_an_older_policy_are_asked_once_and_accept_by_signed_link,
     reviewers_are_reminded_of_applications_that_wait,
     the_honeypot_keeps_bots_out,
+    a_refused_security_token_keeps_the_application_form,
 );
 
 /// A complete, valid application for an organisation on `domain`.
@@ -970,4 +971,43 @@ async fn the_honeypot_keeps_bots_out(backend: Backend) {
         .await;
     assert_eq!(stored, 0);
     assert!(response.text().await.expect("page").contains("Thank you"));
+}
+
+async fn a_refused_security_token_keeps_the_application_form(backend: Backend) {
+    let Some((app, _smtp)) = spawn(backend, &[]).await else {
+        return;
+    };
+    let vendor = Browser::open(&app).await;
+    let fields = application("Kept Co", "kept.example");
+    let mut sent: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    sent.push((
+        "csrf_token",
+        "0000000000000000000000000000000000000000000000000000000000000000",
+    ));
+    let refused = vendor.post_raw("/apply", &sent).await;
+    assert_eq!(refused.status(), 403);
+    let page = refused.text().await.expect("page");
+    assert!(
+        page.contains("Your answers are kept below, but they were not sent"),
+        "{page}"
+    );
+    assert!(
+        page.contains("value=\"Kept Co\"")
+            && page.contains("We build and ship the project in our distribution.")
+    );
+    let stored: i64 = app
+        .with_db(|c| Ok(applications::table.count().get_result(c)?))
+        .await;
+    assert_eq!(stored, 0, "nothing is stored without a valid token");
+    // Sent again from the re-rendered page, with its token, it goes through.
+    let token = crate::helpers::csrf_token_in(&page).expect("a token in the page");
+    let mut again: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    again.push(("csrf_token", token.as_str()));
+    assert_eq!(vendor.post_raw("/apply", &again).await.status(), 303);
 }

@@ -14,7 +14,7 @@ use crate::membership::application::{
     self, ApplicationForm, FieldErrors, LinkProblem, StoredCheck, CATEGORIES,
 };
 use crate::membership::{self, review, FlowError};
-use crate::web::auth::{client_ip, CsrfForm, EmptyForm, Viewer};
+use crate::web::auth::{client_ip, CheckedForm, CsrfForm, EmptyForm, Viewer};
 use crate::web::login::see_other;
 use crate::web::AppState;
 
@@ -29,7 +29,12 @@ struct FormPage<'a> {
     /// Where the form posts: `/apply`, or the status page's edit address.
     action: String,
     editing: bool,
+    /// Why the form came back although no field is wrong.
+    problem: Option<&'static str>,
 }
+
+/// The form came back because its CSRF token did not match: nothing was stored.
+const TOKEN_REFUSED: &str = "Your answers are kept below, but they were not sent: the form's security token did not match this browser. That happens when cookies are blocked or the page was open for a long time. Please send the form again.";
 
 fn form_page(
     state: &AppState,
@@ -38,6 +43,7 @@ fn form_page(
     form: &ApplicationForm,
     errors: &FieldErrors,
     action: String,
+    problem: Option<&'static str>,
 ) -> Result<HttpResponse, AppError> {
     let editing = action != "/apply";
     let page = FormPage {
@@ -49,6 +55,7 @@ fn form_page(
         voucher_required: state.membership.settings.voucher_required,
         action,
         editing,
+        problem,
     };
     state
         .pages
@@ -63,6 +70,7 @@ pub async fn form(state: web::Data<AppState>, viewer: Viewer) -> Result<HttpResp
         &ApplicationForm::default(),
         &FieldErrors::new(),
         "/apply".into(),
+        None,
     )
 }
 
@@ -95,8 +103,20 @@ pub async fn submit(
     state: web::Data<AppState>,
     viewer: Viewer,
     req: HttpRequest,
-    CsrfForm(form): CsrfForm<ApplicationForm>,
+    CheckedForm { form, csrf_ok }: CheckedForm<ApplicationForm>,
 ) -> Result<HttpResponse, AppError> {
+    if !csrf_ok {
+        let errors = FieldErrors::new();
+        return form_page(
+            &state,
+            &viewer,
+            StatusCode::FORBIDDEN,
+            &form,
+            &errors,
+            "/apply".into(),
+            Some(TOKEN_REFUSED),
+        );
+    }
     if !form.homepage.trim().is_empty() {
         // Only bots fill the hidden field: answer as if all went well, keep nothing.
         tracing::info!("An application was discarded by the honeypot.");
@@ -112,6 +132,7 @@ pub async fn submit(
                 &form,
                 &errors,
                 "/apply".into(),
+                None,
             )
         }
     };
@@ -137,6 +158,7 @@ pub async fn submit(
                 &form,
                 &errors,
                 "/apply".into(),
+                None,
             ),
             None => Err(flow_error(error)),
         },
@@ -245,6 +267,7 @@ pub async fn edit_form(
         &form,
         &FieldErrors::new(),
         format!("/apply/status/{token}/edit"),
+        None,
     )
 }
 
@@ -252,11 +275,23 @@ pub async fn edit(
     state: web::Data<AppState>,
     viewer: Viewer,
     token: web::Path<String>,
-    CsrfForm(form): CsrfForm<ApplicationForm>,
+    CheckedForm { form, csrf_ok }: CheckedForm<ApplicationForm>,
 ) -> Result<HttpResponse, AppError> {
     let token = token.into_inner();
     let app = by_status_token(&state, &token).await?;
     let action = format!("/apply/status/{token}/edit");
+    if !csrf_ok {
+        let errors = FieldErrors::new();
+        return form_page(
+            &state,
+            &viewer,
+            StatusCode::FORBIDDEN,
+            &form,
+            &errors,
+            action,
+            Some(TOKEN_REFUSED),
+        );
+    }
     let new = match form.parse(state.membership.policy.version) {
         Ok(new) => new,
         Err(errors) => {
@@ -267,6 +302,7 @@ pub async fn edit(
                 &form,
                 &errors,
                 action,
+                None,
             )
         }
     };
@@ -288,6 +324,7 @@ pub async fn edit(
                 &form,
                 &errors,
                 action,
+                None,
             ),
             None => Err(flow_error(error)),
         },

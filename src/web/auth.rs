@@ -122,6 +122,32 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
     type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, AppError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let checked = CheckedForm::<T>::from_request(req, payload);
+        Box::pin(async move {
+            match checked.await? {
+                CheckedForm {
+                    form,
+                    csrf_ok: true,
+                } => Ok(CsrfForm(form)),
+                CheckedForm { csrf_ok: false, .. } => Err(AppError::Csrf),
+            }
+        })
+    }
+}
+
+/// A submitted form read whether or not its CSRF token matched, for the long forms where a
+/// refusal must not lose what was typed: the handler re-renders the values and says why,
+/// and acts only when `csrf_ok`.
+pub struct CheckedForm<T> {
+    pub form: T,
+    pub csrf_ok: bool,
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for CheckedForm<T> {
+    type Error = AppError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let expected = req.extensions().get::<CsrfToken>().map(|t| t.0.clone());
         let is_form = req
             .headers()
@@ -142,14 +168,14 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
                 .iter()
                 .find(|(k, _)| k == CSRF_FIELD)
                 .map(|(_, v)| v.as_str());
-            match (expected, sent) {
-                (Some(expected), Some(sent))
-                    if constant_time_eq(expected.as_bytes(), sent.as_bytes()) => {}
-                _ => return Err(AppError::Csrf),
+            let csrf_ok = matches!((expected, sent), (Some(expected), Some(sent))
+                if constant_time_eq(expected.as_bytes(), sent.as_bytes()));
+            if !csrf_ok && !is_form {
+                return Err(AppError::Csrf);
             }
-            serde_html_form::from_bytes(&bytes)
-                .map(CsrfForm)
-                .map_err(|e| AppError::BadRequest(format!("The form could not be read: {e}")))
+            let form = serde_html_form::from_bytes(&bytes)
+                .map_err(|e| AppError::BadRequest(format!("The form could not be read: {e}")))?;
+            Ok(CheckedForm { form, csrf_ok })
         })
     }
 }
