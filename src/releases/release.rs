@@ -388,6 +388,26 @@ pub fn plan(
     })
 }
 
+/// Runs one change to a release that is not yet public or cancelled, in one transaction: the
+/// work, then a new revision if the current one was approved, then the audit entry. The entry
+/// records the revision it produced, which is what the two-person rule reads to tell who
+/// changed a revision.
+fn revise<T>(
+    conn: &mut DbConnection,
+    id: i64,
+    by: &Actor,
+    action: &str,
+    work: impl FnOnce(&mut DbConnection, &Release) -> Result<(T, serde_json::Value), ReleaseError>,
+) -> Result<T, ReleaseError> {
+    db::write_transaction(conn, |conn| {
+        let release = open_release(conn, id)?;
+        let (value, mut details) = work(conn, &release)?;
+        details["revision"] = json!(changed(conn, &release)?);
+        audit::record(conn, &by.email, action, &subject(id), details)?;
+        Ok(value)
+    })
+}
+
 /// A change to an approved release makes a new revision that needs approval again.
 fn changed(conn: &mut DbConnection, release: &Release) -> Result<i32, DbError> {
     let revision = if release.approved_revision == Some(release.revision) {
@@ -460,8 +480,7 @@ pub fn add_advisory(
             "Give a summary and the fixed versions.".into(),
         ));
     }
-    db::write_transaction(conn, |conn| {
-        let release = open_release(conn, id)?;
+    revise(conn, id, by, "release.advisory-added", |conn, _| {
         diesel::insert_into(advisories::table)
             .values((
                 advisories::release_id.eq(id),
@@ -474,15 +493,7 @@ pub fn add_advisory(
                 advisories::created_at.eq(db::now()),
             ))
             .execute(conn)?;
-        let revision = changed(conn, &release)?;
-        audit::record(
-            conn,
-            &by.email,
-            "release.advisory-added",
-            &subject(id),
-            json!({ "cve": cve, "revision": revision }),
-        )?;
-        Ok(())
+        Ok(((), json!({ "cve": cve })))
     })
 }
 
@@ -510,8 +521,7 @@ pub fn add_patch(
             "Name the release line the patch is for.".into(),
         ));
     }
-    db::write_transaction(conn, |conn| {
-        let release = open_release(conn, id)?;
+    revise(conn, id, by, "release.patch-added", |conn, release| {
         // Looks like Envoy's but is not filed as Envoy's (as the project's, or as another
         // upstream's that may be redistributed): flagged until a person decides.
         let envoy: Option<i64> = upstreams::table
@@ -546,15 +556,10 @@ pub fn add_patch(
             .order(patches::id.desc())
             .select(patches::id)
             .first(conn)?;
-        let revision = changed(conn, &release)?;
-        audit::record(
-            conn,
-            &by.email,
-            "release.patch-added",
-            &subject(id),
-            json!({ "patch": patch_id, "sha256": analysis.sha256, "upstream": upstream_id, "flagged": flagged, "revision": revision }),
-        )?;
-        Ok(patch_id)
+        Ok((
+            patch_id,
+            json!({ "patch": patch_id, "sha256": analysis.sha256, "upstream": upstream_id, "flagged": flagged }),
+        ))
     })
 }
 
@@ -572,31 +577,31 @@ pub fn reclassify_patch(
             "Give the reason for the classification.".into(),
         ));
     }
-    db::write_transaction(conn, |conn| {
-        let release = open_release(conn, release_id)?;
-        let updated = diesel::update(
-            patches::table
-                .filter(patches::id.eq(patch_id))
-                .filter(patches::release_id.eq(release_id)),
-        )
-        .set((
-            patches::upstream_id.eq(upstream_id),
-            patches::reclassified_reason.eq(Some(reason.trim())),
-        ))
-        .execute(conn)?;
-        if updated == 0 {
-            return Err(ReleaseError::NotFound);
-        }
-        let revision = changed(conn, &release)?;
-        audit::record(
-            conn,
-            &by.email,
-            "release.patch-reclassified",
-            &subject(release_id),
-            json!({ "patch": patch_id, "upstream": upstream_id, "reason": reason.trim(), "revision": revision }),
-        )?;
-        Ok(())
-    })
+    revise(
+        conn,
+        release_id,
+        by,
+        "release.patch-reclassified",
+        |conn, _| {
+            let updated = diesel::update(
+                patches::table
+                    .filter(patches::id.eq(patch_id))
+                    .filter(patches::release_id.eq(release_id)),
+            )
+            .set((
+                patches::upstream_id.eq(upstream_id),
+                patches::reclassified_reason.eq(Some(reason.trim())),
+            ))
+            .execute(conn)?;
+            if updated == 0 {
+                return Err(ReleaseError::NotFound);
+            }
+            Ok((
+                (),
+                json!({ "patch": patch_id, "upstream": upstream_id, "reason": reason.trim() }),
+            ))
+        },
+    )
 }
 
 /// Records why a Patch Tuesday release may carry a fix that is not a security fix.
@@ -611,20 +616,11 @@ pub fn set_exception(
             "Give the reason for the exception.".into(),
         ));
     }
-    db::write_transaction(conn, |conn| {
-        let release = open_release(conn, id)?;
+    revise(conn, id, by, "release.exception-recorded", |conn, _| {
         diesel::update(releases::table.filter(releases::id.eq(id)))
             .set(releases::non_security_exception.eq(Some(reason.trim())))
             .execute(conn)?;
-        let revision = changed(conn, &release)?;
-        audit::record(
-            conn,
-            &by.email,
-            "release.exception-recorded",
-            &subject(id),
-            json!({ "reason": reason.trim(), "revision": revision }),
-        )?;
-        Ok(())
+        Ok(((), json!({ "reason": reason.trim() })))
     })
 }
 
