@@ -542,6 +542,23 @@ async fn release_managers_plan_upload_approve_and_follow_delivery_in_the_browser
         .await;
     assert_eq!(bad.status(), 422);
     let page = bad.text().await.expect("page");
+    let hours = planner
+        .post(
+            "/manage/releases",
+            &[
+                ("kind", "zero-day"),
+                ("title", "Urgent fix"),
+                ("release_lines", "1.9.5"),
+                ("notice_hours", "soon"),
+            ],
+        )
+        .await;
+    assert_eq!(hours.status(), 422);
+    let hours = hours.text().await.expect("page");
+    assert!(
+        hours.contains("whole hours, from 0 to 72") && hours.contains("value=\"soon\""),
+        "{hours}"
+    );
     assert!(
         page.contains("Name at least one release line")
             && page.contains("value=\"Security release 1.9.5\"")

@@ -76,17 +76,17 @@ pub async fn login(
     let ip = client_ip(&req, state.settings.security.trust_forwarded_for).map(|ip| ip.to_string());
     let security = state.settings.security.clone();
 
-    let gate_key = key.clone();
-    if let Gate::Locked { until } = db::run(&state.pool, move |c| {
-        throttle::check(c, &gate_key, db::now())
+    let (gate_key, lookup) = (key.clone(), typed.clone());
+    let (gate, account) = db::run(&state.pool, move |c| {
+        Ok::<_, db::DbError>((
+            throttle::check(c, &gate_key, db::now())?,
+            accounts::find_by_email(c, &lookup)?,
+        ))
     })
-    .await?
-    {
+    .await?;
+    if let Gate::Locked { until } = gate {
         return locked(&state, &viewer, &typed, &next, until);
     }
-
-    let lookup = typed.clone();
-    let account = db::run(&state.pool, move |c| accounts::find_by_email(c, &lookup)).await?;
     let stored_hash = account
         .as_ref()
         .filter(|a| !a.disabled)

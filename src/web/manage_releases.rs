@@ -141,7 +141,17 @@ pub async fn plan(
             None
         }),
     };
-    let notice_hours = form.notice_hours.trim().parse::<u32>().unwrap_or(0);
+    let notice_hours = match form.notice_hours.trim() {
+        "" => 0,
+        hours => hours
+            .parse::<u32>()
+            .ok()
+            .filter(|h| *h <= 72)
+            .unwrap_or_else(|| {
+                problem = Some("Give the member notice in whole hours, from 0 to 72.");
+                0
+            }),
+    };
     if let Some(problem) = problem {
         return list_page(
             &state,
