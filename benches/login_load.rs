@@ -92,8 +92,8 @@ async fn main() {
     let app = Application::build(
         settings,
         Options {
-            transport: None,
             handle_signals: false,
+            ..Options::default()
         },
     )
     .await

@@ -16,10 +16,12 @@ use crate::telemetry::RequestSpan;
 
 use crate::accounts::password::Hasher;
 use crate::accounts::session::{cookie_key, KeyError};
+use crate::app::Context;
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{self, DbError, DbPool};
 use crate::mail::transport::{Transport, TransportError};
-use crate::mail::worker::Worker;
+use crate::mail::worker::{Delivery, SendGuard, Worker};
 use crate::mail::Mailer;
 use crate::web::auth::{self, Access, AccessTable, RouteDef};
 use crate::web::ratelimit::RateLimiter;
@@ -320,6 +322,21 @@ pub fn route_table() -> Vec<RouteDef> {
     ]
 }
 
+/// The access the route table gives `method` on `path`: the one rule the web guard and the
+/// command line both check roles against.
+pub fn access_for(method: &actix_web::http::Method, path: &str) -> Option<Access> {
+    route_table()
+        .into_iter()
+        .find(|r| r.method == method && r.path == path)
+        .map(|r| r.access)
+}
+
+/// The last check every outgoing message passes: the release rules (stale embargoed mail is
+/// held, an upstream's embargoed patch is never attached).
+pub fn send_guard() -> SendGuard {
+    Arc::new(crate::releases::distribution::before_send)
+}
+
 /// Registers the route table, one resource per path.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     let table = route_table();
@@ -358,6 +375,8 @@ pub struct Options {
     pub transport: Option<Transport>,
     /// Whether SIGINT/SIGTERM stop the server (off in tests, where many run in one process).
     pub handle_signals: bool,
+    /// The clock every time rule reads; tests move it forward instead of sleeping.
+    pub clock: Clock,
 }
 
 impl Default for Options {
@@ -365,6 +384,7 @@ impl Default for Options {
         Self {
             transport: None,
             handle_signals: true,
+            clock: Clock::system(),
         }
     }
 }
@@ -398,28 +418,29 @@ impl Application {
 
         let mailer = Mailer::new(&settings);
         let (stop_workers, stopped) = watch::channel(false);
-        let mut workers = spawn_workers(&settings, &pool, &transport, &mailer, &stopped, "serve");
+        let delivery = delivery(&settings, &pool, &transport, &mailer, &options.clock);
+        let mut workers = spawn_workers(&settings, &delivery, &stopped, "serve");
 
         let key = cookie_key(&settings)?;
-        // Policy links are signed with a key of their own, derived from the cookie key.
-        let membership =
-            crate::membership::Env::new(&settings, mailer.clone(), key.signing().to_vec())?;
-        workers.push(spawn_scheduler(
-            &settings,
-            &pool,
-            membership.clone(),
-            stopped.clone(),
-        ));
+        let settings = Arc::new(settings);
+        // Member links are signed with a key of their own, derived from the cookie key.
+        let ctx = Context::new(
+            settings.clone(),
+            mailer.clone(),
+            key.signing().to_vec(),
+            options.clock.clone(),
+        )?;
+        workers.push(spawn_scheduler(&pool, ctx.clone(), stopped.clone()));
         let state = web::Data::new(AppState {
             pages: Pages::new(&settings),
             cookie_key: key,
-            settings: Arc::new(settings),
+            settings,
             pool,
             mailer,
             access: AccessTable::new(&route_table()),
             limiter: RateLimiter::default(),
             hasher: Hasher::default(),
-            membership,
+            ctx,
         });
         let app_state = state.clone();
         let https = state.settings.base_url.scheme() == "https";
@@ -483,12 +504,29 @@ fn security_headers(https: bool) -> DefaultHeaders {
     }
 }
 
-/// Starts the configured number of outbox workers.
-pub fn spawn_workers(
+/// What the outbox workers of this process share.
+pub fn delivery(
     settings: &Settings,
     pool: &DbPool,
     transport: &Transport,
     mailer: &Mailer,
+    clock: &Clock,
+) -> Delivery {
+    Delivery {
+        pool: pool.clone(),
+        transport: transport.clone(),
+        from: mailer.from.clone(),
+        settings: settings.outbox.clone(),
+        wake: mailer.wake.clone(),
+        guard: send_guard(),
+        clock: clock.clone(),
+    }
+}
+
+/// Starts the configured number of outbox workers.
+pub fn spawn_workers(
+    settings: &Settings,
+    delivery: &Delivery,
     stopped: &watch::Receiver<bool>,
     role: &str,
 ) -> Vec<JoinHandle<()>> {
@@ -497,11 +535,7 @@ pub fn spawn_workers(
         .map(|i| {
             let worker = Worker::new(
                 format!("{host}:{}:{role}-{i}", std::process::id()),
-                pool.clone(),
-                transport.clone(),
-                mailer.from.clone(),
-                settings.outbox.clone(),
-                mailer.wake.clone(),
+                delivery.clone(),
             );
             tokio::spawn(worker.run(stopped.clone()))
         })
@@ -512,22 +546,22 @@ pub fn spawn_workers(
 /// policy-acceptance requests, and release distribution (embargoed mailings, announcements,
 /// publications). Dedupe keys and recorded moments make several processes safe.
 pub fn spawn_scheduler(
-    settings: &Settings,
     pool: &DbPool,
-    env: crate::membership::Env,
+    ctx: Context,
     mut stopped: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
-    let (pool, interval) = (pool.clone(), settings.scheduler_interval);
+    let (pool, interval) = (pool.clone(), ctx.settings.scheduler_interval);
     tokio::spawn(async move {
         while !*stopped.borrow() {
-            let run_env = env.clone();
+            let run_ctx = ctx.clone();
+            let now = ctx.clock.now();
             let result = db::run(&pool, move |c| {
-                crate::membership::run_jobs(c, &run_env, db::now())
+                crate::membership::run_jobs(c, &run_ctx, now.naive_utc())
             })
             .await;
             match result {
                 Ok(report) if report.reminders + report.policy_requests > 0 => {
-                    env.mailer.wake_workers();
+                    ctx.mailer.wake_workers();
                     tracing::info!(
                         reminders = report.reminders,
                         policy_requests = report.policy_requests,
@@ -540,14 +574,14 @@ pub fn spawn_scheduler(
                 }
             }
             // Embargoed mailings, pre-announcements and publications that are due.
-            let run_env = env.clone();
+            let run_ctx = ctx.clone();
             let tick = db::run(&pool, move |c| {
-                crate::releases::release::distribute(c, &run_env, chrono::Utc::now())
+                crate::releases::distribution::distribute(c, &run_ctx, now)
             })
             .await;
             match tick {
                 Ok(tick) if tick.mailed + tick.announced + tick.published > 0 => {
-                    env.mailer.wake_workers();
+                    ctx.mailer.wake_workers();
                     tracing::info!(
                         mailed = tick.mailed,
                         announced = tick.announced,

@@ -1,8 +1,6 @@
 //! Working-group accounts as people use them: the CLI creates an admin, who signs in and out;
 //! failed sign-ins, lockouts, rate limits, CSRF, sessions and the audit log.
 
-use std::time::Duration;
-
 use diesel::prelude::*;
 use edl::accounts::Role;
 use edl::audit::{self, Verification};
@@ -213,7 +211,7 @@ async fn a_wrong_password_and_an_unknown_email_look_the_same(backend: Backend) {
 
 async fn repeated_failures_lock_an_address_whether_or_not_it_exists(backend: Backend) {
     let vars = [
-        ("EDL_LOGIN_LOCKOUT_WINDOW", "2s"),
+        ("EDL_LOGIN_LOCKOUT_WINDOW", "15m"),
         ("EDL_LOGIN_RATE_LIMIT", "1000/1m"),
     ];
     let Some(app) = TestApp::spawn_with(backend, &vars, None).await else {
@@ -263,8 +261,16 @@ async fn repeated_failures_lock_an_address_whether_or_not_it_exists(backend: Bac
             .replace("ghost@example.org", "X"),
         locked_text.replace("target@example.org", "X")
     );
-    // After the window, the right password works again.
-    tokio::time::sleep(Duration::from_millis(3100)).await;
+    // Still locked just before the window ends; after it, the right password works again.
+    app.advance(chrono::Duration::minutes(14));
+    let still = browser
+        .post(
+            "/login",
+            &[("email", "target@example.org"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(still.status(), 429);
+    app.advance(chrono::Duration::minutes(2));
     browser.sign_in("target@example.org", PASSWORD).await;
 }
 
@@ -543,7 +549,8 @@ async fn disabling_an_account_ends_its_sessions(backend: Backend) {
 }
 
 async fn idle_sessions_end(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, &[("EDL_SESSION_IDLE_TIMEOUT", "1s")], None).await
+    let Some(app) =
+        TestApp::spawn_with(backend, &[("EDL_SESSION_IDLE_TIMEOUT", "30m")], None).await
     else {
         return;
     };
@@ -552,7 +559,11 @@ async fn idle_sessions_end(backend: Backend) {
     let browser = Browser::open(&app).await;
     browser.sign_in("idle@example.org", PASSWORD).await;
     assert_eq!(browser.get("/account").await.status(), 200);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // Activity keeps a session alive...
+    app.advance(chrono::Duration::minutes(29));
+    assert_eq!(browser.get("/account").await.status(), 200);
+    // ...and 30 minutes without any ends it.
+    app.advance(chrono::Duration::minutes(31));
     assert_eq!(browser.get("/account").await.status(), 303);
 }
 

@@ -843,7 +843,7 @@ async fn members_on_an_older_policy_are_asked_once_and_accept_by_signed_link(bac
         .add_member("New Terms Co", "newterms.example", "active", 2)
         .await;
 
-    let env = app.state.membership.clone();
+    let env = app.state.ctx.clone();
     let first = app
         .with_db({
             let env = env.clone();
@@ -889,7 +889,8 @@ async fn members_on_an_older_policy_are_asked_once_and_accept_by_signed_link(bac
         .expect("page")
         .contains("Keep it secret until the public date."));
     // A forged link is refused.
-    let forged = path.replacen(&format!("/{id}."), &format!("/{current}."), 1);
+    let forged = path.replacen(&format!("policy.{id}."), &format!("policy.{current}."), 1);
+    assert_ne!(forged, path);
     assert_eq!(browser.get(&forged).await.status(), 410);
 
     assert_eq!(browser.post(&path, &[]).await.status(), 200);
@@ -917,7 +918,7 @@ async fn reviewers_are_reminded_of_applications_that_wait(backend: Backend) {
     let id = application_id(&app, "patient.example").await;
     vote(&voted, id, "approve").await;
 
-    let env = app.state.membership.clone();
+    let env = app.state.ctx.clone();
     let run = |days: i64| {
         let env = env.clone();
         move |c: &mut edl::db::DbConnection| {

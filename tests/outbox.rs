@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use diesel::Connection;
 use edl::db;
-use edl::mail::outbox::{self, FAILED, QUEUED, SENDING, SENT};
+use edl::domain::OutboxStatus::{
+    Failed as FAILED, Queued as QUEUED, Sending as SENDING, Sent as SENT,
+};
+use edl::mail::outbox;
 use edl::mail::transport::Transport;
 use edl::mail::worker::Worker;
 
@@ -156,15 +159,10 @@ async fn a_row_whose_worker_died_is_sent_after_its_lease_expires(backend: Backen
     let ids = app.enqueue_test_mail(&["security@vendor.example"]).await;
 
     // A worker claims the row with a short lease, then dies without sending or recording.
+    let now = app.clock.now_naive();
     let claimed = app
-        .with_db(|conn| {
-            outbox::claim(
-                conn,
-                "dead-worker",
-                10,
-                Duration::from_millis(1500),
-                db::now(),
-            )
+        .with_db(move |conn| {
+            outbox::claim(conn, "dead-worker", 10, Duration::from_millis(1500), now)
         })
         .await;
     assert_eq!(claimed.iter().map(|r| r.id).collect::<Vec<_>>(), ids);
@@ -175,20 +173,13 @@ async fn a_row_whose_worker_died_is_sent_after_its_lease_expires(backend: Backen
         Duration::from_secs(5),
     )
     .expect("transport");
-    let survivor = Worker::new(
-        "survivor".into(),
-        app.pool.clone(),
-        transport,
-        app.state.mailer.from.clone(),
-        app.settings.outbox.clone(),
-        app.state.mailer.wake.clone(),
-    );
+    let survivor = app.worker("survivor", transport);
     // While the lease holds, nobody else may take the row.
     let pass = survivor.pass(None).await.expect("pass");
     assert_eq!(pass.claimed, 0);
     assert!(smtp.received().is_empty());
 
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    app.advance(chrono::Duration::milliseconds(1600));
     let pass = survivor.pass(None).await.expect("pass");
     assert_eq!((pass.claimed, pass.sent), (1, 1));
     assert_eq!(smtp.received().len(), 1);
@@ -202,14 +193,13 @@ async fn a_row_whose_worker_died_is_sent_after_its_lease_expires(backend: Backen
 
     let id = ids[0];
     // The dead worker cannot renew a lease it lost, nor overwrite the outcome when it wakes up.
+    let now = app.clock.now_naive();
     let renewed = app
-        .with_db(move |conn| {
-            outbox::renew(conn, id, "dead-worker", Duration::from_secs(60), db::now())
-        })
+        .with_db(move |conn| outbox::renew(conn, id, "dead-worker", Duration::from_secs(60), now))
         .await;
     assert!(!renewed);
     let recorded = app
-        .with_db(move |conn| outbox::mark_failed(conn, ids[0], "dead-worker", "late"))
+        .with_db(move |conn| outbox::mark_failed(conn, ids[0], "dead-worker", "late", now))
         .await;
     assert!(!recorded);
     assert_eq!(app.outbox_rows().await[0].status, SENT);
@@ -247,7 +237,7 @@ async fn smtp_451_is_retried_and_550_is_failed_with_its_reason(backend: Backend)
         reason.contains("550") || reason.contains("no such mailbox"),
         "{reason}"
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.outbox_idle().await;
     assert_eq!(
         app.outbox_rows()
             .await
@@ -302,16 +292,7 @@ async fn concurrent_workers_send_each_message_exactly_once(backend: Backend) {
     )
     .expect("transport");
     let workers: Vec<Worker> = (0..4)
-        .map(|i| {
-            Worker::new(
-                format!("worker-{i}"),
-                app.pool.clone(),
-                transport.clone(),
-                app.state.mailer.from.clone(),
-                app.settings.outbox.clone(),
-                app.state.mailer.wake.clone(),
-            )
-        })
+        .map(|i| app.worker(&format!("worker-{i}"), transport.clone()))
         .collect();
     // Four workers race over the same rows until nothing is left.
     let mut handles = Vec::new();
@@ -377,6 +358,7 @@ async fn a_dedupe_key_makes_the_second_enqueue_a_no_op(backend: Backend) {
     let Some(app) = TestApp::spawn_with(backend, &[("EDL_OUTBOX_WORKERS", "0")], None).await else {
         return;
     };
+    app.expect_undone_mail("no worker runs: the test counts rows, it does not send them");
     let mailer = app.state.mailer.clone();
     let (first, second) = db::run(&app.pool, move |conn| {
         let context = serde_json::json!({"requested_by": "x"});

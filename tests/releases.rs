@@ -5,7 +5,10 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use edl::accounts::Role;
 use edl::db::schema::upstreams;
-use edl::releases::release::{self, Actor, NewAdvisory, Plan, ReleaseError};
+use edl::domain::{OutboxStatus, ReleaseKind};
+use edl::releases::distribution::{self, Tick};
+use edl::releases::release::{self, Actor, AdvisoryForm, Plan, ReleaseError, Upload};
+use edl::releases::{approval, upstream};
 
 use crate::helpers::smtp::{Received, SmtpServer};
 use crate::helpers::{Backend, Browser, TestApp};
@@ -138,27 +141,39 @@ fn err(e: ReleaseError) -> edl::db::DbError {
     edl::db::DbError::Task(e.to_string())
 }
 
+/// A plan of `kind` for release line 1.9.5, with nothing else chosen.
+fn plan_of(kind: ReleaseKind) -> Plan {
+    Plan {
+        kind,
+        title: "Security release 1.9.5".into(),
+        release_lines: vec!["1.9.5".into()],
+        patch_tuesday: None,
+        release_at: None,
+        upstream_id: None,
+        notice_hours: 0,
+        members_may_deploy: false,
+        notes: String::new(),
+    }
+}
+
 /// Plans the next Patch Tuesday release with one advisory; returns its id.
 async fn planned(s: &Setup, now: DateTime<Utc>) -> i64 {
     let calendar = s.app.settings.calendar();
     let planner = s.planner.clone();
     s.app
         .with_db(move |c| {
-            let plan = Plan {
-                kind: release::PATCH_TUESDAY.into(),
-                title: "Security release 1.9.5".into(),
-                release_lines: vec!["1.9.5".into()],
-                ..Plan::default()
-            };
+            let plan = plan_of(ReleaseKind::PatchTuesday);
             let id = release::plan(c, &calendar, &plan, &planner, now).map_err(err)?;
-            let advisory = NewAdvisory {
+            let advisory = AdvisoryForm {
                 cve_id: "CVE-2026-31337".into(),
                 severity: "high".into(),
                 cvss_vector: String::new(),
                 summary: "Authorization policy bypass with crafted paths.".into(),
                 affected_versions: "1.9.0 to 1.9.4".into(),
                 fixed_versions: "1.9.5".into(),
-            };
+            }
+            .parse()
+            .expect("a valid advisory");
             release::add_advisory(c, id, &advisory, &planner).map_err(err)?;
             Ok(id)
         })
@@ -177,12 +192,16 @@ async fn add_patch(
         name.to_owned(),
         content.as_bytes().to_vec(),
     );
+    let upload = Upload {
+        filename: name,
+        bytes: content,
+        release_line: "1.9.5".into(),
+        upstream_id: upstream,
+        is_security_fix: true,
+    };
     s.app
         .with_db(move |c| {
-            Ok(
-                release::add_patch(c, id, &name, &content, "1.9.5", upstream, true, &planner)
-                    .map_err(|e| e.to_string()),
-            )
+            Ok(release::add_patch(c, id, &upload, &planner).map_err(|e| e.to_string()))
         })
         .await
 }
@@ -190,15 +209,15 @@ async fn add_patch(
 async fn approve(s: &Setup, id: i64, by: &Actor) -> Result<i32, String> {
     let by = by.clone();
     s.app
-        .with_db(move |c| Ok(release::approve(c, id, &by).map_err(|e| e.to_string())))
+        .with_db(move |c| Ok(approval::approve(c, id, &by).map_err(|e| e.to_string())))
         .await
 }
 
-async fn distribute(s: &Setup, at: DateTime<Utc>) -> release::Tick {
-    let env = s.app.state.membership.clone();
+async fn distribute(s: &Setup, at: DateTime<Utc>) -> Tick {
+    let ctx = s.app.state.ctx.clone();
     let tick = s
         .app
-        .with_db(move |c| release::distribute(c, &env, at).map_err(err))
+        .with_db(move |c| distribution::distribute(c, &ctx, at).map_err(err))
         .await;
     s.app.state.mailer.wake_workers();
     tick
@@ -215,16 +234,7 @@ fn utc(t: chrono::NaiveDateTime) -> DateTime<Utc> {
 }
 
 fn attachment_names(mail: &Received) -> Vec<String> {
-    let parsed = mail.parsed();
-    let mut names = Vec::new();
-    let mut stack = vec![&parsed];
-    while let Some(part) = stack.pop() {
-        let disposition = part.get_content_disposition();
-        if let Some(name) = disposition.params.get("filename") {
-            names.push(name.clone());
-        }
-        stack.extend(part.subparts.iter());
-    }
+    let mut names: Vec<String> = mail.attachments().into_iter().map(|(n, _)| n).collect();
     names.sort();
     names
 }
@@ -299,11 +309,19 @@ async fn an_approved_release_reaches_eligible_members_with_only_the_projects_pat
             text.contains(&sha),
             "the attached patch's SHA-256 is in the mail"
         );
-        // No trace of Envoy's patch content in any part of the message.
-        let raw = String::from_utf8_lossy(&mail.data);
+        // No trace of Envoy's patch content in any part of the message, decoded.
+        let all = mail.decoded();
         assert!(
-            !raw.contains("jwt_authn") && !raw.contains("validate(token)"),
+            !all.contains("jwt_authn") && !all.contains("validate(token)"),
             "Envoy's patch leaked"
+        );
+        // The attached patch arrives byte for byte.
+        let attached = mail.attachments();
+        assert!(
+            attached
+                .iter()
+                .any(|(_, bytes)| bytes.as_slice() == PROJECT_PATCH.as_bytes()),
+            "the project's patch is attached intact"
         );
     }
     assert!(
@@ -354,17 +372,14 @@ async fn a_patch_that_looks_like_envoys_blocks_approval_until_reclassified(backe
     let (planner, bytes) = (s.planner.clone(), PROJECT_PATCH.as_bytes().to_vec());
     s.app
         .with_db(move |c| {
-            release::add_patch(
-                c,
-                id2,
-                "0001-feature.patch",
-                &bytes,
-                "1.9.5",
-                None,
-                false,
-                &planner,
-            )
-            .map_err(err)
+            let upload = Upload {
+                filename: "0001-feature.patch".into(),
+                bytes,
+                release_line: "1.9.5".into(),
+                upstream_id: None,
+                is_security_fix: false,
+            };
+            release::add_patch(c, id2, &upload, &planner).map_err(err)
         })
         .await;
     let refused = approve(&s, id2, &s.approver).await.expect_err("blocked");
@@ -411,7 +426,24 @@ async fn the_planner_cannot_approve_and_changes_need_a_new_approval(backend: Bac
         .await
         .expect("patch");
     let r = find(&s, id).await;
-    assert_eq!((r.revision, r.approved_revision), (2, Some(1)));
+    assert_eq!(r.revision, 2);
+    assert!(!r.approved_current());
+    let revisions = s.app.with_db(move |c| release::revisions_of(c, id)).await;
+    let approved: Vec<(i32, Option<String>)> = revisions
+        .iter()
+        .map(|v| (v.revision, v.approved_by.clone()))
+        .collect();
+    assert_eq!(
+        approved,
+        [(2, None), (1, Some("rm2@project.example".to_owned()))],
+        "revision 1 stays approved by the approver; revision 2 waits"
+    );
+    let changes: Vec<String> = revisions[0]
+        .changes
+        .iter()
+        .map(|c| format!("{} by {}", c.change, c.changed_by))
+        .collect();
+    assert_eq!(changes, ["patch-added by rm1@project.example"]);
     assert_eq!(
         distribute(&s, disclosure + chrono::Duration::hours(1))
             .await
@@ -469,7 +501,7 @@ async fn nothing_embargoed_is_sent_once_the_release_is_public(backend: Backend) 
     let r = find(&s, id).await;
     let tick = distribute(&s, utc(r.release_at) + chrono::Duration::minutes(5)).await;
     assert_eq!((tick.mailed, tick.published), (0, 1));
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    s.app.outbox_idle().await;
     assert!(s.smtp.to("security@alpha.example").is_empty());
 }
 
@@ -492,10 +524,13 @@ async fn the_worker_refuses_to_attach_an_upstream_patch_whatever_put_it_there(ba
                     "test_message",
                     "security@alpha.example",
                     serde_json::json!({ "requested_by": "a bug" }),
-                    "forged".into(),
-                    id,
-                    member,
-                    vec![envoy_patch],
+                    edl::mail::ReleaseMail {
+                        dedupe_key: "forged".into(),
+                        release_id: id,
+                        member_id: member,
+                        revision: 1,
+                        attachments: vec![envoy_patch],
+                    },
                 )
                 .map_err(|e| edl::db::DbError::Task(e.to_string()))
         })
@@ -510,7 +545,7 @@ async fn the_worker_refuses_to_attach_an_upstream_patch_whatever_put_it_there(ba
                 .outbox_rows()
                 .await
                 .into_iter()
-                .find(|r| r.status == "failed")
+                .find(|r| r.status == OutboxStatus::Failed)
         },
     )
     .await;
@@ -634,7 +669,7 @@ async fn release_managers_plan_upload_approve_and_follow_delivery_in_the_browser
             ("notes.txt", b"just some notes"),
         )
         .await;
-    assert_eq!(not_a_patch.status(), 409);
+    assert_eq!(not_a_patch.status(), 422);
     assert!(not_a_patch
         .text()
         .await
@@ -766,13 +801,15 @@ async fn the_release_commands_plan_list_show_and_approve(backend: Backend) {
     let planner = s.planner.clone();
     s.app
         .with_db(move |c| {
-            let advisory = NewAdvisory {
+            let advisory = AdvisoryForm {
                 cve_id: "CVE-2026-0042".into(),
                 severity: "medium".into(),
                 summary: "A fix.".into(),
                 fixed_versions: "1.9.5".into(),
-                ..NewAdvisory::default()
-            };
+                ..AdvisoryForm::default()
+            }
+            .parse()
+            .expect("a valid advisory");
             release::add_advisory(c, id, &advisory, &planner).map_err(err)
         })
         .await;
@@ -872,7 +909,7 @@ async fn cancelling_or_postponing_tells_the_members_who_were_mailed(backend: Bac
             .expect("next Patch Tuesday")
             .patch_tuesday
     };
-    let (env, planner) = (s.app.state.membership.clone(), s.planner.clone());
+    let (env, planner) = (s.app.state.ctx.clone(), s.planner.clone());
     s.app
         .with_db(move |c| {
             release::postpone(
@@ -899,7 +936,7 @@ async fn cancelling_or_postponing_tells_the_members_who_were_mailed(backend: Bac
         "the new date needs a new approval"
     );
 
-    let (env, planner) = (s.app.state.membership.clone(), s.planner.clone());
+    let (env, planner) = (s.app.state.ctx.clone(), s.planner.clone());
     s.app
         .with_db(move |c| {
             release::cancel(c, &env, id, "Fixed upstream instead.", &planner).map_err(err)
@@ -908,7 +945,7 @@ async fn cancelling_or_postponing_tells_the_members_who_were_mailed(backend: Bac
     s.app.state.mailer.wake_workers();
     let mail = s.smtp.wait_for("security@alpha.example", "Cancelled").await;
     assert!(mail.text().contains("Fixed upstream instead."));
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    s.app.outbox_idle().await;
     assert!(s.smtp.to("security@late.example").is_empty());
     // A cancelled release is never mailed or published.
     let tick = distribute(&s, utc(moved.release_at) + chrono::Duration::hours(1)).await;
@@ -930,7 +967,7 @@ async fn a_failed_embargoed_delivery_alerts_the_release_managers(backend: Backen
                 .outbox_rows()
                 .await
                 .into_iter()
-                .find(|row| row.status == "failed" && row.release_id == Some(id))
+                .find(|row| row.status == OutboxStatus::Failed && row.release_id == Some(id))
         },
     )
     .await;
@@ -971,23 +1008,25 @@ async fn a_zero_day_gives_the_notice_asked_for_and_a_third_party_release_follows
     let (zero, third) = s
         .app
         .with_db(move |c| {
-            let advisory = NewAdvisory {
+            let advisory = AdvisoryForm {
                 cve_id: "CVE-2026-0099".into(),
                 severity: "critical".into(),
                 summary: "Exploited in the wild.".into(),
                 fixed_versions: "1.9.5".into(),
-                ..NewAdvisory::default()
-            };
+                ..AdvisoryForm::default()
+            }
+            .parse()
+            .expect("a valid advisory");
             let zero = release::plan(
                 c,
                 &calendar,
                 &Plan {
-                    kind: release::ZERO_DAY.into(),
+                    kind: ReleaseKind::ZeroDay,
                     title: "0-day 1.9.5".into(),
                     release_lines: vec!["1.9.5".into()],
                     release_at: Some(now + chrono::Duration::hours(8)),
                     notice_hours: 6,
-                    ..Plan::default()
+                    ..plan_of(ReleaseKind::ZeroDay)
                 },
                 &planner,
                 now,
@@ -998,12 +1037,12 @@ async fn a_zero_day_gives_the_notice_asked_for_and_a_third_party_release_follows
                 c,
                 &calendar,
                 &Plan {
-                    kind: release::THIRD_PARTY.into(),
+                    kind: ReleaseKind::ThirdParty,
                     title: "Envoy embargo 1.9.6".into(),
                     release_lines: vec!["1.9.6".into()],
                     release_at: Some(now + chrono::Duration::days(3)),
                     upstream_id: Some(envoy),
-                    ..Plan::default()
+                    ..plan_of(ReleaseKind::ThirdParty)
                 },
                 &planner,
                 now,
@@ -1034,7 +1073,8 @@ async fn a_zero_day_gives_the_notice_asked_for_and_a_third_party_release_follows
         .await;
     // The notice is counted from the moment of sending to the lift.
     let t = find(&s, third).await;
-    let expected = release::notice_text(utc(t.release_at) - (now + chrono::Duration::hours(1)));
+    let expected =
+        distribution::notice_text(utc(t.release_at) - (now + chrono::Duration::hours(1)));
     assert!(
         mail.text().contains(&format!(
             "{expected} of notice, less than the usual lead time"
@@ -1051,7 +1091,8 @@ async fn a_zero_day_gives_the_notice_asked_for_and_a_third_party_release_follows
     );
     let mail = s.smtp.wait_for("security@alpha.example", "0-day").await;
     let z = find(&s, zero).await;
-    let expected = release::notice_text(utc(z.release_at) - (now + chrono::Duration::hours(3)));
+    let expected =
+        distribution::notice_text(utc(z.release_at) - (now + chrono::Duration::hours(3)));
     assert!(
         expected.ends_with("hours") && mail.text().contains(&expected),
         "expected {expected}: {}",
@@ -1206,7 +1247,7 @@ async fn admins_add_upstreams_that_may_not_be_redistributed_by_default(backend: 
         )
         .await;
     assert_eq!(ok.status(), 303);
-    let all = s.app.with_db(release::upstreams).await;
+    let all = s.app.with_db(upstream::list).await;
     let k8s = all.iter().find(|u| u.name == "Kubernetes").expect("added");
     assert!(
         !k8s.may_redistribute,
@@ -1233,8 +1274,14 @@ async fn whoever_changed_a_revision_cannot_approve_it(backend: Backend) {
     let (approver, bytes) = (s.approver.clone(), PROJECT_PATCH.as_bytes().to_vec());
     s.app
         .with_db(move |c| {
-            release::add_patch(c, id, "0001.patch", &bytes, "1.9.5", None, true, &approver)
-                .map_err(err)
+            let upload = Upload {
+                filename: "0001.patch".into(),
+                bytes,
+                release_line: "1.9.5".into(),
+                upstream_id: None,
+                is_security_fix: true,
+            };
+            release::add_patch(c, id, &upload, &approver).map_err(err)
         })
         .await;
     let refused = approve(&s, id, &s.approver).await.expect_err("refused");
@@ -1272,7 +1319,7 @@ async fn an_envoy_patch_filed_under_another_upstream_is_flagged_too(backend: Bac
     let other = s
         .app
         .with_db(move |c| {
-            release::add_upstream(
+            upstream::add(
                 c,
                 "Friendly Library",
                 "https://friendly.example/security",
@@ -1297,81 +1344,79 @@ async fn queued_embargoed_mail_is_not_sent_once_cancelled_or_public(backend: Bac
     let mut smtp = s.smtp;
     smtp.stop().await;
     add_member(&s.app, "alpha.example", "active", 1).await;
-    let id =
-        {
-            let setup = Setup {
-                app: s.app,
-                smtp: SmtpServer::start().await,
-                planner: s.planner,
-                approver: s.approver,
-                envoy: s.envoy,
-            };
-            let id = planned(&setup, Utc::now()).await;
-            add_patch(
-                &setup,
-                id,
-                "0001-normalize-paths.patch",
-                PROJECT_PATCH,
-                None,
-            )
-            .await
-            .expect("patch");
-            approve(&setup, id, &setup.approver)
-                .await
-                .expect("approved");
-            let r = find(&setup, id).await;
-            distribute(
-                &setup,
-                utc(r.disclosure_at.expect("time")) + chrono::Duration::minutes(1),
-            )
-            .await;
-            // The mail waits in the queue (the server is down) while the release is cancelled.
-            crate::helpers::eventually(
-                std::time::Duration::from_secs(20),
-                "a failed attempt",
-                || async {
-                    setup
-                        .app
-                        .outbox_rows()
-                        .await
-                        .into_iter()
-                        .find(|row| row.template == "embargoed_release" && row.attempts >= 1)
-                },
-            )
-            .await;
-            let (env, planner) = (setup.app.state.membership.clone(), setup.planner.clone());
-            setup
-                .app
-                .with_db(move |c| release::cancel(c, &env, id, "Withdrawn.", &planner).map_err(err))
-                .await;
-            smtp.restart().await;
-            let row =
-                crate::helpers::eventually(
-                    std::time::Duration::from_secs(20),
-                    "the row to be refused",
-                    || async {
-                        setup.app.outbox_rows().await.into_iter().find(|row| {
-                            row.template == "embargoed_release" && row.status == "failed"
-                        })
-                    },
-                )
-                .await;
-            assert_eq!(
-                row.last_error.as_deref(),
-                Some("not sent: the release was cancelled")
-            );
-            let received = smtp.to("security@alpha.example");
-            assert!(
-                received.iter().all(|m| !m
-                    .header("Subject")
-                    .unwrap_or_default()
-                    .contains("[EMBARGOED] Security")),
-                "the embargoed mail left after the cancel"
-            );
-            // Held back on purpose, so no one is alerted.
-            let r = find(&setup, id).await;
-            assert_eq!(distribute(&setup, utc(r.release_at)).await.alerts, 0);
-            id
+    let id = {
+        let setup = Setup {
+            app: s.app,
+            smtp: SmtpServer::start().await,
+            planner: s.planner,
+            approver: s.approver,
+            envoy: s.envoy,
         };
+        let id = planned(&setup, Utc::now()).await;
+        add_patch(
+            &setup,
+            id,
+            "0001-normalize-paths.patch",
+            PROJECT_PATCH,
+            None,
+        )
+        .await
+        .expect("patch");
+        approve(&setup, id, &setup.approver)
+            .await
+            .expect("approved");
+        let r = find(&setup, id).await;
+        distribute(
+            &setup,
+            utc(r.disclosure_at.expect("time")) + chrono::Duration::minutes(1),
+        )
+        .await;
+        // The mail waits in the queue (the server is down) while the release is cancelled.
+        crate::helpers::eventually(
+            std::time::Duration::from_secs(20),
+            "a failed attempt",
+            || async {
+                setup
+                    .app
+                    .outbox_rows()
+                    .await
+                    .into_iter()
+                    .find(|row| row.template == "embargoed_release" && row.attempts >= 1)
+            },
+        )
+        .await;
+        let (env, planner) = (setup.app.state.ctx.clone(), setup.planner.clone());
+        setup
+            .app
+            .with_db(move |c| release::cancel(c, &env, id, "Withdrawn.", &planner).map_err(err))
+            .await;
+        smtp.restart().await;
+        let row = crate::helpers::eventually(
+            std::time::Duration::from_secs(20),
+            "the row to be held back",
+            || async {
+                setup.app.outbox_rows().await.into_iter().find(|row| {
+                    row.template == "embargoed_release" && row.status == OutboxStatus::Held
+                })
+            },
+        )
+        .await;
+        assert_eq!(
+            row.held_reason.as_deref(),
+            Some("the release was cancelled")
+        );
+        let received = smtp.to("security@alpha.example");
+        assert!(
+            received.iter().all(|m| !m
+                .header("Subject")
+                .unwrap_or_default()
+                .contains("[EMBARGOED] Security")),
+            "the embargoed mail left after the cancel"
+        );
+        // Held back on purpose, so no one is alerted.
+        let r = find(&setup, id).await;
+        assert_eq!(distribute(&setup, utc(r.release_at)).await.alerts, 0);
+        id
+    };
     assert!(id > 0);
 }

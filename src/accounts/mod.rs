@@ -3,6 +3,7 @@
 
 pub mod password;
 pub mod session;
+pub mod signin;
 pub mod throttle;
 
 use std::fmt;

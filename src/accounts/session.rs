@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::accounts::{roles_of, Account, Role};
 use crate::config::{Mode, SecuritySettings, Settings};
 use crate::db::schema::{accounts, sessions};
-use crate::db::{self, DbConnection, DbError};
+use crate::db::{DbConnection, DbError};
 
 /// The signed-in account behind a request.
 #[derive(Debug, Clone, Serialize)]
@@ -63,8 +63,8 @@ pub fn start(
     conn: &mut DbConnection,
     account_id: i64,
     security: &SecuritySettings,
+    now: NaiveDateTime,
 ) -> Result<String, DbError> {
-    let now = db::now();
     let token = new_token();
     let max_age =
         chrono::Duration::from_std(security.session_max_age).unwrap_or(chrono::Duration::hours(12));

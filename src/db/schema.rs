@@ -153,7 +153,6 @@ diesel::table! {
         id -> BigInt,
         kind -> Text,
         title -> Text,
-        status -> Text,
         revision -> Integer,
         release_at -> Timestamp,
         disclosure_at -> Nullable<Timestamp>,
@@ -163,14 +162,11 @@ diesel::table! {
         members_may_deploy -> Bool,
         notes -> Text,
         created_by -> BigInt,
-        approved_by -> Nullable<BigInt>,
-        approved_at -> Nullable<Timestamp>,
         disclosed_at -> Nullable<Timestamp>,
         announced_at -> Nullable<Timestamp>,
         published_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
-        approved_revision -> Nullable<Integer>,
         notice_hours -> Integer,
         non_security_exception -> Nullable<Text>,
         cancelled_at -> Nullable<Timestamp>,
@@ -225,13 +221,42 @@ diesel::table! {
         lease_until -> Nullable<Timestamp>,
         leased_by -> Nullable<Text>,
         last_error -> Nullable<Text>,
+        held_reason -> Nullable<Text>,
         message_id -> Text,
         sent_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
         release_id -> Nullable<BigInt>,
         member_id -> Nullable<BigInt>,
-        attachments -> Text,
+        revision -> Nullable<Integer>,
+    }
+}
+
+diesel::table! {
+    outbox_attachments (outbox_id, patch_id) {
+        outbox_id -> BigInt,
+        patch_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    release_revisions (release_id, revision) {
+        release_id -> BigInt,
+        revision -> Integer,
+        created_at -> Timestamp,
+        approved_by -> Nullable<BigInt>,
+        approved_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    release_changes (id) {
+        id -> BigInt,
+        release_id -> BigInt,
+        revision -> Integer,
+        changed_by -> BigInt,
+        changed_at -> Timestamp,
+        change -> Text,
     }
 }
 
@@ -296,6 +321,10 @@ diesel::joinable!(outbox -> releases (release_id));
 diesel::joinable!(outbox -> members (member_id));
 diesel::joinable!(release_receipts -> releases (release_id));
 diesel::joinable!(release_receipts -> members (member_id));
+diesel::joinable!(outbox_attachments -> outbox (outbox_id));
+diesel::joinable!(outbox_attachments -> patches (patch_id));
+diesel::joinable!(release_revisions -> releases (release_id));
+diesel::joinable!(release_changes -> accounts (changed_by));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
@@ -316,4 +345,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     login_throttle,
     release_receipts,
+    outbox_attachments,
+    release_revisions,
+    release_changes,
 );

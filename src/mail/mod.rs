@@ -31,6 +31,17 @@ impl From<diesel::result::Error> for MailError {
     }
 }
 
+/// What makes a mail one member's copy of a release mail: the ledger reads these columns.
+#[derive(Debug, Clone)]
+pub struct ReleaseMail {
+    pub dedupe_key: String,
+    pub release_id: i64,
+    pub member_id: i64,
+    pub revision: i32,
+    /// Patches attached when the message is sent, subject to the upstream rule's last check.
+    pub attachments: Vec<i64>,
+}
+
 /// Renders and enqueues mail. Cheap to clone; shared by web handlers, the CLI and the scheduler.
 #[derive(Clone)]
 pub struct Mailer {
@@ -80,36 +91,31 @@ impl Mailer {
             dedupe_key,
             release_id: None,
             member_id: None,
+            revision: None,
             attachments: Vec::new(),
         };
         Ok(outbox::enqueue(conn, &mail, &self.id_domain)?)
     }
 
-    /// Enqueues one member's copy of a release mailing, with the patches to attach.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "each value is a distinct part of the row"
-    )]
+    /// Enqueues one member's copy of a release mail, with the patches to attach.
     pub fn enqueue_for_member(
         &self,
         conn: &mut DbConnection,
         template: &str,
         recipient: &str,
         context: impl Serialize,
-        dedupe_key: String,
-        release_id: i64,
-        member_id: i64,
-        attachments: Vec<i64>,
+        release: ReleaseMail,
     ) -> Result<Option<i64>, MailError> {
         let rendered = self.templates.render(template, context)?;
         let mail = NewMail {
             template: template.to_owned(),
             recipient: recipient.to_owned(),
             rendered,
-            dedupe_key: Some(dedupe_key),
-            release_id: Some(release_id),
-            member_id: Some(member_id),
-            attachments,
+            dedupe_key: Some(release.dedupe_key),
+            release_id: Some(release.release_id),
+            member_id: Some(release.member_id),
+            revision: Some(release.revision),
+            attachments: release.attachments,
         };
         Ok(outbox::enqueue(conn, &mail, &self.id_domain)?)
     }

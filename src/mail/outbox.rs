@@ -10,14 +10,11 @@ use diesel::prelude::*;
 use rand::Rng;
 use serde::Serialize;
 
-use crate::db::schema::outbox;
+use crate::db::schema::{outbox, outbox_attachments};
 use crate::db::{DbConnection, DbError};
+use crate::domain::OutboxStatus;
 use crate::mail::templates::RenderedMail;
-
-pub const QUEUED: &str = "queued";
-pub const SENDING: &str = "sending";
-pub const SENT: &str = "sent";
-pub const FAILED: &str = "failed";
+use OutboxStatus::{Failed, Held, Queued, Sending, Sent};
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = outbox)]
@@ -29,20 +26,22 @@ pub struct OutboxRow {
     pub body_text: String,
     pub body_html: String,
     pub dedupe_key: Option<String>,
-    pub status: String,
+    pub status: OutboxStatus,
     pub attempts: i32,
     pub next_attempt_at: NaiveDateTime,
     pub lease_until: Option<NaiveDateTime>,
     pub leased_by: Option<String>,
     pub last_error: Option<String>,
+    /// Why a held message was kept back on purpose.
+    pub held_reason: Option<String>,
     pub message_id: String,
     pub sent_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub release_id: Option<i64>,
     pub member_id: Option<i64>,
-    /// Comma-separated ids of patches attached when the message is sent.
-    pub attachments: String,
+    /// The revision of the release a release mail is about.
+    pub revision: Option<i32>,
 }
 
 /// A mail to put in the outbox.
@@ -54,9 +53,10 @@ pub struct NewMail {
     /// A key that makes a second enqueue of the same logical message a no-op, e.g.
     /// `release:12:rev:2:member:7`.
     pub dedupe_key: Option<String>,
-    /// The release and member an embargoed mailing belongs to, for the delivery ledger.
+    /// The release, member and revision a release mail belongs to, for the delivery ledger.
     pub release_id: Option<i64>,
     pub member_id: Option<i64>,
+    pub revision: Option<i32>,
     /// Patches attached when the message is sent (read then, so they are stored once).
     pub attachments: Vec<i64>,
 }
@@ -70,7 +70,7 @@ struct InsertRow<'a> {
     body_text: &'a str,
     body_html: &'a str,
     dedupe_key: Option<&'a str>,
-    status: &'a str,
+    status: OutboxStatus,
     attempts: i32,
     next_attempt_at: NaiveDateTime,
     message_id: &'a str,
@@ -78,7 +78,7 @@ struct InsertRow<'a> {
     updated_at: NaiveDateTime,
     release_id: Option<i64>,
     member_id: Option<i64>,
-    attachments: String,
+    revision: Option<i32>,
 }
 
 /// A Message-ID of our own, fixed at enqueue time: every retry of a row carries the same one.
@@ -113,7 +113,7 @@ pub fn enqueue(
         body_text: &mail.rendered.text,
         body_html: &mail.rendered.html,
         dedupe_key: mail.dedupe_key.as_deref(),
-        status: QUEUED,
+        status: Queued,
         attempts: 0,
         next_attempt_at: now,
         message_id: &message_id,
@@ -121,32 +121,32 @@ pub fn enqueue(
         updated_at: now,
         release_id: mail.release_id,
         member_id: mail.member_id,
-        attachments: mail
-            .attachments
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(","),
+        revision: mail.revision,
     };
     // A savepoint, so that losing a race on the dedupe key leaves the caller's transaction usable.
     let inserted = conn.transaction(|conn| {
-        diesel::insert_into(outbox::table)
+        let id: i64 = diesel::insert_into(outbox::table)
             .values(&row)
-            .execute(conn)
+            .returning(outbox::id)
+            .get_result(conn)?;
+        for patch in &mail.attachments {
+            diesel::insert_into(outbox_attachments::table)
+                .values((
+                    outbox_attachments::outbox_id.eq(id),
+                    outbox_attachments::patch_id.eq(*patch),
+                ))
+                .execute(conn)?;
+        }
+        Ok::<_, diesel::result::Error>(id)
     });
     match inserted {
-        Ok(_) => {}
+        Ok(id) => Ok(Some(id)),
         Err(diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::UniqueViolation,
             _,
-        )) if mail.dedupe_key.is_some() => return Ok(None),
-        Err(e) => return Err(e.into()),
+        )) if mail.dedupe_key.is_some() => Ok(None),
+        Err(e) => Err(e.into()),
     }
-    let id = outbox::table
-        .filter(outbox::message_id.eq(&message_id))
-        .select(outbox::id)
-        .first::<i64>(conn)?;
-    Ok(Some(id))
 }
 
 /// Claims up to `batch` due rows for `worker` until `now + lease`, and returns them. Due means
@@ -168,15 +168,15 @@ pub fn claim(
     macro_rules! due {
         () => {
             outbox::status
-                .eq(QUEUED)
+                .eq(Queued)
                 .and(outbox::next_attempt_at.le(now))
-                .or(outbox::status.eq(SENDING).and(outbox::lease_until.lt(now)))
+                .or(outbox::status.eq(Sending).and(outbox::lease_until.lt(now)))
         };
     }
     macro_rules! take {
         ($ids:expr) => {
             (
-                outbox::status.eq(SENDING),
+                outbox::status.eq(Sending),
                 outbox::attempts.eq(outbox::attempts + 1),
                 outbox::lease_until.eq(Some(lease_until)),
                 outbox::leased_by.eq(Some(worker)),
@@ -236,7 +236,7 @@ macro_rules! held {
         outbox::table
             .filter(outbox::id.eq($id))
             .filter(outbox::leased_by.eq($worker))
-            .filter(outbox::status.eq(SENDING))
+            .filter(outbox::status.eq(Sending))
     };
 }
 
@@ -272,12 +272,12 @@ pub fn claim_one(
     let lease_until =
         now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(5));
     let due = outbox::status
-        .eq(QUEUED)
+        .eq(Queued)
         .and(outbox::next_attempt_at.le(now))
-        .or(outbox::status.eq(SENDING).and(outbox::lease_until.lt(now)));
+        .or(outbox::status.eq(Sending).and(outbox::lease_until.lt(now)));
     let taken = diesel::update(outbox::table.filter(outbox::id.eq(id)).filter(due))
         .set((
-            outbox::status.eq(SENDING),
+            outbox::status.eq(Sending),
             outbox::attempts.eq(outbox::attempts + 1),
             outbox::lease_until.eq(Some(lease_until)),
             outbox::leased_by.eq(Some(worker)),
@@ -296,11 +296,15 @@ pub fn claim_one(
 }
 
 /// Records a delivery. Returns false when the worker no longer held the lease.
-pub fn mark_sent(conn: &mut DbConnection, id: i64, worker: &str) -> Result<bool, DbError> {
-    let now = crate::db::now();
+pub fn mark_sent(
+    conn: &mut DbConnection,
+    id: i64,
+    worker: &str,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
     let n = diesel::update(held!(id, worker))
         .set((
-            outbox::status.eq(SENT),
+            outbox::status.eq(Sent),
             outbox::sent_at.eq(Some(now)),
             outbox::lease_until.eq(None::<NaiveDateTime>),
             outbox::last_error.eq(None::<String>),
@@ -317,15 +321,16 @@ pub fn mark_retry(
     worker: &str,
     reason: &str,
     next_attempt_at: NaiveDateTime,
+    now: NaiveDateTime,
 ) -> Result<bool, DbError> {
     let n = diesel::update(held!(id, worker))
         .set((
-            outbox::status.eq(QUEUED),
+            outbox::status.eq(Queued),
             outbox::next_attempt_at.eq(next_attempt_at),
             outbox::lease_until.eq(None::<NaiveDateTime>),
             outbox::leased_by.eq(None::<String>),
             outbox::last_error.eq(Some(reason)),
-            outbox::updated_at.eq(crate::db::now()),
+            outbox::updated_at.eq(now),
         ))
         .execute(conn)?;
     Ok(n == 1)
@@ -337,13 +342,34 @@ pub fn mark_failed(
     id: i64,
     worker: &str,
     reason: &str,
+    now: NaiveDateTime,
 ) -> Result<bool, DbError> {
     let n = diesel::update(held!(id, worker))
         .set((
-            outbox::status.eq(FAILED),
+            outbox::status.eq(Failed),
             outbox::lease_until.eq(None::<NaiveDateTime>),
             outbox::last_error.eq(Some(reason)),
-            outbox::updated_at.eq(crate::db::now()),
+            outbox::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Keeps a row back on purpose, with the reason: it is not sent, not retried, and not a
+/// delivery failure anyone is alerted about.
+pub fn mark_held(
+    conn: &mut DbConnection,
+    id: i64,
+    worker: &str,
+    reason: &str,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let n = diesel::update(held!(id, worker))
+        .set((
+            outbox::status.eq(Held),
+            outbox::lease_until.eq(None::<NaiveDateTime>),
+            outbox::held_reason.eq(Some(reason)),
+            outbox::updated_at.eq(now),
         ))
         .execute(conn)?;
     Ok(n == 1)
@@ -355,10 +381,10 @@ pub fn release(conn: &mut DbConnection, ids: &[i64], worker: &str) -> Result<usi
         outbox::table
             .filter(outbox::id.eq_any(ids))
             .filter(outbox::leased_by.eq(worker))
-            .filter(outbox::status.eq(SENDING)),
+            .filter(outbox::status.eq(Sending)),
     )
     .set((
-        outbox::status.eq(QUEUED),
+        outbox::status.eq(Queued),
         outbox::attempts.eq(outbox::attempts - 1),
         outbox::lease_until.eq(None::<NaiveDateTime>),
         outbox::leased_by.eq(None::<String>),
@@ -383,32 +409,43 @@ pub struct Counts {
     pub sending: i64,
     pub sent: i64,
     pub failed: i64,
+    pub held: i64,
 }
 
 pub fn counts(conn: &mut DbConnection) -> Result<Counts, DbError> {
-    let rows: Vec<(String, i64)> = outbox::table
+    let rows: Vec<(OutboxStatus, i64)> = outbox::table
         .group_by(outbox::status)
         .select((outbox::status, diesel::dsl::count_star()))
         .load(conn)?;
     let mut counts = Counts::default();
     for (status, n) in rows {
-        match status.as_str() {
-            QUEUED => counts.queued = n,
-            SENDING => counts.sending = n,
-            SENT => counts.sent = n,
-            FAILED => counts.failed = n,
-            _ => {}
+        match status {
+            Queued => counts.queued = n,
+            Sending => counts.sending = n,
+            Sent => counts.sent = n,
+            Failed => counts.failed = n,
+            Held => counts.held = n,
         }
     }
     Ok(counts)
 }
 
 /// The patch ids a row attaches.
-pub fn attachment_ids(row: &OutboxRow) -> Vec<i64> {
-    row.attachments
-        .split(',')
-        .filter_map(|id| id.trim().parse().ok())
-        .collect()
+pub fn attachment_ids(conn: &mut DbConnection, id: i64) -> Result<Vec<i64>, DbError> {
+    Ok(outbox_attachments::table
+        .filter(outbox_attachments::outbox_id.eq(id))
+        .order(outbox_attachments::patch_id)
+        .select(outbox_attachments::patch_id)
+        .load(conn)?)
+}
+
+/// Rows not yet in a final state (queued or being sent), oldest first: work left undone.
+pub fn unfinished(conn: &mut DbConnection) -> Result<Vec<OutboxRow>, DbError> {
+    Ok(outbox::table
+        .filter(outbox::status.eq_any([Queued, Sending]))
+        .order(outbox::id)
+        .select(OutboxRow::as_select())
+        .load(conn)?)
 }
 
 /// One row by id.

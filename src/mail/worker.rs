@@ -1,16 +1,50 @@
 //! The outbox worker: claim a batch, send each message, record each outcome. Runs inside
 //! `edl serve` and alone in `edl worker`; any number may run against one PostgreSQL database.
+//! Just before each message leaves, the worker asks the [`SendGuard`] it was given whether it
+//! may, and what it attaches; the rules behind that answer belong to the features that queue
+//! the mail, not to the mail layer.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::NaiveDateTime;
 use lettre::message::Mailbox;
 use tokio::sync::{watch, Notify};
 
+use crate::clock::Clock;
 use crate::config::OutboxSettings;
-use crate::db::{self, DbError, DbPool};
+use crate::db::{self, DbConnection, DbError, DbPool};
 use crate::mail::outbox::{self, OutboxRow};
 use crate::mail::transport::{mask_address, Attachment, Envelope, SendError, Transport};
+
+/// The answer of the last check before a message leaves.
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    /// Send it, with these files attached.
+    Send(Vec<Attachment>),
+    /// Keep it back on purpose, with the reason (not a failure; nobody is alerted).
+    Hold(String),
+    /// Never send it: something in it must not leave (the reason is shown as a failure).
+    Refuse(String),
+}
+
+/// The last check before a message leaves, run on a database connection at `now`.
+pub type SendGuard = Arc<
+    dyn Fn(&mut DbConnection, &OutboxRow, NaiveDateTime) -> Result<Verdict, DbError> + Send + Sync,
+>;
+
+/// What every worker of a process shares.
+#[derive(Clone)]
+pub struct Delivery {
+    pub pool: DbPool,
+    pub transport: Transport,
+    pub from: Mailbox,
+    pub settings: OutboxSettings,
+    /// Wakes idle workers after a commit, so mail leaves without waiting for the next poll.
+    pub wake: Arc<Notify>,
+    pub guard: SendGuard,
+    pub clock: Clock,
+}
 
 #[derive(Clone)]
 pub struct Worker {
@@ -20,6 +54,8 @@ pub struct Worker {
     from: Mailbox,
     settings: OutboxSettings,
     wake: Arc<Notify>,
+    guard: SendGuard,
+    clock: Clock,
 }
 
 /// What one pass over the outbox did.
@@ -29,24 +65,20 @@ pub struct Pass {
     pub sent: usize,
     pub retried: usize,
     pub failed: usize,
+    pub held: usize,
 }
 
 impl Worker {
-    pub fn new(
-        name: String,
-        pool: DbPool,
-        transport: Transport,
-        from: Mailbox,
-        settings: OutboxSettings,
-        wake: Arc<Notify>,
-    ) -> Self {
+    pub fn new(name: String, delivery: Delivery) -> Self {
         Self {
             name,
-            pool,
-            transport,
-            from,
-            settings,
-            wake,
+            pool: delivery.pool,
+            transport: delivery.transport,
+            from: delivery.from,
+            settings: delivery.settings,
+            wake: delivery.wake,
+            guard: delivery.guard,
+            clock: delivery.clock,
         }
     }
 
@@ -74,13 +106,14 @@ impl Worker {
 
     /// Claims one batch and delivers it. With a shutdown signal, stops between messages.
     pub async fn pass(&self, shutdown: Option<&watch::Receiver<bool>>) -> Result<Pass, DbError> {
-        let (name, batch, lease) = (
+        let (name, batch, lease, now) = (
             self.name.clone(),
             self.settings.batch_size,
             self.settings.lease,
+            self.clock.now_naive(),
         );
         let rows = db::run(&self.pool, move |conn| {
-            outbox::claim(conn, &name, batch, lease, db::now())
+            outbox::claim(conn, &name, batch, lease, now)
         })
         .await?;
         let mut pass = Pass {
@@ -94,9 +127,14 @@ impl Worker {
                 db::run(&self.pool, move |conn| outbox::release(conn, &rest, &name)).await?;
                 break;
             }
-            let (name, id, lease) = (self.name.clone(), row.id, self.settings.lease);
+            let (name, id, lease, now) = (
+                self.name.clone(),
+                row.id,
+                self.settings.lease,
+                self.clock.now_naive(),
+            );
             let still_ours = db::run(&self.pool, move |conn| {
-                outbox::renew(conn, id, &name, lease, db::now())
+                outbox::renew(conn, id, &name, lease, now)
             })
             .await?;
             if !still_ours {
@@ -107,6 +145,7 @@ impl Worker {
                 Outcome::Sent => pass.sent += 1,
                 Outcome::Retry => pass.retried += 1,
                 Outcome::Failed => pass.failed += 1,
+                Outcome::Held => pass.held += 1,
             }
         }
         Ok(pass)
@@ -115,9 +154,13 @@ impl Worker {
     /// Sends one given row now, if it is due; `None` when it was not (already sent, or held
     /// by another worker).
     pub async fn send_one(&self, id: i64) -> Result<Option<Outcome>, DbError> {
-        let (name, lease) = (self.name.clone(), self.settings.lease);
+        let (name, lease, now) = (
+            self.name.clone(),
+            self.settings.lease,
+            self.clock.now_naive(),
+        );
         let row = db::run(&self.pool, move |conn| {
-            outbox::claim_one(conn, id, &name, lease, db::now())
+            outbox::claim_one(conn, id, &name, lease, now)
         })
         .await?;
         match row {
@@ -136,15 +179,20 @@ impl Worker {
             tracing::error!(outbox_id = row.id, %recipient, %reason, "Mail marked failed.");
             return Outcome::Failed;
         }
-        let attachments = match self.load_attachments(row).await {
-            Ok(files) => files,
-            Err(AttachmentProblem::Refused(reason)) => {
+        let attachments = match self.check(row).await {
+            Ok(Verdict::Send(files)) => files,
+            Ok(Verdict::Hold(reason)) => {
+                self.record(row.id, Record::Held(reason.clone())).await;
+                tracing::info!(outbox_id = row.id, %recipient, %reason, "Mail held back.");
+                return Outcome::Held;
+            }
+            Ok(Verdict::Refuse(reason)) => {
                 self.record(row.id, Record::Failed(reason.clone())).await;
                 tracing::error!(outbox_id = row.id, %recipient, %reason, "Mail refused.");
                 return Outcome::Failed;
             }
-            Err(AttachmentProblem::Db(error)) => {
-                let next = db::now() + chrono::Duration::seconds(30);
+            Err(error) => {
+                let next = self.clock.now_naive() + chrono::Duration::seconds(30);
                 self.record(row.id, Record::Retry(error.to_string(), next))
                     .await;
                 return Outcome::Retry;
@@ -167,7 +215,7 @@ impl Worker {
             Err(SendError::Transient(reason)) if attempts < self.settings.max_attempts => {
                 let delay =
                     outbox::backoff(attempts, self.settings.retry_base, self.settings.retry_max);
-                let next = db::now()
+                let next = self.clock.now_naive()
                     + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::minutes(1));
                 tracing::warn!(outbox_id = row.id, %recipient, attempt = attempts, %reason, retry_in = ?delay, "Mail delivery failed; it will be retried.");
                 self.record(row.id, Record::Retry(reason, next)).await;
@@ -185,35 +233,25 @@ impl Worker {
         }
     }
 
-    /// Checks a release mail just before it leaves and reads the patches it attaches. A patch of
-    /// an upstream that may not be redistributed is never attached, whatever put its id in the
-    /// row, and stale embargoed mail is not sent: the message is refused with the reason.
-    async fn load_attachments(
-        &self,
-        row: &OutboxRow,
-    ) -> Result<Vec<Attachment>, AttachmentProblem> {
-        let ids = outbox::attachment_ids(row);
-        if ids.is_empty() && row.release_id.is_none() {
-            return Ok(Vec::new());
-        }
-        let (release, member, template) = (row.release_id, row.member_id, row.template.clone());
-        let files = db::run(&self.pool, move |conn| {
-            crate::releases::prepare_release_mail(conn, release, member, &template, &ids)
-        })
-        .await
-        .map_err(AttachmentProblem::Db)?;
-        files.map_err(AttachmentProblem::Refused)
+    /// Asks the guard whether the message may leave, and with which attachments.
+    async fn check(&self, row: &OutboxRow) -> Result<Verdict, DbError> {
+        let (guard, row, now) = (self.guard.clone(), row.clone(), self.clock.now_naive());
+        db::run(&self.pool, move |conn| guard(conn, &row, now)).await
     }
 
     /// Writes an outcome, trying a few times: after a send, losing the record would mean the
     /// row is sent again when its lease expires.
     async fn record(&self, id: i64, record: Record) {
         for attempt in 1..=5u32 {
-            let (name, record_now) = (self.name.clone(), record.clone());
+            let (name, record_now, now) =
+                (self.name.clone(), record.clone(), self.clock.now_naive());
             let result = db::run(&self.pool, move |conn| match record_now {
-                Record::Sent => outbox::mark_sent(conn, id, &name),
-                Record::Retry(reason, next) => outbox::mark_retry(conn, id, &name, &reason, next),
-                Record::Failed(reason) => outbox::mark_failed(conn, id, &name, &reason),
+                Record::Sent => outbox::mark_sent(conn, id, &name, now),
+                Record::Retry(reason, next) => {
+                    outbox::mark_retry(conn, id, &name, &reason, next, now)
+                }
+                Record::Failed(reason) => outbox::mark_failed(conn, id, &name, &reason, now),
+                Record::Held(reason) => outbox::mark_held(conn, id, &name, &reason, now),
             })
             .await;
             match result {
@@ -235,13 +273,9 @@ impl Worker {
 #[derive(Debug, Clone)]
 enum Record {
     Sent,
-    Retry(String, chrono::NaiveDateTime),
+    Retry(String, NaiveDateTime),
     Failed(String),
-}
-
-enum AttachmentProblem {
-    Refused(String),
-    Db(DbError),
+    Held(String),
 }
 
 /// What happened to one message.
@@ -250,4 +284,5 @@ pub enum Outcome {
     Sent,
     Retry,
     Failed,
+    Held,
 }

@@ -1,8 +1,6 @@
 //! Applications: the form as typed, its parsing into checked values at the edge, and storage.
 //! A failed parse yields one message per field, and the form keeps every value typed.
 
-use std::collections::BTreeMap;
-
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -10,64 +8,11 @@ use validator::Validate;
 
 use crate::db::schema::{applications, confirmation_tokens, criteria_results};
 use crate::db::{self, DbConnection, DbError};
+use crate::domain::{JsonList, OrgDomain, SecurityAlias};
+pub use crate::error::FieldErrors;
 use crate::membership::checks::{CheckResult, Outcome};
 
-/// Where an application stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Status {
-    AwaitingConfirmation,
-    InReview,
-    Recommended,
-    Approved,
-    Rejected,
-    Withdrawn,
-}
-
-impl Status {
-    pub const ALL: [Status; 6] = [
-        Status::AwaitingConfirmation,
-        Status::InReview,
-        Status::Recommended,
-        Status::Approved,
-        Status::Rejected,
-        Status::Withdrawn,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::AwaitingConfirmation => "awaiting-confirmation",
-            Self::InReview => "in-review",
-            Self::Recommended => "recommended",
-            Self::Approved => "approved",
-            Self::Rejected => "rejected",
-            Self::Withdrawn => "withdrawn",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == value)
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::AwaitingConfirmation => "Waiting for the alias to be confirmed",
-            Self::InReview => "In review",
-            Self::Recommended => "Recommended, waiting for final approval",
-            Self::Approved => "Approved",
-            Self::Rejected => "Not approved",
-            Self::Withdrawn => "Withdrawn",
-        }
-    }
-
-    /// Not yet decided: the applicant may still edit or withdraw.
-    pub fn is_open(self) -> bool {
-        matches!(
-            self,
-            Self::AwaitingConfirmation | Self::InReview | Self::Recommended
-        )
-    }
-}
+pub use crate::domain::ApplicationStatus;
 
 pub const CATEGORIES: &[(&str, &str)] = &[
     ("distributor", "Distributor of the project"),
@@ -193,9 +138,10 @@ pub struct ApplicationForm {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewApplication {
     pub org_name: String,
-    pub org_domains: Vec<String>,
+    /// At least one; the first is the organisation's primary domain.
+    pub org_domains: Vec<OrgDomain>,
     pub website: String,
-    pub security_alias: String,
+    pub security_alias: SecurityAlias,
     pub category: String,
     pub product_name: String,
     pub product_url: String,
@@ -208,7 +154,7 @@ pub struct NewApplication {
     pub rep_name: String,
     pub rep_email: String,
     pub rep_chat: String,
-    pub voucher_alias: Option<String>,
+    pub voucher_alias: Option<SecurityAlias>,
     pub days_to_fix: i32,
     pub pgp_key: Option<String>,
     pub policy_version: i32,
@@ -217,29 +163,10 @@ pub struct NewApplication {
 }
 
 impl NewApplication {
-    pub fn primary_domain(&self) -> &str {
-        self.org_domains.first().map_or("", String::as_str)
+    pub fn primary_domain(&self) -> &OrgDomain {
+        // `parse` refuses an application without a domain.
+        &self.org_domains[0]
     }
-}
-
-pub type FieldErrors = BTreeMap<String, String>;
-
-/// A DNS name an organisation owns, e.g. `example.com`: no scheme, no path, at least one dot.
-pub fn parse_domain(value: &str) -> Result<String, String> {
-    let domain = value.trim().trim_end_matches('.').to_lowercase();
-    let labels_ok = domain.split('.').all(|label| {
-        !label.is_empty()
-            && label.len() <= 63
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-    });
-    if domain.len() > 253 || !domain.contains('.') || !labels_ok {
-        return Err(format!(
-            "{value:?} is not a domain name such as example.com (no https://, no path)."
-        ));
-    }
-    Ok(domain)
 }
 
 fn split_list(value: &str) -> Vec<String> {
@@ -296,9 +223,9 @@ impl ApplicationForm {
                 );
             }
         }
-        let mut org_domains = Vec::new();
+        let mut org_domains: Vec<OrgDomain> = Vec::new();
         for part in split_list(&self.org_domains) {
-            match parse_domain(&part) {
+            match OrgDomain::parse(&part) {
                 Ok(domain) if !org_domains.contains(&domain) => org_domains.push(domain),
                 Ok(_) => {}
                 Err(message) => {
@@ -309,6 +236,22 @@ impl ApplicationForm {
         if org_domains.len() > 10 {
             errors.insert("org_domains".into(), "Give at most 10 domains.".into());
         }
+        if org_domains.is_empty() && !errors.contains_key("org_domains") {
+            errors.insert(
+                "org_domains".into(),
+                "Enter the organisation's domain, e.g. example.com.".into(),
+            );
+        }
+        let security_alias = match SecurityAlias::parse(&self.security_alias) {
+            Ok(alias) => Some(alias),
+            Err(_) => {
+                errors.entry("security_alias".into()).or_insert_with(|| {
+                    "Enter the security alias as an email address, e.g. security@example.com."
+                        .into()
+                });
+                None
+            }
+        };
         if !CATEGORIES.iter().any(|(key, _)| *key == self.category) {
             errors.insert(
                 "category".into(),
@@ -327,13 +270,17 @@ impl ApplicationForm {
                 0
             }
         };
-        let voucher = self.voucher_alias.trim().to_lowercase();
-        if !voucher.is_empty() && voucher.parse::<lettre::Address>().is_err() {
-            errors.insert(
-                "voucher_alias".into(),
-                "Enter the voucher's alias as an email address, or leave it empty.".into(),
-            );
-        }
+        let voucher = match self.voucher_alias.trim() {
+            "" => None,
+            text => SecurityAlias::parse(text)
+                .map_err(|_| {
+                    errors.insert(
+                        "voucher_alias".into(),
+                        "Enter the voucher's alias as an email address, or leave it empty.".into(),
+                    )
+                })
+                .ok(),
+        };
         let key = self.pgp_key.trim();
         if key.contains("PRIVATE KEY BLOCK") {
             errors.insert(
@@ -361,14 +308,14 @@ impl ApplicationForm {
                 "Confirm that you will contribute fixes back.".into(),
             );
         }
-        if !errors.is_empty() {
+        let Some(security_alias) = security_alias.filter(|_| errors.is_empty()) else {
             return Err(errors);
-        }
+        };
         Ok(NewApplication {
             org_name: self.org_name.trim().to_owned(),
             org_domains,
             website: self.website.trim().to_owned(),
-            security_alias: self.security_alias.trim().to_lowercase(),
+            security_alias,
             category: self.category.clone(),
             product_name: self.product_name.trim().to_owned(),
             product_url: self.product_url.trim().to_owned(),
@@ -381,7 +328,7 @@ impl ApplicationForm {
             rep_name: self.rep_name.trim().to_owned(),
             rep_email: self.rep_email.trim().to_lowercase(),
             rep_chat: self.rep_chat.trim().to_owned(),
-            voucher_alias: (!voucher.is_empty()).then_some(voucher),
+            voucher_alias: voucher,
             days_to_fix,
             pgp_key: (!key.is_empty()).then(|| key.to_owned()),
             policy_version,
@@ -394,22 +341,31 @@ impl ApplicationForm {
     pub fn from_application(a: &Application) -> Self {
         Self {
             org_name: a.org_name.clone(),
-            org_domains: a.org_domains.clone(),
+            org_domains: a
+                .org_domains
+                .iter()
+                .map(OrgDomain::as_str)
+                .collect::<Vec<_>>()
+                .join("\n"),
             website: a.website.clone(),
-            security_alias: a.security_alias.clone(),
+            security_alias: a.security_alias.to_string(),
             category: a.category.clone(),
             product_name: a.product_name.clone(),
             product_url: a.product_url.clone(),
             redistribution: a.redistribution.clone(),
             user_base: a.user_base.clone(),
             user_base_size: a.user_base_size.clone(),
-            track_record: a.track_record.clone(),
-            community_links: a.community_links.clone(),
+            track_record: a.track_record.join("\n"),
+            community_links: a.community_links.join("\n"),
             contributor_handles: a.contributor_handles.clone(),
             rep_name: a.rep_name.clone(),
             rep_email: a.rep_email.clone(),
             rep_chat: a.rep_chat.clone(),
-            voucher_alias: a.voucher_alias.clone().unwrap_or_default(),
+            voucher_alias: a
+                .voucher_alias
+                .as_ref()
+                .map(SecurityAlias::to_string)
+                .unwrap_or_default(),
             days_to_fix: a.days_to_fix.to_string(),
             pgp_key: a.pgp_key.clone().unwrap_or_default(),
             accept_policy: String::new(),
@@ -424,24 +380,24 @@ impl ApplicationForm {
 #[diesel(table_name = applications)]
 pub struct Application {
     pub id: i64,
-    pub status: String,
+    pub status: ApplicationStatus,
     pub org_name: String,
-    pub org_domains: String,
+    pub org_domains: JsonList<OrgDomain>,
     pub website: String,
-    pub security_alias: String,
+    pub security_alias: SecurityAlias,
     pub category: String,
     pub product_name: String,
     pub product_url: String,
     pub redistribution: String,
     pub user_base: String,
     pub user_base_size: String,
-    pub track_record: String,
-    pub community_links: String,
+    pub track_record: JsonList<String>,
+    pub community_links: JsonList<String>,
     pub contributor_handles: String,
     pub rep_name: String,
     pub rep_email: String,
     pub rep_chat: String,
-    pub voucher_alias: Option<String>,
+    pub voucher_alias: Option<SecurityAlias>,
     pub days_to_fix: i32,
     pub pgp_key: Option<String>,
     pub policy_version: i32,
@@ -454,25 +410,17 @@ pub struct Application {
     pub decision_reason: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
-    pub primary_domain: String,
+    pub primary_domain: OrgDomain,
     pub recommended_at: Option<NaiveDateTime>,
 }
 
 impl Application {
-    pub fn status(&self) -> Status {
-        Status::parse(&self.status).unwrap_or(Status::Withdrawn)
+    pub fn status(&self) -> ApplicationStatus {
+        self.status
     }
 
-    pub fn domains(&self) -> Vec<String> {
-        split_list(&self.org_domains)
-    }
-
-    pub fn track_record_links(&self) -> Vec<String> {
-        split_list(&self.track_record)
-    }
-
-    pub fn community_link_list(&self) -> Vec<String> {
-        split_list(&self.community_links)
+    pub fn domains(&self) -> &[OrgDomain] {
+        &self.org_domains
     }
 }
 
@@ -481,9 +429,9 @@ impl Application {
 struct Answers<'a> {
     org_name: &'a str,
     org_domains: String,
-    primary_domain: &'a str,
+    primary_domain: &'a OrgDomain,
     website: &'a str,
-    security_alias: &'a str,
+    security_alias: &'a SecurityAlias,
     category: &'a str,
     product_name: &'a str,
     product_url: &'a str,
@@ -496,7 +444,7 @@ struct Answers<'a> {
     rep_name: &'a str,
     rep_email: &'a str,
     rep_chat: &'a str,
-    voucher_alias: Option<&'a str>,
+    voucher_alias: Option<&'a SecurityAlias>,
     days_to_fix: i32,
     pgp_key: Option<&'a str>,
     policy_version: i32,
@@ -508,7 +456,7 @@ struct Answers<'a> {
 fn answers(new: &NewApplication) -> Answers<'_> {
     Answers {
         org_name: &new.org_name,
-        org_domains: new.org_domains.join("\n"),
+        org_domains: JsonList::to_json(&new.org_domains),
         primary_domain: new.primary_domain(),
         website: &new.website,
         security_alias: &new.security_alias,
@@ -518,13 +466,13 @@ fn answers(new: &NewApplication) -> Answers<'_> {
         redistribution: &new.redistribution,
         user_base: &new.user_base,
         user_base_size: &new.user_base_size,
-        track_record: new.track_record.join("\n"),
-        community_links: new.community_links.join("\n"),
+        track_record: JsonList::to_json(&new.track_record),
+        community_links: JsonList::to_json(&new.community_links),
         contributor_handles: &new.contributor_handles,
         rep_name: &new.rep_name,
         rep_email: &new.rep_email,
         rep_chat: &new.rep_chat,
-        voucher_alias: new.voucher_alias.as_deref(),
+        voucher_alias: new.voucher_alias.as_ref(),
         days_to_fix: new.days_to_fix,
         pgp_key: new.pgp_key.as_deref(),
         policy_version: new.policy_version,
@@ -541,18 +489,15 @@ pub fn insert(
     status_token_hash: &str,
 ) -> Result<i64, DbError> {
     let now = db::now();
-    diesel::insert_into(applications::table)
+    Ok(diesel::insert_into(applications::table)
         .values((
             answers(new),
-            applications::status.eq(Status::AwaitingConfirmation.as_str()),
+            applications::status.eq(ApplicationStatus::AwaitingConfirmation),
             applications::status_token_hash.eq(status_token_hash),
             applications::created_at.eq(now),
         ))
-        .execute(conn)?;
-    Ok(applications::table
-        .filter(applications::status_token_hash.eq(status_token_hash))
-        .select(applications::id)
-        .first(conn)?)
+        .returning(applications::id)
+        .get_result(conn)?)
 }
 
 pub fn update_answers(
@@ -566,10 +511,14 @@ pub fn update_answers(
     Ok(())
 }
 
-pub fn set_status(conn: &mut DbConnection, id: i64, status: Status) -> Result<(), DbError> {
+pub fn set_status(
+    conn: &mut DbConnection,
+    id: i64,
+    status: ApplicationStatus,
+) -> Result<(), DbError> {
     diesel::update(applications::table.filter(applications::id.eq(id)))
         .set((
-            applications::status.eq(status.as_str()),
+            applications::status.eq(status),
             applications::updated_at.eq(db::now()),
         ))
         .execute(conn)?;
@@ -598,17 +547,12 @@ pub fn find_by_status_token(
 /// The open application whose primary domain is one of `domains`, other than `except`.
 pub fn open_for_domains(
     conn: &mut DbConnection,
-    domains: &[String],
+    domains: &[OrgDomain],
     except: Option<i64>,
 ) -> Result<Option<Application>, DbError> {
-    let open: Vec<&str> = Status::ALL
-        .iter()
-        .filter(|s| s.is_open())
-        .map(|s| s.as_str())
-        .collect();
     let mut query = applications::table
         .filter(applications::primary_domain.eq_any(domains))
-        .filter(applications::status.eq_any(open))
+        .filter(applications::status.eq_any(ApplicationStatus::open()))
         .into_boxed();
     if let Some(id) = except {
         query = query.filter(applications::id.ne(id));
@@ -622,13 +566,12 @@ pub fn open_for_domains(
 /// One page of the review queue, oldest first.
 pub fn queue(
     conn: &mut DbConnection,
-    statuses: &[Status],
+    statuses: &[ApplicationStatus],
     page: i64,
     per_page: i64,
 ) -> Result<(Vec<Application>, bool), DbError> {
-    let names: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
     let mut rows: Vec<Application> = applications::table
-        .filter(applications::status.eq_any(names))
+        .filter(applications::status.eq_any(statuses))
         .order((applications::created_at.asc(), applications::id.asc()))
         .offset(page.clamp(0, 1_000_000).saturating_mul(per_page))
         .limit(per_page + 1)
@@ -640,7 +583,7 @@ pub fn queue(
 }
 
 /// How many applications are in each state.
-pub fn status_counts(conn: &mut DbConnection) -> Result<Vec<(String, i64)>, DbError> {
+pub fn status_counts(conn: &mut DbConnection) -> Result<Vec<(ApplicationStatus, i64)>, DbError> {
     Ok(applications::table
         .group_by(applications::status)
         .select((applications::status, diesel::dsl::count_star()))
@@ -653,7 +596,7 @@ pub fn status_counts(conn: &mut DbConnection) -> Result<Vec<(String, i64)>, DbEr
 pub struct StoredCheck {
     pub check_key: String,
     pub title: String,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub reason: String,
     pub required: bool,
     pub checked_at: NaiveDateTime,
@@ -661,7 +604,7 @@ pub struct StoredCheck {
 
 impl StoredCheck {
     pub fn failed_required(&self) -> bool {
-        self.required && self.outcome == Outcome::Fail.as_str()
+        self.required && self.outcome == Outcome::Fail
     }
 }
 
@@ -680,7 +623,7 @@ pub fn store_checks(
                 criteria_results::application_id.eq(id),
                 criteria_results::check_key.eq(r.key),
                 criteria_results::title.eq(r.title),
-                criteria_results::outcome.eq(r.outcome.as_str()),
+                criteria_results::outcome.eq(r.outcome),
                 criteria_results::reason.eq(&r.reason),
                 criteria_results::required.eq(r.required),
                 criteria_results::checked_at.eq(now),
@@ -818,9 +761,10 @@ mod tests {
     #[test]
     fn a_complete_form_parses_with_normalised_values() {
         let new = good_form().parse(1).expect("valid");
-        assert_eq!(new.org_domains, vec!["example.com", "example.net"]);
-        assert_eq!(new.security_alias, "security@example.com");
-        assert_eq!(new.primary_domain(), "example.com");
+        let domains: Vec<&str> = new.org_domains.iter().map(OrgDomain::as_str).collect();
+        assert_eq!(domains, ["example.com", "example.net"]);
+        assert_eq!(new.security_alias.as_str(), "security@example.com");
+        assert_eq!(new.primary_domain().as_str(), "example.com");
         assert_eq!(new.days_to_fix, 14);
         assert_eq!(new.voucher_alias, None);
     }
@@ -862,10 +806,10 @@ mod tests {
     }
 
     #[test]
-    fn domains_are_names_not_urls() {
-        assert_eq!(parse_domain("Example.COM."), Ok("example.com".into()));
-        assert!(parse_domain("localhost").is_err());
-        assert!(parse_domain("exa mple.com").is_err());
-        assert!(parse_domain("-bad.example.com").is_err());
+    fn a_form_without_a_domain_is_refused_beside_the_field() {
+        let mut form = good_form();
+        form.org_domains = " , ".into();
+        let errors = form.parse(1).expect_err("no domain");
+        assert!(errors["org_domains"].contains("domain"), "{errors:?}");
     }
 }

@@ -4,17 +4,12 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use hmac::{Hmac, Mac};
 use serde::Serialize;
-use sha2::Sha256;
 
 use crate::db::schema::{breaches, members};
 use crate::db::{self, DbConnection, DbError};
+use crate::domain::{MemberStatus, OrgDomain, SecurityAlias};
 use crate::membership::application::Application;
-
-pub const ACTIVE: &str = "active";
-pub const SUSPENDED: &str = "suspended";
-pub const REMOVED: &str = "removed";
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = members)]
@@ -22,11 +17,11 @@ pub struct Member {
     pub id: i64,
     pub application_id: Option<i64>,
     pub org_name: String,
-    pub org_domain: String,
-    pub security_alias: String,
+    pub org_domain: OrgDomain,
+    pub security_alias: SecurityAlias,
     pub pgp_key: Option<String>,
     pub policy_version: i32,
-    pub status: String,
+    pub status: MemberStatus,
     pub status_reason: Option<String>,
     pub joined_at: NaiveDateTime,
     pub last_reviewed_at: NaiveDateTime,
@@ -57,7 +52,7 @@ pub fn create_from(conn: &mut DbConnection, application: &Application) -> Result
                 members::security_alias.eq(&application.security_alias),
                 members::pgp_key.eq(&application.pgp_key),
                 members::policy_version.eq(application.policy_version),
-                members::status.eq(ACTIVE),
+                members::status.eq(MemberStatus::Active),
                 members::status_reason.eq(None::<String>),
                 members::joined_at.eq(now),
                 members::last_reviewed_at.eq(now),
@@ -67,7 +62,7 @@ pub fn create_from(conn: &mut DbConnection, application: &Application) -> Result
             .execute(conn)?;
         return Ok(id);
     }
-    diesel::insert_into(members::table)
+    Ok(diesel::insert_into(members::table)
         .values((
             members::application_id.eq(Some(application.id)),
             members::org_name.eq(&application.org_name),
@@ -75,18 +70,15 @@ pub fn create_from(conn: &mut DbConnection, application: &Application) -> Result
             members::security_alias.eq(&application.security_alias),
             members::pgp_key.eq(&application.pgp_key),
             members::policy_version.eq(application.policy_version),
-            members::status.eq(ACTIVE),
+            members::status.eq(MemberStatus::Active),
             members::joined_at.eq(now),
             members::last_reviewed_at.eq(now),
             members::next_review_due.eq(now + chrono::Duration::days(365)),
             members::created_at.eq(now),
             members::updated_at.eq(now),
         ))
-        .execute(conn)?;
-    Ok(members::table
-        .filter(members::org_domain.eq(&application.primary_domain))
-        .select(members::id)
-        .first(conn)?)
+        .returning(members::id)
+        .get_result(conn)?)
 }
 
 pub fn find(conn: &mut DbConnection, id: i64) -> Result<Option<Member>, DbError> {
@@ -106,24 +98,24 @@ pub fn all(conn: &mut DbConnection) -> Result<Vec<Member>, DbError> {
 
 pub fn active(conn: &mut DbConnection) -> Result<Vec<Member>, DbError> {
     Ok(members::table
-        .filter(members::status.eq(ACTIVE))
+        .filter(members::status.eq(MemberStatus::Active))
         .order(members::org_name)
         .select(Member::as_select())
         .load(conn)?)
 }
 
 /// Org domains of members that still count as on the list (active or suspended).
-pub fn current_domains(conn: &mut DbConnection) -> Result<Vec<String>, DbError> {
+pub fn current_domains(conn: &mut DbConnection) -> Result<Vec<OrgDomain>, DbError> {
     Ok(members::table
-        .filter(members::status.ne(REMOVED))
+        .filter(members::status.ne(MemberStatus::Removed))
         .select(members::org_domain)
         .load(conn)?)
 }
 
 /// (alias, org domain) of active members: who may vouch.
-pub fn active_aliases(conn: &mut DbConnection) -> Result<Vec<(String, String)>, DbError> {
+pub fn active_aliases(conn: &mut DbConnection) -> Result<Vec<(SecurityAlias, OrgDomain)>, DbError> {
     Ok(members::table
-        .filter(members::status.eq(ACTIVE))
+        .filter(members::status.eq(MemberStatus::Active))
         .select((members::security_alias, members::org_domain))
         .load(conn)?)
 }
@@ -131,7 +123,7 @@ pub fn active_aliases(conn: &mut DbConnection) -> Result<Vec<(String, String)>, 
 pub fn set_status(
     conn: &mut DbConnection,
     id: i64,
-    status: &str,
+    status: MemberStatus,
     reason: &str,
 ) -> Result<(), DbError> {
     diesel::update(members::table.filter(members::id.eq(id)))
@@ -208,81 +200,4 @@ pub fn all_breaches(conn: &mut DbConnection) -> Result<Vec<Breach>, DbError> {
         .order(breaches::occurred_at.desc())
         .select(Breach::as_select())
         .load(conn)?)
-}
-
-/// A link token that lets one member accept one policy version until a time, signed with
-/// the service's key so nobody else can make one: `member.version.expiry.signature`.
-pub fn sign_policy_link(key: &[u8], member_id: i64, version: i32, expires_unix: i64) -> String {
-    let payload = format!("{member_id}.{version}.{expires_unix}");
-    format!("{payload}.{}", signature(key, &payload))
-}
-
-fn signature(key: &[u8], payload: &str) -> String {
-    // HMAC takes keys of any length; an empty signature never verifies.
-    <Hmac<Sha256> as Mac>::new_from_slice(key)
-        .map(|mut mac| {
-            mac.update(payload.as_bytes());
-            hex::encode(mac.finalize().into_bytes())
-        })
-        .unwrap_or_default()
-}
-
-/// Signs any payload for a link: `payload.signature`.
-pub fn sign_link(key: &[u8], payload: &str) -> String {
-    format!("{payload}.{}", signature(key, payload))
-}
-
-/// The payload of a link signed with [`sign_link`], if the signature matches.
-pub fn verify_link(key: &[u8], token: &str) -> Option<String> {
-    let (payload, given) = token.rsplit_once('.')?;
-    let expected = signature(key, payload);
-    let same = !expected.is_empty()
-        && expected.len() == given.len()
-        && expected
-            .bytes()
-            .zip(given.bytes())
-            .fold(0u8, |a, (x, y)| a | (x ^ y))
-            == 0;
-    same.then(|| payload.to_owned())
-}
-
-/// Checks a policy link; returns (member id, version) while it is valid and unexpired.
-pub fn verify_policy_link(key: &[u8], token: &str, now_unix: i64) -> Option<(i64, i32)> {
-    let (payload, given) = token.rsplit_once('.')?;
-    let expected = signature(key, payload);
-    let same = !expected.is_empty()
-        && expected.len() == given.len()
-        && expected
-            .bytes()
-            .zip(given.bytes())
-            .fold(0u8, |a, (x, y)| a | (x ^ y))
-            == 0;
-    if !same {
-        return None;
-    }
-    let mut parts = payload.split('.');
-    let member = parts.next()?.parse().ok()?;
-    let version = parts.next()?.parse().ok()?;
-    let expires: i64 = parts.next()?.parse().ok()?;
-    (parts.next().is_none() && expires > now_unix).then_some((member, version))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn policy_links_are_signed_and_expire() {
-        let key = b"0123456789abcdef0123456789abcdef";
-        let link = sign_policy_link(key, 7, 2, 2_000);
-        assert_eq!(verify_policy_link(key, &link, 1_000), Some((7, 2)));
-        assert_eq!(verify_policy_link(key, &link, 2_000), None, "expired");
-        assert_eq!(
-            verify_policy_link(b"another key another key another k", &link, 1_000),
-            None
-        );
-        let forged = link.replacen("7.", "8.", 1);
-        assert_eq!(verify_policy_link(key, &forged, 1_000), None);
-        assert_eq!(verify_policy_link(key, "garbage", 1_000), None);
-    }
 }

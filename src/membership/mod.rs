@@ -13,59 +13,18 @@ use serde_json::json;
 
 use crate::accounts::session::CurrentUser;
 use crate::accounts::{self, Role};
+use crate::app::Context;
 use crate::audit;
-use crate::config::{MembershipSettings, Settings};
 use crate::db::{self, DbConnection, DbError};
-use crate::mail::{MailError, Mailer};
-use crate::releases::ENVOY_POLICY_URL;
-use application::{Application, LinkProblem, NewApplication, Status};
+use crate::domain::MemberStatus;
+use crate::mail::MailError;
+use crate::releases::upstream::ENVOY_POLICY_URL;
+use application::{Application, ApplicationStatus, LinkProblem, NewApplication};
 use checks::{CheckContext, CheckInput, CheckResult, Outcome};
-use policy::Policy;
 use review::Vote;
 
 /// How long a confirmation link works.
 pub const CONFIRMATION_DAYS: i64 = 7;
-
-/// What the membership workflows need, built once at start.
-#[derive(Clone)]
-pub struct Env {
-    pub base_url: String,
-    pub approvals_required: u32,
-    pub lead_days: u32,
-    pub settings: MembershipSettings,
-    pub policy: Policy,
-    pub mailer: Mailer,
-    /// Signs policy-acceptance and receipt links.
-    pub link_key: Vec<u8>,
-    /// The list's time zone, for dates in mail.
-    pub timezone: chrono_tz::Tz,
-    /// Where members report a leak.
-    pub report_to: String,
-}
-
-impl Env {
-    pub fn new(
-        settings: &Settings,
-        mailer: Mailer,
-        link_key: Vec<u8>,
-    ) -> Result<Self, policy::PolicyError> {
-        Ok(Self {
-            base_url: settings.base_url.as_str().trim_end_matches('/').to_owned(),
-            approvals_required: settings.approvals_required,
-            lead_days: settings.lead_days,
-            settings: settings.membership.clone(),
-            policy: Policy::load(settings.membership.policy_file.as_deref())?,
-            mailer,
-            link_key,
-            timezone: settings.timezone,
-            report_to: settings.mail_from.email.to_string(),
-        })
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base_url)
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum FlowError {
@@ -108,23 +67,21 @@ fn is_unique_violation(error: &FlowError) -> bool {
 /// Runs every automatic check on a stored application and stores the results.
 pub fn run_checks(
     conn: &mut DbConnection,
-    env: &Env,
+    ctx: &Context,
     app: &Application,
 ) -> Result<Vec<CheckResult>, DbError> {
     let member_domains = members::current_domains(conn)?;
     let member_aliases = members::active_aliases(conn)?;
-    let domains = app.domains();
-    let track_record = app.track_record_links();
-    let community = app.community_link_list();
     let input = CheckInput {
-        org_domains: &domains,
-        security_alias: &app.security_alias,
+        org_domains: app.domains(),
+        alias: Ok(app.security_alias.clone()),
+        alias_text: app.security_alias.as_str(),
         rep_name: &app.rep_name,
         website: &app.website,
         product_url: &app.product_url,
-        track_record: &track_record,
-        community_links: &community,
-        voucher_alias: app.voucher_alias.as_deref(),
+        track_record: &app.track_record,
+        community_links: &app.community_links,
+        voucher_alias: app.voucher_alias.as_ref(),
         days_to_fix: app.days_to_fix,
         pgp_key: app.pgp_key.as_deref(),
         accepted_policy_version: app.policy_version,
@@ -135,11 +92,11 @@ pub fn run_checks(
     let context = CheckContext {
         member_domains: &member_domains,
         member_aliases: &member_aliases,
-        current_policy_version: env.policy.version,
-        max_days_to_fix: env.settings.max_days_to_fix,
-        voucher_required: env.settings.voucher_required,
-        required: &env.settings.required_checks,
-        now: chrono::Utc::now(),
+        current_policy_version: ctx.policy.version,
+        max_days_to_fix: ctx.settings.membership.max_days_to_fix,
+        voucher_required: ctx.settings.membership.voucher_required,
+        required: &ctx.settings.membership.required_checks,
+        now: ctx.clock.now(),
     };
     let results = checks::run_all(&input, &context);
     application::store_checks(conn, app.id, &results)?;
@@ -160,24 +117,24 @@ fn load(conn: &mut DbConnection, id: i64) -> Result<Application, FlowError> {
 
 fn send_confirmation(
     conn: &mut DbConnection,
-    env: &Env,
+    ctx: &Context,
     app: &Application,
     status_token: Option<&str>,
 ) -> Result<(), FlowError> {
     let (token, expires_at) =
         application::new_confirmation(conn, app.id, chrono::Duration::days(CONFIRMATION_DAYS))?;
     let status_url = status_token.map_or_else(
-        || env.url("/apply"),
-        |t| env.url(&format!("/apply/status/{t}")),
+        || ctx.url("/apply"),
+        |t| ctx.url(&format!("/apply/status/{t}")),
     );
-    env.mailer.enqueue(
+    ctx.mailer.enqueue(
         conn,
         "confirm_alias",
-        &app.security_alias,
+        app.security_alias.as_str(),
         json!({
             "org_name": app.org_name,
             "alias": app.security_alias,
-            "confirm_url": env.url(&format!("/apply/confirm/{token}")),
+            "confirm_url": ctx.url(&format!("/apply/confirm/{token}")),
             "expires_on": expires_at.format("%Y-%m-%d").to_string(),
             "status_url": status_url,
         }),
@@ -200,7 +157,7 @@ pub fn expire_unconfirmed(
         .filter(confirmation_tokens::expires_at.gt(now))
         .select(confirmation_tokens::application_id);
     let stale: Vec<i64> = applications::table
-        .filter(applications::status.eq(Status::AwaitingConfirmation.as_str()))
+        .filter(applications::status.eq(ApplicationStatus::AwaitingConfirmation))
         .filter(applications::id.ne_all(live_links))
         .select(applications::id)
         .load(conn)?;
@@ -208,7 +165,7 @@ pub fn expire_unconfirmed(
         decide(
             conn,
             *id,
-            Status::Withdrawn,
+            ApplicationStatus::Withdrawn,
             Some("The security alias was not confirmed in time."),
         )?;
         audit::record(
@@ -232,7 +189,7 @@ pub struct Submitted {
 /// and a receipt to the representative.
 pub fn submit(
     conn: &mut DbConnection,
-    env: &Env,
+    ctx: &Context,
     new: &NewApplication,
     ip: Option<&str>,
 ) -> Result<Submitted, FlowError> {
@@ -242,19 +199,19 @@ pub fn submit(
         if let Some(domain) = new
             .org_domains
             .iter()
-            .find(|d| checks::is_on_domains(d, &member_domains))
+            .find(|d| crate::domain::org_domain::on_any(d.as_str(), &member_domains))
         {
-            return Err(FlowError::AlreadyMember(domain.clone()));
+            return Err(FlowError::AlreadyMember(domain.to_string()));
         }
         if let Some(open) = application::open_for_domains(conn, &new.org_domains, None)? {
-            return Err(FlowError::AlreadyOpen(open.primary_domain));
+            return Err(FlowError::AlreadyOpen(open.primary_domain.to_string()));
         }
         let status_token = accounts::session::new_token();
         let id = application::insert(conn, new, &accounts::session::token_hash(&status_token))?;
         let app = load(conn, id)?;
-        let results = run_checks(conn, env, &app)?;
-        send_confirmation(conn, env, &app, Some(&status_token))?;
-        env.mailer.enqueue(
+        let results = run_checks(conn, ctx, &app)?;
+        send_confirmation(conn, ctx, &app, Some(&status_token))?;
+        ctx.mailer.enqueue(
             conn,
             "application_received",
             &app.rep_email,
@@ -262,7 +219,7 @@ pub fn submit(
                 "org_name": app.org_name,
                 "rep_name": app.rep_name,
                 "alias": app.security_alias,
-                "status_url": env.url(&format!("/apply/status/{status_token}")),
+                "status_url": ctx.url(&format!("/apply/status/{status_token}")),
                 "failing": failing(&results),
             }),
             None,
@@ -282,7 +239,7 @@ pub fn submit(
     match result {
         // Two submissions for one domain at the same moment: the index keeps one.
         Err(error) if is_unique_violation(&error) => {
-            Err(FlowError::AlreadyOpen(new.primary_domain().to_owned()))
+            Err(FlowError::AlreadyOpen(new.primary_domain().to_string()))
         }
         other => other,
     }
@@ -292,7 +249,7 @@ pub fn submit(
 /// confirmed again, which takes the application out of review until it is.
 pub fn edit(
     conn: &mut DbConnection,
-    env: &Env,
+    ctx: &Context,
     id: i64,
     new: &NewApplication,
     status_token: &str,
@@ -306,12 +263,12 @@ pub fn edit(
         if let Some(domain) = new
             .org_domains
             .iter()
-            .find(|d| checks::is_on_domains(d, &member_domains))
+            .find(|d| crate::domain::org_domain::on_any(d.as_str(), &member_domains))
         {
-            return Err(FlowError::AlreadyMember(domain.clone()));
+            return Err(FlowError::AlreadyMember(domain.to_string()));
         }
         if let Some(open) = application::open_for_domains(conn, &new.org_domains, Some(id))? {
-            return Err(FlowError::AlreadyOpen(open.primary_domain));
+            return Err(FlowError::AlreadyOpen(open.primary_domain.to_string()));
         }
         application::update_answers(conn, id, new)?;
         let alias_changed = before.security_alias != new.security_alias;
@@ -321,18 +278,21 @@ pub fn edit(
             diesel::update(applications::table.filter(applications::id.eq(id)))
                 .set((
                     applications::alias_confirmed_at.eq(None::<chrono::NaiveDateTime>),
-                    applications::status.eq(Status::AwaitingConfirmation.as_str()),
+                    applications::status.eq(ApplicationStatus::AwaitingConfirmation),
                 ))
                 .execute(conn)?;
         }
         // Votes judged the old answers: reviewers look again at the new ones.
-        let votes_cleared = if matches!(before.status(), Status::InReview | Status::Recommended) {
+        let votes_cleared = if matches!(
+            before.status(),
+            ApplicationStatus::InReview | ApplicationStatus::Recommended
+        ) {
             use crate::db::schema::votes;
             use diesel::prelude::*;
             let n =
                 diesel::delete(votes::table.filter(votes::application_id.eq(id))).execute(conn)?;
-            if before.status() == Status::Recommended && !alias_changed {
-                application::set_status(conn, id, Status::InReview)?;
+            if before.status() == ApplicationStatus::Recommended && !alias_changed {
+                application::set_status(conn, id, ApplicationStatus::InReview)?;
             }
             n
         } else {
@@ -340,9 +300,9 @@ pub fn edit(
         };
         let app = load(conn, id)?;
 
-        run_checks(conn, env, &app)?;
+        run_checks(conn, ctx, &app)?;
         if alias_changed {
-            send_confirmation(conn, env, &app, Some(status_token))?;
+            send_confirmation(conn, ctx, &app, Some(status_token))?;
         }
         audit::record(
             conn,
@@ -358,16 +318,16 @@ pub fn edit(
 /// Mails a new confirmation link; earlier ones stop working.
 pub fn resend_confirmation(
     conn: &mut DbConnection,
-    env: &Env,
+    ctx: &Context,
     id: i64,
     status_token: &str,
 ) -> Result<(), FlowError> {
     db::write_transaction(conn, |conn| {
         let app = load(conn, id)?;
-        if app.status() != Status::AwaitingConfirmation {
+        if app.status() != ApplicationStatus::AwaitingConfirmation {
             return Err(FlowError::Refused("The alias is already confirmed.".into()));
         }
-        send_confirmation(conn, env, &app, Some(status_token))?;
+        send_confirmation(conn, ctx, &app, Some(status_token))?;
         audit::record(
             conn,
             &app.rep_email,
@@ -388,7 +348,7 @@ pub fn withdraw(conn: &mut DbConnection, id: i64) -> Result<(), FlowError> {
         decide(
             conn,
             id,
-            Status::Withdrawn,
+            ApplicationStatus::Withdrawn,
             Some("Withdrawn by the applicant."),
         )?;
         audit::record(
@@ -405,14 +365,14 @@ pub fn withdraw(conn: &mut DbConnection, id: i64) -> Result<(), FlowError> {
 fn decide(
     conn: &mut DbConnection,
     id: i64,
-    status: Status,
+    status: ApplicationStatus,
     reason: Option<&str>,
 ) -> Result<(), DbError> {
     use crate::db::schema::applications;
     use diesel::prelude::*;
     diesel::update(applications::table.filter(applications::id.eq(id)))
         .set((
-            applications::status.eq(status.as_str()),
+            applications::status.eq(status),
             applications::decided_at.eq(Some(db::now())),
             applications::decision_reason.eq(reason),
             applications::updated_at.eq(db::now()),
@@ -429,7 +389,7 @@ fn reviewers_for(
     let domains = app.domains();
     Ok(accounts::with_role(conn, Role::Reviewer)?
         .into_iter()
-        .filter(|a| !review::is_recused(&a.email, &domains))
+        .filter(|a| !review::is_recused(&a.email, domains))
         .collect())
 }
 
@@ -437,7 +397,7 @@ fn reviewers_for(
 /// review queue; reviewers are told.
 pub fn confirm(
     conn: &mut DbConnection,
-    env: &Env,
+    ctx: &Context,
     token: &str,
 ) -> Result<Result<Application, LinkProblem>, FlowError> {
     db::write_transaction(conn, |conn| {
@@ -449,7 +409,7 @@ pub fn confirm(
         if !app.status().is_open() {
             return Ok(Err(LinkProblem::Closed));
         }
-        if app.status() != Status::AwaitingConfirmation {
+        if app.status() != ApplicationStatus::AwaitingConfirmation {
             return Ok(Ok(app));
         }
         {
@@ -458,26 +418,26 @@ pub fn confirm(
             diesel::update(applications::table.filter(applications::id.eq(id)))
                 .set((
                     applications::alias_confirmed_at.eq(Some(db::now())),
-                    applications::status.eq(Status::InReview.as_str()),
+                    applications::status.eq(ApplicationStatus::InReview),
                     applications::updated_at.eq(db::now()),
                 ))
                 .execute(conn)?;
         }
         let app = load(conn, id)?;
-        let results = run_checks(conn, env, &app)?;
+        let results = run_checks(conn, ctx, &app)?;
         let failing_required = results
             .iter()
             .filter(|r| r.required && r.outcome == Outcome::Fail)
             .count();
         for reviewer in reviewers_for(conn, &app)? {
-            env.mailer.enqueue(
+            ctx.mailer.enqueue(
                 conn,
                 "review_new_application",
                 &reviewer.email,
                 json!({
                     "reviewer_name": reviewer.name,
                     "org_name": app.org_name,
-                    "review_url": env.url(&format!("/review/applications/{id}")),
+                    "review_url": ctx.url(&format!("/review/applications/{id}")),
                     "failing_required": failing_required,
                 }),
                 Some(format!("review-new:{id}:{}", reviewer.id)),
@@ -485,7 +445,7 @@ pub fn confirm(
         }
         audit::record(
             conn,
-            &app.security_alias,
+            app.security_alias.as_str(),
             "application.alias-confirmed",
             &app_subject(id),
             json!({}),
@@ -497,18 +457,21 @@ pub fn confirm(
 /// Records a reviewer's vote and moves the application as the votes now say.
 pub fn vote(
     conn: &mut DbConnection,
-    env: &Env,
+    ctx: &Context,
     id: i64,
     reviewer: &CurrentUser,
     vote: Vote,
     reason: &str,
-) -> Result<Status, FlowError> {
+) -> Result<ApplicationStatus, FlowError> {
     db::write_transaction(conn, |conn| {
         let app = load(conn, id)?;
-        if !matches!(app.status(), Status::InReview | Status::Recommended) {
+        if !matches!(
+            app.status(),
+            ApplicationStatus::InReview | ApplicationStatus::Recommended
+        ) {
             return Err(FlowError::Decided);
         }
-        if review::is_recused(&reviewer.email, &app.domains()) {
+        if review::is_recused(&reviewer.email, app.domains()) {
             return Err(FlowError::Refused(
                 "You are recused: your email domain is the applicant's own.".into(),
             ));
@@ -524,31 +487,31 @@ pub fn vote(
         let tally = review::tally(&review::votes_for(conn, id)?);
         let mut next = review::outcome(
             tally,
-            env.approvals_required,
-            env.settings.rejections_required,
-            env.settings.final_approval,
+            ctx.settings.approvals_required,
+            ctx.settings.membership.rejections_required,
+            ctx.settings.membership.final_approval,
         );
         let blocked = application::load_checks(conn, id)?
             .iter()
             .any(|c| c.failed_required());
-        if next == Status::Approved && blocked {
+        if next == ApplicationStatus::Approved && blocked {
             // Quorum alone cannot make a member while a required check fails.
-            next = Status::Recommended;
+            next = ApplicationStatus::Recommended;
         }
         match next {
-            Status::Rejected => {
+            ApplicationStatus::Rejected => {
                 let reasons = rejection_reasons(conn, id)?;
-                reject(conn, env, &app, &reasons, "reviewers")?;
+                reject(conn, ctx, &app, &reasons, "reviewers")?;
             }
-            Status::Approved => {
-                approve(conn, env, &app, "reviewers' quorum")?;
+            ApplicationStatus::Approved => {
+                approve(conn, ctx, &app, "reviewers' quorum")?;
             }
-            Status::Recommended if app.status() != Status::Recommended => {
+            ApplicationStatus::Recommended if app.status() != ApplicationStatus::Recommended => {
                 use crate::db::schema::applications;
                 use diesel::prelude::*;
                 diesel::update(applications::table.filter(applications::id.eq(id)))
                     .set((
-                        applications::status.eq(Status::Recommended.as_str()),
+                        applications::status.eq(ApplicationStatus::Recommended),
                         applications::recommended_at.eq(Some(db::now())),
                     ))
                     .execute(conn)?;
@@ -560,8 +523,8 @@ pub fn vote(
                     json!({ "approvals": tally.approvals }),
                 )?;
             }
-            Status::InReview if app.status() != Status::InReview => {
-                application::set_status(conn, id, Status::InReview)?;
+            ApplicationStatus::InReview if app.status() != ApplicationStatus::InReview => {
+                application::set_status(conn, id, ApplicationStatus::InReview)?;
                 audit::record(
                     conn,
                     "edl",
@@ -579,7 +542,7 @@ pub fn vote(
 fn rejection_reasons(conn: &mut DbConnection, id: i64) -> Result<String, DbError> {
     let reasons: Vec<String> = review::votes_for(conn, id)?
         .into_iter()
-        .filter(|v| v.vote == Vote::Reject.as_str())
+        .filter(|v| v.vote == Vote::Reject)
         .map(|v| v.reason)
         .collect();
     Ok(reasons.join("\n"))
@@ -587,21 +550,21 @@ fn rejection_reasons(conn: &mut DbConnection, id: i64) -> Result<String, DbError
 
 fn reject(
     conn: &mut DbConnection,
-    env: &Env,
+    ctx: &Context,
     app: &Application,
     reason: &str,
     by: &str,
 ) -> Result<(), FlowError> {
-    decide(conn, app.id, Status::Rejected, Some(reason))?;
-    env.mailer.enqueue(
+    decide(conn, app.id, ApplicationStatus::Rejected, Some(reason))?;
+    ctx.mailer.enqueue(
         conn,
         "decision_rejected",
-        &app.security_alias,
+        app.security_alias.as_str(),
         json!({
             "org_name": app.org_name,
             "reason": reason,
-            "criteria_url": env.url("/criteria"),
-            "apply_url": env.url("/apply"),
+            "criteria_url": ctx.url("/criteria"),
+            "apply_url": ctx.url("/apply"),
         }),
         Some(format!("decision:{}", app.id)),
     )?;
@@ -617,23 +580,23 @@ fn reject(
 
 fn approve(
     conn: &mut DbConnection,
-    env: &Env,
+    ctx: &Context,
     app: &Application,
     by: &str,
 ) -> Result<i64, FlowError> {
-    decide(conn, app.id, Status::Approved, None)?;
+    decide(conn, app.id, ApplicationStatus::Approved, None)?;
     let member_id = members::create_from(conn, app)?;
-    env.mailer.enqueue(
+    ctx.mailer.enqueue(
         conn,
         "decision_approved",
-        &app.security_alias,
+        app.security_alias.as_str(),
         json!({
             "org_name": app.org_name,
-            "policy_version": env.policy.version,
-            "policy_url": env.url("/embargo-policy"),
+            "policy_version": ctx.policy.version,
+            "policy_url": ctx.url("/embargo-policy"),
             "envoy_policy_url": ENVOY_POLICY_URL,
-            "lead_days": env.lead_days,
-            "members_url": env.url("/members"),
+            "lead_days": ctx.settings.lead_days,
+            "members_url": ctx.url("/members"),
         }),
         Some(format!("decision:{}", app.id)),
     )?;
@@ -657,25 +620,25 @@ fn approve(
 /// An approver's final approval of a recommended application: it becomes a member.
 pub fn final_approve(
     conn: &mut DbConnection,
-    env: &Env,
+    ctx: &Context,
     id: i64,
     approver: &CurrentUser,
 ) -> Result<i64, FlowError> {
     db::write_transaction(conn, |conn| {
         let app = load(conn, id)?;
-        if app.status() != Status::Recommended {
+        if app.status() != ApplicationStatus::Recommended {
             return Err(FlowError::Refused(format!(
                 "Only a recommended application can be approved; this one is {}.",
                 app.status().label().to_lowercase()
             )));
         }
-        if review::is_recused(&approver.email, &app.domains()) {
+        if review::is_recused(&approver.email, app.domains()) {
             return Err(FlowError::Refused(
                 "You are recused: your email domain is the applicant's own.".into(),
             ));
         }
         // The facts may have changed since the checks last ran (a new member, new settings).
-        let failing: Vec<String> = run_checks(conn, env, &app)?
+        let failing: Vec<String> = run_checks(conn, ctx, &app)?
             .into_iter()
             .filter(|c| c.required && c.outcome == Outcome::Fail)
             .map(|c| c.title.to_owned())
@@ -686,29 +649,32 @@ pub fn final_approve(
                 failing.join("; ")
             )));
         }
-        approve(conn, env, &app, approver.actor())
+        approve(conn, ctx, &app, approver.actor())
     })
 }
 
 /// An approver's decision not to admit an application, with the reason the applicant is sent.
 pub fn decline(
     conn: &mut DbConnection,
-    env: &Env,
+    ctx: &Context,
     id: i64,
     approver: &CurrentUser,
     reason: &str,
 ) -> Result<(), FlowError> {
     db::write_transaction(conn, |conn| {
         let app = load(conn, id)?;
-        if !matches!(app.status(), Status::InReview | Status::Recommended) {
+        if !matches!(
+            app.status(),
+            ApplicationStatus::InReview | ApplicationStatus::Recommended
+        ) {
             return Err(FlowError::Decided);
         }
-        if review::is_recused(&approver.email, &app.domains()) {
+        if review::is_recused(&approver.email, app.domains()) {
             return Err(FlowError::Refused(
                 "You are recused: your email domain is the applicant's own.".into(),
             ));
         }
-        reject(conn, env, &app, reason, approver.actor())
+        reject(conn, ctx, &app, reason, approver.actor())
     })
 }
 
@@ -743,7 +709,7 @@ pub enum MemberAction {
 
 pub fn member_action(
     conn: &mut DbConnection,
-    env: &Env,
+    ctx: &Context,
     member_id: i64,
     admin: &CurrentUser,
     action: MemberAction,
@@ -753,19 +719,19 @@ pub fn member_action(
         let member = members::find(conn, member_id)?.ok_or(FlowError::NotFound)?;
         let subject = format!("member:{member_id}");
         let (name, template) = match action {
-            MemberAction::Suspend if member.status == members::ACTIVE => {
-                members::set_status(conn, member_id, members::SUSPENDED, reason)?;
+            MemberAction::Suspend if member.status == MemberStatus::Active => {
+                members::set_status(conn, member_id, MemberStatus::Suspended, reason)?;
                 ("member.suspended", Some("member_suspended"))
             }
-            MemberAction::Reinstate if member.status == members::SUSPENDED => {
-                members::set_status(conn, member_id, members::ACTIVE, reason)?;
+            MemberAction::Reinstate if member.status == MemberStatus::Suspended => {
+                members::set_status(conn, member_id, MemberStatus::Active, reason)?;
                 ("member.reinstated", None)
             }
-            MemberAction::Remove if member.status != members::REMOVED => {
-                members::set_status(conn, member_id, members::REMOVED, reason)?;
+            MemberAction::Remove if member.status != MemberStatus::Removed => {
+                members::set_status(conn, member_id, MemberStatus::Removed, reason)?;
                 ("member.removed", Some("member_removed"))
             }
-            MemberAction::MarkReviewed if member.status != members::REMOVED => {
+            MemberAction::MarkReviewed if member.status != MemberStatus::Removed => {
                 members::mark_reviewed(conn, member_id)?;
                 ("member.reviewed", None)
             }
@@ -777,15 +743,15 @@ pub fn member_action(
             }
         };
         if let Some(template) = template {
-            env.mailer.enqueue(
+            ctx.mailer.enqueue(
                 conn,
                 template,
-                &member.security_alias,
+                member.security_alias.as_str(),
                 json!({
                     "org_name": member.org_name,
                     "reason": reason,
-                    "policy_url": env.url("/embargo-policy"),
-                    "criteria_url": env.url("/criteria"),
+                    "policy_url": ctx.url("/embargo-policy"),
+                    "criteria_url": ctx.url("/criteria"),
                 }),
                 None,
             )?;
@@ -833,26 +799,28 @@ pub fn record_breach(
 }
 
 /// The signed link a member follows to accept the current policy; valid for 30 days.
-pub fn policy_link(env: &Env, member_id: i64) -> String {
-    let expires = chrono::Utc::now().timestamp() + 30 * 86_400;
-    let token = members::sign_policy_link(&env.link_key, member_id, env.policy.version, expires);
-    env.url(&format!("/members/accept-policy/{token}"))
+pub fn policy_link(ctx: &Context, member_id: i64) -> String {
+    let expires = ctx.clock.now().timestamp() + 30 * 86_400;
+    let token = ctx
+        .links
+        .policy_link(member_id, ctx.policy.version, expires);
+    ctx.url(&format!("/members/accept-policy/{token}"))
 }
 
 pub fn accept_policy(
     conn: &mut DbConnection,
-    env: &Env,
+    ctx: &Context,
     member_id: i64,
     version: i32,
 ) -> Result<(), FlowError> {
     db::write_transaction(conn, |conn| {
         let member = members::find(conn, member_id)?.ok_or(FlowError::NotFound)?;
-        if member.status == members::REMOVED {
+        if member.status == MemberStatus::Removed {
             return Err(FlowError::Refused(
                 "This organisation is no longer a member.".into(),
             ));
         }
-        if version != env.policy.version {
+        if version != ctx.policy.version {
             return Err(FlowError::Refused(
                 "This link is for an older version of the policy.".into(),
             ));
@@ -860,7 +828,7 @@ pub fn accept_policy(
         members::accept_policy(conn, member_id, version)?;
         audit::record(
             conn,
-            &member.security_alias,
+            member.security_alias.as_str(),
             "member.policy-accepted",
             &format!("member:{member_id}"),
             json!({ "version": version }),
@@ -881,15 +849,19 @@ pub struct JobReport {
 /// per version). Dedupe keys make a second run, or a second process, a no-op.
 pub fn run_jobs(
     conn: &mut DbConnection,
-    env: &Env,
+    ctx: &Context,
     now: chrono::NaiveDateTime,
 ) -> Result<JobReport, FlowError> {
     let mut report = JobReport::default();
-    let period = i64::from(env.settings.review_reminder_days);
+    let period = i64::from(ctx.settings.membership.review_reminder_days);
     db::write_transaction(conn, |conn| {
         expire_unconfirmed(conn, now)?;
-        let (waiting, _) =
-            application::queue(conn, &[Status::InReview, Status::Recommended], 0, 10_000)?;
+        let (waiting, _) = application::queue(
+            conn,
+            &[ApplicationStatus::InReview, ApplicationStatus::Recommended],
+            0,
+            10_000,
+        )?;
         for app in waiting {
             let since = app.alias_confirmed_at.unwrap_or(app.created_at);
             let days = (now - since).num_days();
@@ -903,17 +875,17 @@ pub fn run_jobs(
                 .into_iter()
                 .filter(|r| !voted.contains(&r.id))
             {
-                let queued = env.mailer.enqueue(
+                let queued = ctx.mailer.enqueue(
                     conn,
                     "review_reminder",
                     &reviewer.email,
                     json!({
                         "reviewer_name": reviewer.name,
                         "org_name": app.org_name,
-                        "review_url": env.url(&format!("/review/applications/{}", app.id)),
+                        "review_url": ctx.url(&format!("/review/applications/{}", app.id)),
                         "waiting_days": days,
                         "approvals": tally.approvals,
-                        "approvals_required": env.approvals_required,
+                        "approvals_required": ctx.settings.approvals_required,
                     }),
                     Some(format!(
                         "review-reminder:{}:{}:{}",
@@ -927,24 +899,24 @@ pub fn run_jobs(
         }
         for member in members::active(conn)?
             .into_iter()
-            .filter(|m| m.policy_version < env.policy.version)
+            .filter(|m| m.policy_version < ctx.policy.version)
         {
-            let queued = env.mailer.enqueue(
+            let queued = ctx.mailer.enqueue(
                 conn,
                 "policy_changed",
-                &member.security_alias,
+                member.security_alias.as_str(),
                 json!({
                     "org_name": member.org_name,
                     "old_version": member.policy_version,
-                    "new_version": env.policy.version,
-                    "accept_url": policy_link(env, member.id),
-                    "policy_url": env.url("/embargo-policy"),
+                    "new_version": ctx.policy.version,
+                    "accept_url": policy_link(ctx, member.id),
+                    "policy_url": ctx.url("/embargo-policy"),
                     "accept_by": (now + chrono::Duration::days(30)).format("%Y-%m-%d").to_string(),
                 }),
                 // A link lasts 30 days; a member who has not accepted is asked again after that.
                 Some(format!(
                     "policy:{}:member:{}:{}",
-                    env.policy.version,
+                    ctx.policy.version,
                     member.id,
                     now.and_utc().timestamp() / (30 * 86_400)
                 )),

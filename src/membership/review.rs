@@ -8,30 +8,16 @@ use serde::Serialize;
 
 use crate::db::schema::{accounts, comments, votes};
 use crate::db::{self, DbConnection, DbError};
-use crate::membership::application::Status;
-use crate::membership::checks::is_on_domains;
+use crate::domain::org_domain::on_any;
+use crate::domain::OrgDomain;
+use crate::membership::application::ApplicationStatus;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Vote {
-    Approve,
-    Reject,
-    Abstain,
-}
-
-impl Vote {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Approve => "approve",
-            Self::Reject => "reject",
-            Self::Abstain => "abstain",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        [Self::Approve, Self::Reject, Self::Abstain]
-            .into_iter()
-            .find(|v| v.as_str() == value)
+crate::text_enum! {
+    /// A reviewer's vote.
+    pub enum Vote ("vote") {
+        Approve = "approve",
+        Reject = "reject",
+        Abstain = "abstain",
     }
 }
 
@@ -41,7 +27,7 @@ pub struct CastVote {
     pub account_id: i64,
     pub reviewer_name: String,
     pub reviewer_email: String,
-    pub vote: String,
+    pub vote: Vote,
     pub reason: String,
     pub updated_at: NaiveDateTime,
 }
@@ -79,7 +65,7 @@ pub fn cast(
             .filter(votes::account_id.eq(account_id)),
     )
     .set((
-        votes::vote.eq(vote.as_str()),
+        votes::vote.eq(vote),
         votes::reason.eq(reason),
         votes::updated_at.eq(now),
     ))
@@ -89,7 +75,7 @@ pub fn cast(
             .values((
                 votes::application_id.eq(application_id),
                 votes::account_id.eq(account_id),
-                votes::vote.eq(vote.as_str()),
+                votes::vote.eq(vote),
                 votes::reason.eq(reason),
                 votes::created_at.eq(now),
                 votes::updated_at.eq(now),
@@ -110,11 +96,10 @@ pub struct Tally {
 pub fn tally(votes: &[CastVote]) -> Tally {
     let mut t = Tally::default();
     for v in votes {
-        match Vote::parse(&v.vote) {
-            Some(Vote::Approve) => t.approvals += 1,
-            Some(Vote::Reject) => t.rejections += 1,
-            Some(Vote::Abstain) => t.abstentions += 1,
-            None => {}
+        match v.vote {
+            Vote::Approve => t.approvals += 1,
+            Vote::Reject => t.rejections += 1,
+            Vote::Abstain => t.abstentions += 1,
         }
     }
     t
@@ -128,25 +113,25 @@ pub fn outcome(
     approvals_required: u32,
     rejections_required: u32,
     final_approval: bool,
-) -> Status {
+) -> ApplicationStatus {
     if t.rejections >= rejections_required {
-        Status::Rejected
+        ApplicationStatus::Rejected
     } else if t.approvals >= approvals_required {
         if final_approval {
-            Status::Recommended
+            ApplicationStatus::Recommended
         } else {
-            Status::Approved
+            ApplicationStatus::Approved
         }
     } else {
-        Status::InReview
+        ApplicationStatus::InReview
     }
 }
 
 /// Whether a reviewer belongs to the applicant's organisation and so may not vote on it.
-pub fn is_recused(reviewer_email: &str, org_domains: &[String]) -> bool {
+pub fn is_recused(reviewer_email: &str, org_domains: &[OrgDomain]) -> bool {
     reviewer_email
         .rsplit_once('@')
-        .is_some_and(|(_, domain)| is_on_domains(&domain.to_lowercase(), org_domains))
+        .is_some_and(|(_, domain)| on_any(domain, org_domains))
 }
 
 #[derive(Debug, Clone, Serialize, Queryable)]
@@ -196,13 +181,13 @@ mod tests {
 
     #[test]
     fn quorum_edges() {
-        assert_eq!(outcome(t(1, 0), 2, 2, true), Status::InReview);
-        assert_eq!(outcome(t(2, 0), 2, 2, true), Status::Recommended);
-        assert_eq!(outcome(t(2, 0), 2, 2, false), Status::Approved);
-        assert_eq!(outcome(t(2, 1), 2, 2, true), Status::Recommended);
-        assert_eq!(outcome(t(3, 2), 2, 2, true), Status::Rejected);
-        assert_eq!(outcome(t(0, 1), 2, 2, true), Status::InReview);
-        assert_eq!(outcome(t(0, 1), 2, 1, true), Status::Rejected);
+        assert_eq!(outcome(t(1, 0), 2, 2, true), ApplicationStatus::InReview);
+        assert_eq!(outcome(t(2, 0), 2, 2, true), ApplicationStatus::Recommended);
+        assert_eq!(outcome(t(2, 0), 2, 2, false), ApplicationStatus::Approved);
+        assert_eq!(outcome(t(2, 1), 2, 2, true), ApplicationStatus::Recommended);
+        assert_eq!(outcome(t(3, 2), 2, 2, true), ApplicationStatus::Rejected);
+        assert_eq!(outcome(t(0, 1), 2, 2, true), ApplicationStatus::InReview);
+        assert_eq!(outcome(t(0, 1), 2, 1, true), ApplicationStatus::Rejected);
         assert_eq!(
             outcome(
                 Tally {
@@ -214,13 +199,13 @@ mod tests {
                 2,
                 true
             ),
-            Status::InReview
+            ApplicationStatus::InReview
         );
     }
 
     #[test]
     fn reviewers_of_the_applicant_are_recused() {
-        let domains = vec!["example.com".to_owned()];
+        let domains = vec![OrgDomain::parse("example.com").unwrap()];
         assert!(is_recused("ana@example.com", &domains));
         assert!(is_recused("ana@Eu.Example.com", &domains));
         assert!(!is_recused("ana@notexample.com", &domains));

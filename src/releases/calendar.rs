@@ -86,6 +86,12 @@ impl Calendar {
     }
 
     /// `count` consecutive months of Patch Tuesdays starting with the given month.
+    /// The Patch Tuesday on `day`, if `day` is one.
+    pub fn on(&self, day: NaiveDate) -> Option<PatchTuesday> {
+        self.month(day.year(), day.month())
+            .filter(|pt| pt.patch_tuesday == day)
+    }
+
     pub fn months_from(&self, year: i32, month: u32, count: u32) -> Vec<PatchTuesday> {
         let mut out = Vec::with_capacity(count as usize);
         let (mut y, mut m) = (year, month);
@@ -154,6 +160,32 @@ pub fn parse_year_month(value: &str) -> Result<(i32, u32), String> {
         return Err(bad());
     }
     Ok((year, month))
+}
+
+/// An instant as it is shown to people: in UTC and in the list's time zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Moment {
+    pub at: DateTime<Utc>,
+    pub timezone: Tz,
+}
+
+impl Moment {
+    pub fn new(at: DateTime<Utc>, timezone: Tz) -> Self {
+        Self { at, timezone }
+    }
+
+    /// "2026-12-08 16:00 UTC".
+    pub fn utc_text(&self) -> String {
+        self.at.format("%Y-%m-%d %H:%M UTC").to_string()
+    }
+
+    /// "2026-12-08 17:00 CET": the list's zone with its abbreviation.
+    pub fn local_text(&self) -> String {
+        self.at
+            .with_timezone(&self.timezone)
+            .format("%Y-%m-%d %H:%M %Z")
+            .to_string()
+    }
 }
 
 #[cfg(test)]

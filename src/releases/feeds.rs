@@ -6,37 +6,7 @@ use std::cmp::Reverse;
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 
-/// What the public may know about a release at a given moment.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct PublicRelease {
-    pub id: i64,
-    /// For example "Security release 1.9.5, 1.8.6".
-    pub title: String,
-    /// "patch-tuesday" | "zero-day" | "third-party".
-    pub kind: String,
-    pub release_at: DateTime<Utc>,
-    /// When the pre-announcement went public.
-    pub announced_at: DateTime<Utc>,
-    /// When the release became public; `None` while it is announced only.
-    pub published_at: Option<DateTime<Utc>>,
-    pub release_lines: Vec<String>,
-    pub issue_count: usize,
-    /// "critical" | "high" | "medium" | "low".
-    pub highest_severity: Option<String>,
-    /// Empty until published; the caller guarantees this, and the renderers here also ignore
-    /// advisories while `published_at` is `None`.
-    pub advisories: Vec<PublicAdvisory>,
-    /// Absolute URL of `/releases/{id}`.
-    pub url: String,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct PublicAdvisory {
-    pub cve_id: String,
-    pub severity: String,
-    pub summary: String,
-    pub fixed_versions: String,
-}
+pub use crate::releases::visibility::{PublicAdvisory, PublicRelease};
 
 pub struct FeedInfo {
     pub title: String,
@@ -90,7 +60,7 @@ fn announcement_facts(release: &PublicRelease) -> String {
     match &release.highest_severity {
         Some(severity) => s.push_str(&format!(
             "; the highest severity is {}.",
-            one_line(severity)
+            one_line(severity.as_str())
         )),
         None => s.push('.'),
     }
@@ -110,7 +80,7 @@ fn advisory_line(advisory: &PublicAdvisory) -> String {
     format!(
         "{} ({}): {} Fixed in: {}",
         one_line(&advisory.cve_id),
-        one_line(&advisory.severity),
+        one_line(advisory.severity.as_str()),
         one_line(&advisory.summary),
         one_line(&advisory.fixed_versions)
     )
@@ -395,7 +365,10 @@ pub fn announcement_text(release: &PublicRelease, project_name: &str) -> String 
         issues(release.issue_count)
     ));
     if let Some(severity) = &release.highest_severity {
-        out.push_str(&format!("- Highest severity: {}\n", one_line(severity)));
+        out.push_str(&format!(
+            "- Highest severity: {}\n",
+            one_line(severity.as_str())
+        ));
     }
     if !release.release_lines.is_empty() {
         out.push_str(&format!(
@@ -433,7 +406,7 @@ pub fn publication_text(release: &PublicRelease, project_name: &str) -> String {
             out.push_str(&format!(
                 "- **{}** ({}): {} Fixed in: {}\n",
                 one_line(&advisory.cve_id),
-                one_line(&advisory.severity),
+                one_line(advisory.severity.as_str()),
                 one_line(&advisory.summary),
                 one_line(&advisory.fixed_versions)
             ));
@@ -446,6 +419,7 @@ pub fn publication_text(release: &PublicRelease, project_name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Severity;
     use chrono::TimeZone;
 
     fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
@@ -456,14 +430,16 @@ mod tests {
         vec![
             PublicAdvisory {
                 cve_id: "CVE-2026-1111".into(),
-                severity: "high".into(),
+                severity: Severity::High,
                 summary: "Header smuggling in the HTTP/2 codec.".into(),
+                affected_versions: "< 1.9.5".into(),
                 fixed_versions: "1.9.5, 1.8.6".into(),
             },
             PublicAdvisory {
                 cve_id: "CVE-2026-2222".into(),
-                severity: "medium".into(),
+                severity: Severity::Medium,
                 summary: "Authorization bypass via path normalisation.".into(),
+                affected_versions: "< 1.9.5".into(),
                 fixed_versions: "1.9.5".into(),
             },
         ]
@@ -474,13 +450,12 @@ mod tests {
         PublicRelease {
             id: 7,
             title: "Security release 1.9.5, 1.8.6".into(),
-            kind: "patch-tuesday".into(),
             release_at: at(2026, 12, 8, 16, 0),
             announced_at: at(2026, 11, 24, 16, 0),
             published_at: None,
             release_lines: vec!["1.9".into(), "1.8".into()],
             issue_count: 2,
-            highest_severity: Some("high".into()),
+            highest_severity: Some(Severity::High),
             advisories,
             url: "https://security.example.org/releases/7".into(),
         }
@@ -643,7 +618,6 @@ mod tests {
         // A 0-day: announced and published at the same instant.
         let zero_day = PublicRelease {
             id: 8,
-            kind: "zero-day".into(),
             url: "https://security.example.org/releases/8".into(),
             announced_at: at(2026, 12, 1, 9, 0),
             release_at: at(2026, 12, 1, 9, 0),

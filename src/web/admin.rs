@@ -12,11 +12,12 @@ use crate::accounts::password::check_policy;
 use crate::accounts::{self, AccountEmail, AccountWithRoles, Role};
 use crate::audit;
 use crate::db;
-use crate::error::AppError;
+use crate::error::{AppError, FieldErrors, Refusal, WorkflowError};
 use crate::mail::outbox;
-use crate::web::account::account_error;
+use crate::releases::release::Actor;
+use crate::releases::upstream;
 use crate::web::auth::{CsrfForm, EmptyForm, SignedIn, Viewer};
-use crate::web::login::see_other;
+use crate::web::form::act;
 use crate::web::AppState;
 
 #[derive(Serialize)]
@@ -59,7 +60,7 @@ struct UsersPage {
     notice: Option<&'static str>,
     error: Option<String>,
     values: NewUserValues,
-    errors: BTreeMap<&'static str, String>,
+    errors: FieldErrors,
 }
 
 fn role_choices() -> Vec<(&'static str, &'static str)> {
@@ -82,7 +83,7 @@ async fn users_page(
     notice: Option<&'static str>,
     error: Option<String>,
     values: NewUserValues,
-    errors: BTreeMap<&'static str, String>,
+    errors: FieldErrors,
 ) -> Result<HttpResponse, AppError> {
     let accounts = db::run(&state.pool, accounts::list).await?;
     let page = UsersPage {
@@ -111,7 +112,7 @@ pub async fn users(
         notice,
         None,
         NewUserValues::default(),
-        BTreeMap::new(),
+        FieldErrors::new(),
     )
     .await
 }
@@ -143,19 +144,19 @@ pub async fn create_user(
     SignedIn(admin): SignedIn,
     CsrfForm(form): CsrfForm<NewUserForm>,
 ) -> Result<HttpResponse, AppError> {
-    let mut errors = BTreeMap::new();
+    let mut errors = FieldErrors::new();
     let email = AccountEmail::parse(&form.email)
-        .map_err(|e| errors.insert("email", e))
+        .map_err(|e| errors.insert("email".into(), e))
         .ok();
     let name = form.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 200 {
         errors.insert(
-            "name",
+            "name".into(),
             "Enter the person's name (at most 200 characters).".to_owned(),
         );
     }
     let roles = parse_roles(&form.roles)
-        .map_err(|e| errors.insert("roles", e))
+        .map_err(|e| errors.insert("roles".into(), e))
         .ok();
     let values = NewUserValues {
         email: form.email.clone(),
@@ -195,23 +196,19 @@ pub async fn create_user(
                 created: true,
             },
         ),
-        Err(accounts::AccountError::Exists(existing)) => {
-            errors.insert(
-                "email",
-                format!("An account with the email {existing} already exists."),
-            );
+        Err(error) => {
+            let refusal = error.into_response()?;
             users_page(
                 &state,
                 &viewer,
-                StatusCode::CONFLICT,
+                refusal.status(),
                 None,
-                None,
+                refusal.banner(),
                 values,
-                errors,
+                refusal.field_errors(),
             )
             .await
         }
-        Err(other) => Err(account_error(other)),
     }
 }
 
@@ -232,22 +229,24 @@ async fn account_change<F>(
 where
     F: FnOnce(&mut db::DbConnection) -> Result<(), accounts::AccountError> + Send + 'static,
 {
-    match db::run(&state.pool, change).await {
-        Ok(()) => Ok(see_other(&format!("/admin/users?notice={notice}"))),
-        Err(accounts::AccountError::Refused(reason)) => {
+    act(
+        state,
+        change,
+        |()| format!("/admin/users?notice={notice}"),
+        |refusal: Refusal| async move {
             users_page(
                 state,
                 viewer,
-                StatusCode::CONFLICT,
+                refusal.status(),
                 None,
-                Some(reason),
+                Some(refusal.message()),
                 NewUserValues::default(),
-                BTreeMap::new(),
+                refusal.field_errors(),
             )
             .await
-        }
-        Err(other) => Err(account_error(other)),
-    }
+        },
+    )
+    .await
 }
 
 pub async fn set_roles(
@@ -257,7 +256,7 @@ pub async fn set_roles(
     id: web::Path<i64>,
     CsrfForm(form): CsrfForm<RolesForm>,
 ) -> Result<HttpResponse, AppError> {
-    let roles = parse_roles(&form.roles).map_err(AppError::BadRequest)?;
+    let roles = parse_roles(&form.roles).map_err(AppError::Invalid)?;
     let id = id.into_inner();
     account_change(&state, &viewer, "roles", move |c| {
         accounts::set_roles(c, &admin.email, id, &roles)
@@ -317,8 +316,7 @@ pub async fn reset_password(
     db::run(&state.pool, move |c| {
         accounts::set_password(c, &actor, id, &hash, true, None, "account.password-reset")
     })
-    .await
-    .map_err(account_error)?;
+    .await?;
     state.pages.page(
         &viewer,
         "admin/temporary_password.html",
@@ -456,13 +454,14 @@ async fn upstreams_page(
     state: &AppState,
     viewer: &Viewer,
     status: StatusCode,
-    error: Option<String>,
+    refusal: Option<Refusal>,
     values: Option<&UpstreamForm>,
 ) -> Result<HttpResponse, AppError> {
-    let upstreams = db::run(&state.pool, crate::releases::release::upstreams).await?;
+    let upstreams = db::run(&state.pool, upstream::list).await?;
     let context = minijinja::context! {
         upstreams,
-        error,
+        error => refusal.as_ref().map(Refusal::message),
+        errors => refusal.as_ref().map(Refusal::field_errors).unwrap_or_default(),
         name => values.map(|v| v.name.clone()).unwrap_or_default(),
         policy_url => values.map(|v| v.policy_url.clone()).unwrap_or_default(),
     };
@@ -484,29 +483,26 @@ pub async fn add_upstream(
     SignedIn(admin): SignedIn,
     CsrfForm(form): CsrfForm<UpstreamForm>,
 ) -> Result<HttpResponse, AppError> {
-    use crate::releases::release::{self, Actor, ReleaseError};
     let by = Actor::from(&admin);
     let (name, url, may) = (
         form.name.clone(),
         form.policy_url.clone(),
         !form.may_redistribute.is_empty(),
     );
-    let added = db::run(&state.pool, move |c| {
-        Ok::<_, db::DbError>(release::add_upstream(c, &name, &url, may, &by))
-    })
-    .await?;
-    match added {
-        Ok(_) => Ok(see_other("/admin/upstreams")),
-        Err(ReleaseError::Invalid(message)) => {
+    act(
+        &state,
+        move |c| upstream::add(c, &name, &url, may, &by),
+        |_| "/admin/upstreams".to_owned(),
+        |refusal| async {
             upstreams_page(
                 &state,
                 &viewer,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(message),
+                refusal.status(),
+                Some(refusal),
                 Some(&form),
             )
             .await
-        }
-        Err(other) => Err(crate::web::manage_releases::release_error(other)),
-    }
+        },
+    )
+    .await
 }

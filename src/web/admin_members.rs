@@ -10,12 +10,12 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::db;
+use crate::domain::MemberStatus;
 use crate::error::AppError;
 use crate::membership::members::{self, Breach, Member};
-use crate::membership::{self, FlowError, MemberAction};
-use crate::web::apply::flow_error;
+use crate::membership::{self, MemberAction};
 use crate::web::auth::{CsrfForm, SignedIn, Viewer};
-use crate::web::login::see_other;
+use crate::web::form::{act, see_other};
 use crate::web::AppState;
 
 #[derive(Serialize)]
@@ -54,13 +54,14 @@ async fn list_page(
         Ok::<_, db::DbError>(rows)
     })
     .await?;
-    let now = db::now();
-    let version = state.membership.policy.version;
+    let now = state.ctx.clock.now_naive();
+    let version = state.ctx.policy.version;
     let rows: Vec<Row> = rows
         .into_iter()
         .map(|(member, breaches)| Row {
-            outdated_policy: member.status == members::ACTIVE && member.policy_version < version,
-            review_due: member.status != members::REMOVED && member.next_review_due <= now,
+            outdated_policy: member.status == MemberStatus::Active
+                && member.policy_version < version,
+            review_due: member.status != MemberStatus::Removed && member.next_review_due <= now,
             member,
             breaches,
         })
@@ -93,7 +94,7 @@ pub struct ReasonForm {
     reason: String,
 }
 
-async fn act(
+async fn member_action(
     state: &AppState,
     viewer: &Viewer,
     admin: crate::accounts::session::CurrentUser,
@@ -112,21 +113,23 @@ async fn act(
         )
         .await;
     }
-    let env = state.membership.clone();
-    let result = db::run(&state.pool, move |c| {
-        membership::member_action(c, &env, id, &admin, action, reason.trim())
-    })
-    .await;
-    match result {
-        Ok(()) => {
-            state.mailer.wake_workers();
-            Ok(see_other(&format!("/admin/members?notice={notice}")))
-        }
-        Err(FlowError::Refused(reason)) => {
-            list_page(state, viewer, StatusCode::CONFLICT, None, Some(reason)).await
-        }
-        Err(other) => Err(flow_error(other)),
-    }
+    let ctx = state.ctx.clone();
+    act(
+        state,
+        move |c| membership::member_action(c, &ctx, id, &admin, action, reason.trim()),
+        |()| format!("/admin/members?notice={notice}"),
+        |refusal| async move {
+            list_page(
+                state,
+                viewer,
+                refusal.status(),
+                None,
+                Some(refusal.message()),
+            )
+            .await
+        },
+    )
+    .await
 }
 
 pub async fn suspend(
@@ -136,7 +139,7 @@ pub async fn suspend(
     id: web::Path<i64>,
     CsrfForm(form): CsrfForm<ReasonForm>,
 ) -> Result<HttpResponse, AppError> {
-    act(
+    member_action(
         &state,
         &viewer,
         admin,
@@ -155,7 +158,7 @@ pub async fn reinstate(
     id: web::Path<i64>,
     CsrfForm(form): CsrfForm<ReasonForm>,
 ) -> Result<HttpResponse, AppError> {
-    act(
+    member_action(
         &state,
         &viewer,
         admin,
@@ -174,7 +177,7 @@ pub async fn remove(
     id: web::Path<i64>,
     CsrfForm(form): CsrfForm<ReasonForm>,
 ) -> Result<HttpResponse, AppError> {
-    act(
+    member_action(
         &state,
         &viewer,
         admin,
@@ -193,7 +196,7 @@ pub async fn reviewed(
     id: web::Path<i64>,
     CsrfForm(form): CsrfForm<ReasonForm>,
 ) -> Result<HttpResponse, AppError> {
-    act(
+    member_action(
         &state,
         &viewer,
         admin,
@@ -258,7 +261,6 @@ pub async fn breach(
     db::run(&state.pool, move |c| {
         membership::record_breach(c, id, &admin, &what, &to, occurred_at, &follow)
     })
-    .await
-    .map_err(flow_error)?;
+    .await?;
     Ok(see_other("/admin/members?notice=breach"))
 }

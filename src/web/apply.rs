@@ -9,13 +9,13 @@ use serde::Serialize;
 
 use crate::accounts::session::token_hash;
 use crate::db;
-use crate::error::AppError;
+use crate::error::{AppError, FieldErrors, Refusal};
 use crate::membership::application::{
-    self, ApplicationForm, FieldErrors, LinkProblem, StoredCheck, CATEGORIES,
+    self, ApplicationForm, ApplicationStatus, LinkProblem, StoredCheck, CATEGORIES,
 };
-use crate::membership::{self, review, FlowError};
+use crate::membership::{self, review};
 use crate::web::auth::{client_ip, CheckedForm, CsrfForm, EmptyForm, Viewer};
-use crate::web::login::see_other;
+use crate::web::form::{act, see_other};
 use crate::web::AppState;
 
 #[derive(Serialize)]
@@ -30,7 +30,7 @@ struct FormPage<'a> {
     action: String,
     editing: bool,
     /// Why the form came back although no field is wrong.
-    problem: Option<&'static str>,
+    problem: Option<String>,
 }
 
 /// The form came back because its CSRF token did not match: nothing was stored.
@@ -43,16 +43,16 @@ fn form_page(
     form: &ApplicationForm,
     errors: &FieldErrors,
     action: String,
-    problem: Option<&'static str>,
+    problem: Option<String>,
 ) -> Result<HttpResponse, AppError> {
     let editing = action != "/apply";
     let page = FormPage {
         form,
         errors,
         categories: CATEGORIES,
-        policy_version: state.membership.policy.version,
-        max_days_to_fix: state.membership.settings.max_days_to_fix,
-        voucher_required: state.membership.settings.voucher_required,
+        policy_version: state.ctx.policy.version,
+        max_days_to_fix: state.settings.membership.max_days_to_fix,
+        voucher_required: state.settings.membership.voucher_required,
         action,
         editing,
         problem,
@@ -74,29 +74,23 @@ pub async fn form(state: web::Data<AppState>, viewer: Viewer) -> Result<HttpResp
     )
 }
 
-/// Maps a workflow refusal onto the form: the message goes beside the field it concerns.
-fn refusal_errors(error: &FlowError) -> Option<FieldErrors> {
-    let mut errors = FieldErrors::new();
-    match error {
-        FlowError::AlreadyMember(domain) => {
-            errors.insert(
-                "org_domains".into(),
-                format!(
-                    "{domain} is already a member of the list; there is no need to apply again."
-                ),
-            );
-        }
-        FlowError::AlreadyOpen(domain) => {
-            errors.insert(
-                "org_domains".into(),
-                format!(
-                    "An application for {domain} is already open. Use the private status link sent with it to edit it, or wait for its decision."
-                ),
-            );
-        }
-        _ => return None,
-    }
-    Some(errors)
+/// The form again after a refusal: every value typed, the message beside its field.
+fn refused_form(
+    state: &AppState,
+    viewer: &Viewer,
+    form: &ApplicationForm,
+    action: String,
+    refusal: Refusal,
+) -> Result<HttpResponse, AppError> {
+    form_page(
+        state,
+        viewer,
+        refusal.status(),
+        form,
+        &refusal.field_errors(),
+        action,
+        refusal.banner(),
+    )
 }
 
 pub async fn submit(
@@ -114,7 +108,7 @@ pub async fn submit(
             &form,
             &errors,
             "/apply".into(),
-            Some(TOKEN_REFUSED),
+            Some(TOKEN_REFUSED.into()),
         );
     }
     if !form.homepage.trim().is_empty() {
@@ -122,63 +116,27 @@ pub async fn submit(
         tracing::info!("An application was discarded by the honeypot.");
         return state.pages.page(&viewer, "apply_discarded.html", ());
     }
-    let new = match form.parse(state.membership.policy.version) {
+    let new = match form.parse(state.ctx.policy.version) {
         Ok(new) => new,
         Err(errors) => {
-            return form_page(
+            return refused_form(
                 &state,
                 &viewer,
-                StatusCode::UNPROCESSABLE_ENTITY,
                 &form,
-                &errors,
                 "/apply".into(),
-                None,
+                Refusal::Invalid(errors),
             )
         }
     };
-    let env = state.membership.clone();
+    let ctx = state.ctx.clone();
     let ip = client_ip(&req, state.settings.security.trust_forwarded_for).map(|ip| ip.to_string());
-    let submitted = db::run(&state.pool, move |c| {
-        membership::submit(c, &env, &new, ip.as_deref())
-    })
-    .await;
-    match submitted {
-        Ok(done) => {
-            state.mailer.wake_workers();
-            Ok(see_other(&format!(
-                "/apply/status/{}?submitted=1",
-                done.status_token
-            )))
-        }
-        Err(error) => match refusal_errors(&error) {
-            Some(errors) => form_page(
-                &state,
-                &viewer,
-                StatusCode::CONFLICT,
-                &form,
-                &errors,
-                "/apply".into(),
-                None,
-            ),
-            None => Err(flow_error(error)),
-        },
-    }
-}
-
-/// How workflow errors reach a person.
-pub fn flow_error(error: FlowError) -> AppError {
-    match error {
-        FlowError::NotFound => AppError::NotFound,
-        FlowError::Decided => {
-            AppError::Conflict("This application has already been decided.".into())
-        }
-        FlowError::Refused(reason) => AppError::Conflict(reason),
-        FlowError::AlreadyMember(_) | FlowError::AlreadyOpen(_) => {
-            AppError::Conflict(error.to_string())
-        }
-        FlowError::Mail(mail) => AppError::internal(mail),
-        FlowError::Db(db) => db.into(),
-    }
+    act(
+        &state,
+        move |c| membership::submit(c, &ctx, &new, ip.as_deref()),
+        |done| format!("/apply/status/{}?submitted=1", done.status_token),
+        |refusal| async { refused_form(&state, &viewer, &form, "/apply".into(), refusal) },
+    )
+    .await
 }
 
 #[derive(Serialize)]
@@ -235,9 +193,9 @@ pub async fn status(
     let page = StatusPage {
         status_label: app.status().label(),
         open: app.status().is_open(),
-        awaiting_confirmation: app.status() == application::Status::AwaitingConfirmation,
+        awaiting_confirmation: app.status() == ApplicationStatus::AwaitingConfirmation,
         approvals: review::tally(&votes).approvals,
-        approvals_required: state.membership.approvals_required,
+        approvals_required: state.settings.approvals_required,
         application: app,
         checks,
         token,
@@ -289,46 +247,23 @@ pub async fn edit(
             &form,
             &errors,
             action,
-            Some(TOKEN_REFUSED),
+            Some(TOKEN_REFUSED.into()),
         );
     }
-    let new = match form.parse(state.membership.policy.version) {
+    let new = match form.parse(state.ctx.policy.version) {
         Ok(new) => new,
         Err(errors) => {
-            return form_page(
-                &state,
-                &viewer,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &form,
-                &errors,
-                action,
-                None,
-            )
+            return refused_form(&state, &viewer, &form, action, Refusal::Invalid(errors))
         }
     };
-    let (env, id, status_token) = (state.membership.clone(), app.id, token.clone());
-    match db::run(&state.pool, move |c| {
-        membership::edit(c, &env, id, &new, &status_token)
-    })
+    let (ctx, id, status_token) = (state.ctx.clone(), app.id, token.clone());
+    act(
+        &state,
+        move |c| membership::edit(c, &ctx, id, &new, &status_token),
+        |()| format!("/apply/status/{token}?notice=edited"),
+        |refusal| async { refused_form(&state, &viewer, &form, action, refusal) },
+    )
     .await
-    {
-        Ok(()) => {
-            state.mailer.wake_workers();
-            Ok(see_other(&format!("/apply/status/{token}?notice=edited")))
-        }
-        Err(error) => match refusal_errors(&error) {
-            Some(errors) => form_page(
-                &state,
-                &viewer,
-                StatusCode::CONFLICT,
-                &form,
-                &errors,
-                action,
-                None,
-            ),
-            None => Err(flow_error(error)),
-        },
-    }
 }
 
 pub async fn resend(
@@ -338,12 +273,11 @@ pub async fn resend(
 ) -> Result<HttpResponse, AppError> {
     let token = token.into_inner();
     let app = by_status_token(&state, &token).await?;
-    let (env, id, status_token) = (state.membership.clone(), app.id, token.clone());
+    let (ctx, id, status_token) = (state.ctx.clone(), app.id, token.clone());
     db::run(&state.pool, move |c| {
-        membership::resend_confirmation(c, &env, id, &status_token)
+        membership::resend_confirmation(c, &ctx, id, &status_token)
     })
-    .await
-    .map_err(flow_error)?;
+    .await?;
     state.mailer.wake_workers();
     Ok(see_other(&format!("/apply/status/{token}?notice=resent")))
 }
@@ -356,9 +290,7 @@ pub async fn withdraw(
     let token = token.into_inner();
     let app = by_status_token(&state, &token).await?;
     let id = app.id;
-    db::run(&state.pool, move |c| membership::withdraw(c, id))
-        .await
-        .map_err(flow_error)?;
+    db::run(&state.pool, move |c| membership::withdraw(c, id)).await?;
     Ok(see_other(&format!(
         "/apply/status/{token}?notice=withdrawn"
     )))
@@ -416,7 +348,7 @@ pub async fn confirm_page(
             ConfirmPage {
                 token,
                 org_name: app.org_name,
-                alias: app.security_alias,
+                alias: app.security_alias.to_string(),
             },
         ),
         Ok(None) => Err(AppError::NotFound),
@@ -431,11 +363,8 @@ pub async fn confirm(
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> Result<HttpResponse, AppError> {
     let token = token.into_inner();
-    let env = state.membership.clone();
-    match db::run(&state.pool, move |c| membership::confirm(c, &env, &token))
-        .await
-        .map_err(flow_error)?
-    {
+    let ctx = state.ctx.clone();
+    match db::run(&state.pool, move |c| membership::confirm(c, &ctx, &token)).await? {
         Ok(app) => {
             state.mailer.wake_workers();
             state.pages.page(

@@ -39,6 +39,31 @@ pub enum Access {
     AnyOf(&'static [Role]),
 }
 
+impl Access {
+    /// Whether an account holding `roles` is allowed, once signed in. Public and signed-in
+    /// routes allow any account.
+    pub fn permits(self, roles: &[Role]) -> bool {
+        match self {
+            Access::Public | Access::SignedIn => true,
+            Access::Role(role) => roles.contains(&role),
+            Access::AnyOf(allowed) => allowed.iter().any(|r| roles.contains(r)),
+        }
+    }
+
+    /// The roles it asks for, as a person reads them ("release manager or admin").
+    pub fn describe(self) -> String {
+        match self {
+            Access::Public | Access::SignedIn => "any account".to_owned(),
+            Access::Role(role) => role.label().to_lowercase(),
+            Access::AnyOf(roles) => roles
+                .iter()
+                .map(|r| r.label().to_lowercase())
+                .collect::<Vec<_>>()
+                .join(" or "),
+        }
+    }
+}
+
 /// One line of the route table.
 pub struct RouteDef {
     pub method: Method,
@@ -185,7 +210,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for CheckedForm<T> {
 pub struct EmptyForm {}
 
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    bool::from(a.ct_eq(b))
 }
 
 /// Reads an encrypted cookie's value; `None` if absent or not made with our key.
@@ -275,8 +301,9 @@ pub async fn guard<B: MessageBody + 'static>(
     let mut clear_session_cookie = false;
     if let Some(token) = read_private_cookie(req.request(), &state.cookie_key, SESSION_COOKIE) {
         let security = state.settings.security.clone();
+        let now = state.ctx.clock.now_naive();
         let user = db::run(&state.pool, move |conn| {
-            session::resolve(conn, &token, &security, db::now())
+            session::resolve(conn, &token, &security, now)
         })
         .await;
         match user {
@@ -385,22 +412,13 @@ fn decide(req: &ServiceRequest, state: &AppState) -> Decision {
         (Access::Public, _) => {}
         (_, None) if unsafe_method => return Decision::Refuse(AppError::SignInRequired),
         (_, None) => return Decision::SignIn,
-        (Access::SignedIn, Some(_)) => {}
-        (Access::Role(role), Some(user)) if !user.has(role) => {
+        (access, Some(user)) if !access.permits(&user.roles) => {
             return Decision::Refuse(AppError::Forbidden(format!(
                 "This page is for accounts with the {} role, which yours does not have.",
-                role.label().to_lowercase()
+                access.describe()
             )))
         }
-        (Access::Role(_), Some(_)) => {}
-        (Access::AnyOf(roles), Some(user)) if !roles.iter().any(|r| user.has(*r)) => {
-            let names: Vec<String> = roles.iter().map(|r| r.label().to_lowercase()).collect();
-            return Decision::Refuse(AppError::Forbidden(format!(
-                "This page is for accounts with the {} role, which yours does not have.",
-                names.join(" or ")
-            )));
-        }
-        (Access::AnyOf(_), Some(_)) => {}
+        (_, Some(_)) => {}
     }
     if user.as_ref().is_some_and(|u| u.must_change_password)
         && !PASSWORD_CHANGE_PATHS.contains(&pattern.as_str())

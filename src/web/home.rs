@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::error::AppError;
 use crate::releases::calendar::PatchTuesday;
-use crate::releases::ENVOY_POLICY_URL;
+use crate::releases::upstream::ENVOY_POLICY_URL;
 use crate::web::auth::Viewer;
 use crate::web::AppState;
 
@@ -18,7 +18,7 @@ struct HomePage {
 
 pub async fn home(state: web::Data<AppState>, viewer: Viewer) -> Result<HttpResponse, AppError> {
     let calendar = state.settings.calendar();
-    let now = chrono::Utc::now();
+    let now = state.ctx.clock.now();
     let next_release = calendar.next_release(now);
     let upcoming = match &next_release {
         Some(next) => {

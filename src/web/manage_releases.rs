@@ -1,6 +1,7 @@
 //! `/manage/releases`: release managers plan releases, add advisories and patches, classify
-//! patches, record exceptions, approve (a second person), cancel, and follow the delivery
-//! ledger per member.
+//! patches, record exceptions, approve (a second person), postpone, cancel, and follow the
+//! delivery ledger per member. Every form goes through `web::form::act`: a refusal shows the
+//! page again with what was typed and a message beside each bad field.
 
 use std::collections::BTreeMap;
 
@@ -12,72 +13,21 @@ use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::db;
-use crate::error::AppError;
-use crate::releases::feeds;
+use crate::domain::{OutboxStatus, ReleaseKind, Severity};
+use crate::error::{AppError, FieldErrors, Refusal};
+use crate::releases::calendar::Moment;
+use crate::releases::distribution::EMBARGOED;
 use crate::releases::patch::MAX_PATCH_BYTES;
-use crate::releases::release::{self, Actor, NewAdvisory, Plan, ReleaseError};
+use crate::releases::release::{
+    self, Actor, AdvisoryForm, Plan, Postponement, Release, ReleaseError, Upload,
+};
+use crate::releases::{approval, feeds, upstream, visibility};
 use crate::web::auth::{CsrfForm, CsrfToken, EmptyForm, SignedIn, Viewer, CSRF_FIELD};
-use crate::web::login::see_other;
+use crate::web::form::act;
 use crate::web::AppState;
 
-#[derive(Default, Serialize)]
-struct PlanValues {
-    kind: String,
-    title: String,
-    release_lines: String,
-    patch_tuesday: String,
-    release_at: String,
-    upstream_id: String,
-    notice_hours: String,
-    members_may_deploy: bool,
-    notes: String,
-}
-
-async fn list_page(
-    state: &AppState,
-    viewer: &Viewer,
-    status: StatusCode,
-    values: PlanValues,
-    error: Option<String>,
-) -> Result<HttpResponse, AppError> {
-    let (releases, upstreams) = db::run(&state.pool, |c| {
-        Ok::<_, db::DbError>((release::list(c)?, release::upstreams(c)?))
-    })
-    .await?;
-    let calendar = state.settings.calendar();
-    let next = calendar.next_with_lead_time(Utc::now());
-    let choices: Vec<String> = next
-        .map(|pt| {
-            use chrono::Datelike;
-            calendar
-                .months_from(pt.patch_tuesday.year(), pt.patch_tuesday.month(), 6)
-                .into_iter()
-                .map(|p| p.patch_tuesday.to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    let context = minijinja::context! {
-        releases,
-        upstreams,
-        patch_tuesdays => choices,
-        values,
-        error,
-        timezone => state.settings.timezone.name(),
-    };
-    state
-        .pages
-        .page_with_status(status, viewer, "manage/releases.html", context)
-}
-
-pub async fn list(state: web::Data<AppState>, viewer: Viewer) -> Result<HttpResponse, AppError> {
-    let values = PlanValues {
-        kind: release::PATCH_TUESDAY.into(),
-        ..PlanValues::default()
-    };
-    list_page(&state, &viewer, StatusCode::OK, values, None).await
-}
-
-#[derive(Debug, Deserialize)]
+/// The plan form as typed; every field kept as text so a refusal shows it again exactly.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct PlanForm {
     #[serde(default)]
     kind: String,
@@ -99,6 +49,58 @@ pub struct PlanForm {
     notes: String,
 }
 
+async fn list_page(
+    state: &AppState,
+    viewer: &Viewer,
+    status: StatusCode,
+    values: PlanForm,
+    refusal: Option<Refusal>,
+) -> Result<HttpResponse, AppError> {
+    let (releases, upstreams) = db::run(&state.pool, |c| {
+        Ok::<_, db::DbError>((release::list(c)?, upstream::list(c)?))
+    })
+    .await?;
+    let releases: Vec<(Release, &'static str)> = releases
+        .into_iter()
+        .map(|r| {
+            let state = r.state().label();
+            (r, state)
+        })
+        .collect();
+    let calendar = state.settings.calendar();
+    let next = calendar.next_with_lead_time(state.ctx.clock.now());
+    let choices: Vec<String> = next
+        .map(|pt| {
+            use chrono::Datelike;
+            calendar
+                .months_from(pt.patch_tuesday.year(), pt.patch_tuesday.month(), 6)
+                .into_iter()
+                .map(|p| p.patch_tuesday.to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    let context = minijinja::context! {
+        releases,
+        upstreams,
+        patch_tuesdays => choices,
+        values,
+        errors => refusal.as_ref().map(Refusal::field_errors).unwrap_or_default(),
+        error => refusal.as_ref().map(Refusal::message),
+        timezone => state.settings.timezone.name(),
+    };
+    state
+        .pages
+        .page_with_status(status, viewer, "manage/releases.html", context)
+}
+
+pub async fn list(state: web::Data<AppState>, viewer: Viewer) -> Result<HttpResponse, AppError> {
+    let values = PlanForm {
+        kind: ReleaseKind::PatchTuesday.as_str().into(),
+        ..PlanForm::default()
+    };
+    list_page(&state, &viewer, StatusCode::OK, values, None).await
+}
+
 /// A `datetime-local` value in the list's time zone, as an instant.
 fn parse_local(state: &AppState, value: &str) -> Option<chrono::DateTime<Utc>> {
     let naive = NaiveDateTime::parse_from_str(value.trim(), "%Y-%m-%dT%H:%M").ok()?;
@@ -110,115 +112,116 @@ fn parse_local(state: &AppState, value: &str) -> Option<chrono::DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+impl PlanForm {
+    fn parse(&self, state: &AppState) -> Result<Plan, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let kind = self
+            .kind
+            .trim()
+            .parse::<ReleaseKind>()
+            .map_err(|_| {
+                errors.insert(
+                    "kind".into(),
+                    "Choose patch-tuesday, zero-day or third-party.".into(),
+                )
+            })
+            .ok();
+        let patch_tuesday = match self.patch_tuesday.trim() {
+            "" => None,
+            day => NaiveDate::parse_from_str(day, "%Y-%m-%d")
+                .map_err(|_| {
+                    errors.insert("patch_tuesday".into(), "Choose a Patch Tuesday.".into())
+                })
+                .ok(),
+        };
+        let release_at = match self.release_at.trim() {
+            "" => None,
+            when => parse_local(state, when).or_else(|| {
+                errors.insert(
+                    "release_at".into(),
+                    "Give the time as a date and time.".into(),
+                );
+                None
+            }),
+        };
+        let notice_hours = match self.notice_hours.trim() {
+            "" => 0,
+            hours => hours
+                .parse::<u32>()
+                .ok()
+                .filter(|h| *h <= 72)
+                .unwrap_or_else(|| {
+                    errors.insert(
+                        "notice_hours".into(),
+                        "Give the member notice in whole hours, from 0 to 72.".into(),
+                    );
+                    0
+                }),
+        };
+        let upstream_id = match self.upstream_id.trim() {
+            "" => None,
+            id => id
+                .parse::<i64>()
+                .map_err(|_| errors.insert("upstream_id".into(), "Choose an upstream.".into()))
+                .ok(),
+        };
+        match kind {
+            Some(kind) if errors.is_empty() => Ok(Plan {
+                kind,
+                title: self.title.clone(),
+                release_lines: release::parse_lines(&self.release_lines),
+                patch_tuesday,
+                release_at,
+                upstream_id,
+                notice_hours,
+                members_may_deploy: !self.members_may_deploy.is_empty(),
+                notes: self.notes.clone(),
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
 pub async fn plan(
     state: web::Data<AppState>,
     viewer: Viewer,
     SignedIn(user): SignedIn,
     CsrfForm(form): CsrfForm<PlanForm>,
 ) -> Result<HttpResponse, AppError> {
-    let values = PlanValues {
-        kind: form.kind.clone(),
-        title: form.title.clone(),
-        release_lines: form.release_lines.clone(),
-        patch_tuesday: form.patch_tuesday.clone(),
-        release_at: form.release_at.clone(),
-        upstream_id: form.upstream_id.clone(),
-        notice_hours: form.notice_hours.clone(),
-        members_may_deploy: !form.members_may_deploy.is_empty(),
-        notes: form.notes.clone(),
-    };
-    let mut problem = None;
-    let patch_tuesday = match form.patch_tuesday.trim() {
-        "" => None,
-        day => NaiveDate::parse_from_str(day, "%Y-%m-%d")
-            .map_err(|_| problem = Some("Choose a Patch Tuesday."))
-            .ok(),
-    };
-    let release_at = match form.release_at.trim() {
-        "" => None,
-        when => parse_local(&state, when).or_else(|| {
-            problem = Some("Give the time as a date and time.");
-            None
-        }),
-    };
-    let notice_hours = match form.notice_hours.trim() {
-        "" => 0,
-        hours => hours
-            .parse::<u32>()
-            .ok()
-            .filter(|h| *h <= 72)
-            .unwrap_or_else(|| {
-                problem = Some("Give the member notice in whole hours, from 0 to 72.");
-                0
-            }),
-    };
-    if let Some(problem) = problem {
-        return list_page(
-            &state,
-            &viewer,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            values,
-            Some(problem.into()),
-        )
-        .await;
-    }
-    let plan = Plan {
-        kind: form.kind.trim().to_owned(),
-        title: form.title.clone(),
-        release_lines: form
-            .release_lines
-            .split([',', '\n'])
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        patch_tuesday,
-        release_at,
-        upstream_id: form.upstream_id.trim().parse().ok(),
-        notice_hours,
-        members_may_deploy: !form.members_may_deploy.is_empty(),
-        notes: form.notes.clone(),
-    };
-    let calendar = state.settings.calendar();
-    let by = Actor::from(&user);
-    match db::run(&state.pool, move |c| {
-        Ok::<_, db::DbError>(release::plan(c, &calendar, &plan, &by, Utc::now()))
-    })
-    .await?
-    {
-        Ok(id) => Ok(see_other(&format!("/manage/releases/{id}"))),
-        Err(ReleaseError::Invalid(message)) => {
-            list_page(
+    let plan = match form.parse(&state) {
+        Ok(plan) => plan,
+        Err(errors) => {
+            return list_page(
                 &state,
                 &viewer,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                values,
-                Some(message),
+                form,
+                Some(Refusal::Invalid(errors)),
             )
             .await
         }
-        Err(other) => Err(release_error(other)),
-    }
-}
-
-pub fn release_error(error: ReleaseError) -> AppError {
-    match error {
-        ReleaseError::Invalid(message) => AppError::Conflict(message),
-        ReleaseError::NotFound => AppError::NotFound,
-        ReleaseError::Mail(mail) => AppError::internal(mail),
-        ReleaseError::Db(db) => db.into(),
-    }
+    };
+    let calendar = state.settings.calendar();
+    let (by, now) = (Actor::from(&user), state.ctx.clock.now());
+    act(
+        &state,
+        move |c| release::plan(c, &calendar, &plan, &by, now),
+        |id| format!("/manage/releases/{id}"),
+        |refusal| async { list_page(&state, &viewer, refusal.status(), form, Some(refusal)).await },
+    )
+    .await
 }
 
 /// One member's line in the delivery ledger.
 #[derive(Debug, Serialize)]
 struct LedgerRow {
     org_name: String,
-    revision: String,
-    status: String,
+    revision: Option<i32>,
+    status: OutboxStatus,
     message_id: String,
     sent_at: Option<NaiveDateTime>,
     last_error: Option<String>,
+    held_reason: Option<String>,
     acknowledged_at: Option<NaiveDateTime>,
 }
 
@@ -227,59 +230,58 @@ fn ledger(conn: &mut db::DbConnection, id: i64) -> Result<Vec<LedgerRow>, db::Db
     use diesel::prelude::*;
     type Row = (
         String,
-        Option<String>,
-        String,
+        Option<i32>,
+        OutboxStatus,
         String,
         Option<NaiveDateTime>,
         Option<String>,
-        i64,
+        Option<String>,
+        Option<NaiveDateTime>,
     );
     let rows: Vec<Row> = outbox::table
         .inner_join(members::table)
+        .left_join(
+            release_receipts::table.on(release_receipts::release_id
+                .nullable()
+                .eq(outbox::release_id)
+                .and(release_receipts::member_id.nullable().eq(outbox::member_id))
+                .and(release_receipts::revision.nullable().eq(outbox::revision))),
+        )
         .filter(outbox::release_id.eq(id))
-        .filter(outbox::template.eq("embargoed_release"))
+        .filter(outbox::template.eq(EMBARGOED))
         .order((members::org_name, outbox::id))
         .select((
             members::org_name,
-            outbox::dedupe_key,
+            outbox::revision,
             outbox::status,
             outbox::message_id,
             outbox::sent_at,
             outbox::last_error,
-            members::id,
-        ))
-        .load(conn)?;
-    let receipts: Vec<(i64, i32, NaiveDateTime)> = release_receipts::table
-        .filter(release_receipts::release_id.eq(id))
-        .select((
-            release_receipts::member_id,
-            release_receipts::revision,
-            release_receipts::acknowledged_at,
+            outbox::held_reason,
+            release_receipts::acknowledged_at.nullable(),
         ))
         .load(conn)?;
     Ok(rows
         .into_iter()
         .map(
-            |(org_name, key, status, message_id, sent_at, last_error, member_id)| {
-                // The dedupe key names the revision: release:ID:rev:N:member:M.
-                let revision = key
-                    .as_deref()
-                    .and_then(|k| k.split(':').nth(3))
-                    .unwrap_or("")
-                    .to_owned();
-                let acknowledged_at = receipts
-                    .iter()
-                    .find(|(m, r, _)| *m == member_id && r.to_string() == revision)
-                    .map(|(_, _, at)| *at);
-                LedgerRow {
-                    org_name,
-                    revision,
-                    status,
-                    message_id,
-                    sent_at,
-                    last_error,
-                    acknowledged_at,
-                }
+            |(
+                org_name,
+                revision,
+                status,
+                message_id,
+                sent_at,
+                last_error,
+                held_reason,
+                acknowledged_at,
+            )| LedgerRow {
+                org_name,
+                revision,
+                status,
+                message_id,
+                sent_at,
+                last_error,
+                held_reason,
+                acknowledged_at,
             },
         )
         .collect())
@@ -290,6 +292,15 @@ pub struct DetailQuery {
     notice: Option<String>,
 }
 
+/// A form of the release page shown again after a refusal: which form, what was typed, and
+/// the messages beside its fields.
+#[derive(Debug, Default, Serialize)]
+struct Echo {
+    form: &'static str,
+    values: BTreeMap<String, String>,
+    errors: FieldErrors,
+}
+
 async fn detail_page(
     state: &AppState,
     viewer: &Viewer,
@@ -297,6 +308,7 @@ async fn detail_page(
     status: StatusCode,
     notice: Option<&'static str>,
     error: Option<String>,
+    echo: Echo,
 ) -> Result<HttpResponse, AppError> {
     let data = db::run(&state.pool, move |c| {
         let Some(r) = release::find(c, id)? else {
@@ -304,54 +316,42 @@ async fn detail_page(
         };
         let advisories = release::advisories_of(c, id)?;
         let patches = release::patches_of(c, id)?;
-        let blockers = release::blockers(c, &r)?;
-        let upstreams = release::upstreams(c)?;
+        let blockers = approval::blockers(c, &r)?;
+        let upstreams = upstream::list(c)?;
+        let revisions = release::revisions_of(c, id)?;
         let ledger = ledger(c, id)?;
-        Ok(Some((r, advisories, patches, blockers, upstreams, ledger)))
+        Ok(Some((
+            r, advisories, patches, blockers, upstreams, revisions, ledger,
+        )))
     })
     .await?;
-    let (r, advisories, patches, blockers, upstreams, ledger) = data.ok_or(AppError::NotFound)?;
+    let (r, advisories, patches, blockers, upstreams, revisions, ledger) =
+        data.ok_or(AppError::NotFound)?;
     let tz = state.settings.timezone;
-    let local = |t: NaiveDateTime| {
-        Utc.from_utc_datetime(&t)
-            .with_timezone(&tz)
-            .format("%Y-%m-%d %H:%M %Z")
-            .to_string()
-    };
-    let public = feeds::PublicRelease {
-        id: r.id,
-        title: r.title.clone(),
-        kind: r.kind.clone(),
-        release_at: Utc.from_utc_datetime(&r.release_at),
-        announced_at: Utc.from_utc_datetime(&r.announce_at.unwrap_or(r.release_at)),
-        published_at: None,
-        release_lines: r.lines(),
-        issue_count: advisories.len(),
-        highest_severity: release::SEVERITIES
-            .iter()
-            .find(|s| advisories.iter().any(|a| a.severity == **s))
-            .map(|s| (*s).to_owned()),
-        advisories: Vec::new(),
-        url: format!(
-            "{}/releases/{}",
-            state.settings.base_url.as_str().trim_end_matches('/'),
-            r.id
-        ),
-    };
+    let local = |t: NaiveDateTime| Moment::new(t.and_utc(), tz).local_text();
+    let site = state.settings.base_url.as_str().trim_end_matches('/');
+    let preview = visibility::as_announced(site, &r, advisories.clone());
+    let last_approved = revisions
+        .iter()
+        .find(|v| v.approved_at.is_some())
+        .map(|v| v.revision);
     let context = minijinja::context! {
-        release => r,
         release_local => local(r.release_at),
         disclosure_local => r.disclosure_at.map(local),
         approved_current => r.approved_current(),
+        last_approved,
+        release => r,
         advisories,
         patches,
         blockers,
         upstreams,
+        revisions,
         ledger,
-        severities => release::SEVERITIES,
-        announcement => feeds::announcement_text(&public, &state.settings.project_name),
+        severities => Severity::ALL,
+        announcement => feeds::announcement_text(&preview, &state.settings.project_name),
         notice,
         error,
+        echo,
         max_patch_mib => MAX_PATCH_BYTES / (1024 * 1024),
     };
     state
@@ -384,47 +384,62 @@ pub async fn detail(
         StatusCode::OK,
         notice,
         None,
+        Echo::default(),
     )
     .await
 }
 
-/// Runs a change; a refusal re-renders the page with the reason.
+/// Runs a change to release `id` from the form `echo.form`; a refusal shows the page again
+/// with what was typed.
 async fn change<F>(
     state: &AppState,
     viewer: &Viewer,
     id: i64,
-    notice: &str,
+    notice: &'static str,
+    echo: Echo,
     work: F,
 ) -> Result<HttpResponse, AppError>
 where
     F: FnOnce(&mut db::DbConnection) -> Result<(), ReleaseError> + Send + 'static,
 {
-    match db::run(&state.pool, move |c| Ok::<_, db::DbError>(work(c))).await? {
-        Ok(()) => {
-            state.mailer.wake_workers();
-            Ok(see_other(&format!("/manage/releases/{id}?notice={notice}")))
-        }
-        Err(ReleaseError::Invalid(message)) => {
-            detail_page(state, viewer, id, StatusCode::CONFLICT, None, Some(message)).await
-        }
-        Err(other) => Err(release_error(other)),
-    }
+    act(
+        state,
+        work,
+        |()| format!("/manage/releases/{id}?notice={notice}"),
+        |refusal| refused(state, viewer, id, echo, refusal),
+    )
+    .await
 }
 
-#[derive(Debug, Deserialize)]
-pub struct AdvisoryForm {
-    #[serde(default)]
-    cve_id: String,
-    #[serde(default)]
-    severity: String,
-    #[serde(default)]
-    cvss_vector: String,
-    #[serde(default)]
-    summary: String,
-    #[serde(default)]
-    affected_versions: String,
-    #[serde(default)]
-    fixed_versions: String,
+async fn refused(
+    state: &AppState,
+    viewer: &Viewer,
+    id: i64,
+    echo: Echo,
+    refusal: Refusal,
+) -> Result<HttpResponse, AppError> {
+    let echo = Echo {
+        errors: refusal.field_errors(),
+        ..echo
+    };
+    detail_page(
+        state,
+        viewer,
+        id,
+        refusal.status(),
+        None,
+        Some(refusal.message()),
+        echo,
+    )
+    .await
+}
+
+/// The fields of a form, to show them again.
+fn typed<T: Serialize>(form: &T) -> BTreeMap<String, String> {
+    serde_json::to_value(form)
+        .ok()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default()
 }
 
 pub async fn add_advisory(
@@ -435,17 +450,18 @@ pub async fn add_advisory(
     CsrfForm(form): CsrfForm<AdvisoryForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    let advisory = NewAdvisory {
-        cve_id: form.cve_id,
-        severity: form.severity,
-        cvss_vector: form.cvss_vector,
-        summary: form.summary,
-        affected_versions: form.affected_versions,
-        fixed_versions: form.fixed_versions,
+    let echo = Echo {
+        form: "advisory",
+        values: typed(&form),
+        ..Echo::default()
+    };
+    let advisory = match form.parse() {
+        Ok(advisory) => advisory,
+        Err(errors) => return refused(&state, &viewer, id, echo, Refusal::Invalid(errors)).await,
     };
     let by = Actor::from(&user);
-    change(&state, &viewer, id, "advisory", move |c| {
-        release::add_advisory(c, id, &advisory, &by)
+    change(&state, &viewer, id, "advisory", echo, move |c| {
+        release::add_advisory(c, id, &advisory, &by).map(|_| ())
     })
     .await
 }
@@ -512,29 +528,35 @@ pub async fn upload_patch(
     payload: Multipart,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    let (fields, file) = read_upload(&req, payload).await?;
-    let Some((filename, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
-        return detail_page(
-            &state,
-            &viewer,
-            id,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            None,
-            Some("Choose a patch file to upload.".into()),
-        )
-        .await;
+    let (mut fields, file) = read_upload(&req, payload).await?;
+    fields.remove(CSRF_FIELD);
+    let echo = Echo {
+        form: "patch",
+        values: fields.clone(),
+        ..Echo::default()
     };
-    let line = fields.get("release_line").cloned().unwrap_or_default();
-    let upstream = fields.get("origin").and_then(|o| o.parse::<i64>().ok());
-    let security = fields.get("security_fix").is_some_and(|v| !v.is_empty());
+    let Some((filename, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
+        let refusal = Refusal::Invalid(FieldErrors::from([(
+            "file".to_owned(),
+            "Choose a patch file to upload.".to_owned(),
+        )]));
+        return refused(&state, &viewer, id, echo, refusal).await;
+    };
+    let upload = Upload {
+        filename,
+        bytes,
+        release_line: fields.get("release_line").cloned().unwrap_or_default(),
+        upstream_id: fields.get("origin").and_then(|o| o.parse::<i64>().ok()),
+        is_security_fix: fields.get("security_fix").is_some_and(|v| !v.is_empty()),
+    };
     let by = Actor::from(&user);
-    change(&state, &viewer, id, "patch", move |c| {
-        release::add_patch(c, id, &filename, &bytes, &line, upstream, security, &by).map(|_| ())
+    change(&state, &viewer, id, "patch", echo, move |c| {
+        release::add_patch(c, id, &upload, &by).map(|_| ())
     })
     .await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 pub struct ReclassifyForm {
     #[serde(default)]
     origin: String,
@@ -550,15 +572,20 @@ pub async fn reclassify(
     CsrfForm(form): CsrfForm<ReclassifyForm>,
 ) -> Result<HttpResponse, AppError> {
     let (id, patch) = path.into_inner();
+    let echo = Echo {
+        form: "reclassify",
+        values: typed(&form),
+        ..Echo::default()
+    };
     let upstream = form.origin.trim().parse::<i64>().ok();
     let by = Actor::from(&user);
-    change(&state, &viewer, id, "reclassified", move |c| {
+    change(&state, &viewer, id, "reclassified", echo, move |c| {
         release::reclassify_patch(c, id, patch, upstream, &form.reason, &by)
     })
     .await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 pub struct ReasonForm {
     #[serde(default)]
     reason: String,
@@ -572,8 +599,13 @@ pub async fn exception(
     CsrfForm(form): CsrfForm<ReasonForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
+    let echo = Echo {
+        form: "exception",
+        values: typed(&form),
+        ..Echo::default()
+    };
     let by = Actor::from(&user);
-    change(&state, &viewer, id, "exception", move |c| {
+    change(&state, &viewer, id, "exception", echo, move |c| {
         release::set_exception(c, id, &form.reason, &by)
     })
     .await
@@ -588,8 +620,8 @@ pub async fn approve(
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     let by = Actor::from(&user);
-    change(&state, &viewer, id, "approved", move |c| {
-        release::approve(c, id, &by).map(|_| ())
+    change(&state, &viewer, id, "approved", Echo::default(), move |c| {
+        approval::approve(c, id, &by).map(|_| ())
     })
     .await
 }
@@ -602,15 +634,20 @@ pub async fn cancel(
     CsrfForm(form): CsrfForm<ReasonForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
+    let echo = Echo {
+        form: "cancel",
+        values: typed(&form),
+        ..Echo::default()
+    };
     let by = Actor::from(&user);
-    let env = state.membership.clone();
-    change(&state, &viewer, id, "cancelled", move |c| {
-        release::cancel(c, &env, id, &form.reason, &by)
+    let ctx = state.ctx.clone();
+    change(&state, &viewer, id, "cancelled", echo, move |c| {
+        release::cancel(c, &ctx, id, &form.reason, &by)
     })
     .await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 pub struct PostponeForm {
     #[serde(default)]
     patch_tuesday: String,
@@ -628,27 +665,30 @@ pub async fn postpone(
     CsrfForm(form): CsrfForm<PostponeForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
+    let echo = Echo {
+        form: "postpone",
+        values: typed(&form),
+        ..Echo::default()
+    };
     let to = if let Ok(day) = NaiveDate::parse_from_str(form.patch_tuesday.trim(), "%Y-%m-%d") {
-        release::Postponement::PatchTuesday(day)
+        Postponement::PatchTuesday(day)
     } else if let Some(at) = parse_local(&state, &form.release_at) {
-        release::Postponement::At(at)
+        Postponement::At(at)
     } else {
-        let message = "Choose the new Patch Tuesday, or give the new date and time.".to_owned();
-        return detail_page(
-            &state,
-            &viewer,
-            id,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            None,
-            Some(message),
-        )
-        .await;
+        let message = "Choose the new Patch Tuesday, or give the new date and time.";
+        let field = if form.release_at.trim().is_empty() {
+            "patch_tuesday"
+        } else {
+            "release_at"
+        };
+        let refusal = Refusal::Invalid(FieldErrors::from([(field.to_owned(), message.to_owned())]));
+        return refused(&state, &viewer, id, echo, refusal).await;
     };
     let by = Actor::from(&user);
-    let env = state.membership.clone();
+    let ctx = state.ctx.clone();
     let calendar = state.settings.calendar();
-    change(&state, &viewer, id, "postponed", move |c| {
-        release::postpone(c, &env, &calendar, id, to, &form.reason, &by)
+    change(&state, &viewer, id, "postponed", echo, move |c| {
+        release::postpone(c, &ctx, &calendar, id, to, &form.reason, &by)
     })
     .await
 }

@@ -8,6 +8,7 @@ pub mod apply;
 pub mod assets;
 pub mod auth;
 pub mod errors;
+pub mod form;
 pub mod health;
 pub mod home;
 pub mod login;
@@ -24,6 +25,8 @@ use std::sync::Arc;
 use actix_web::cookie::Key;
 
 use crate::accounts::password::Hasher;
+use crate::accounts::signin::SignInContext;
+use crate::app::Context;
 use crate::config::Settings;
 use crate::db::DbPool;
 use crate::mail::Mailer;
@@ -41,7 +44,19 @@ pub struct AppState {
     pub limiter: RateLimiter,
     pub cookie_key: Key,
     pub hasher: Hasher,
-    pub membership: crate::membership::Env,
+    /// The workflow context, shared with the scheduler.
+    pub ctx: Context,
+}
+
+impl AppState {
+    pub fn sign_in_context(&self) -> SignInContext<'_> {
+        SignInContext {
+            pool: &self.pool,
+            hasher: &self.hasher,
+            security: &self.settings.security,
+            clock: &self.ctx.clock,
+        }
+    }
 }
 
 /// The Content-Security-Policy of every page: no script at all, no framing, forms only to us.

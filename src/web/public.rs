@@ -10,8 +10,7 @@ use crate::error::AppError;
 use crate::membership::checks::ALL_CHECKS;
 use crate::membership::members::{self, Member};
 use crate::membership::{self};
-use crate::releases::ENVOY_POLICY_URL;
-use crate::web::apply::flow_error;
+use crate::releases::upstream::ENVOY_POLICY_URL;
 use crate::web::auth::{CsrfForm, EmptyForm, Viewer};
 use crate::web::AppState;
 
@@ -70,16 +69,16 @@ pub async fn criteria(
     state: web::Data<AppState>,
     viewer: Viewer,
 ) -> Result<HttpResponse, AppError> {
-    let required = &state.membership.settings.required_checks;
+    let required = &state.settings.membership.required_checks;
     let page = CriteriaPage {
         criteria: CRITERIA,
         checks: ALL_CHECKS
             .iter()
             .map(|(k, t)| (*k, *t, required.iter().any(|r| r == k)))
             .collect(),
-        max_days_to_fix: state.membership.settings.max_days_to_fix,
-        voucher_required: state.membership.settings.voucher_required,
-        policy_version: state.membership.policy.version,
+        max_days_to_fix: state.settings.membership.max_days_to_fix,
+        voucher_required: state.settings.membership.voucher_required,
+        policy_version: state.ctx.policy.version,
     };
     state.pages.page(&viewer, "criteria.html", page)
 }
@@ -89,7 +88,7 @@ pub async fn embargo_policy(
     viewer: Viewer,
 ) -> Result<HttpResponse, AppError> {
     let context = minijinja::context! {
-        policy => state.membership.policy,
+        policy => state.ctx.policy,
         envoy_policy_url => ENVOY_POLICY_URL,
     };
     state.pages.page(&viewer, "embargo_policy.html", context)
@@ -120,11 +119,10 @@ pub async fn roster(state: web::Data<AppState>, viewer: Viewer) -> Result<HttpRe
 }
 
 fn verified_link(state: &AppState, token: &str) -> Option<(i64, i32)> {
-    members::verify_policy_link(
-        &state.membership.link_key,
-        token,
-        chrono::Utc::now().timestamp(),
-    )
+    state
+        .ctx
+        .links
+        .verify_policy_link(token, state.ctx.clock.now().timestamp())
 }
 
 pub async fn accept_policy_page(
@@ -147,9 +145,9 @@ pub async fn accept_policy_page(
     let context = minijinja::context! {
         member => member,
         version => version,
-        current => state.membership.policy.version == version,
+        current => state.ctx.policy.version == version,
         accepted => member.policy_version >= version,
-        policy => state.membership.policy,
+        policy => state.ctx.policy,
         token => token,
     };
     state.pages.page(&viewer, "accept_policy.html", context)
@@ -166,12 +164,11 @@ pub async fn accept_policy(
             "This link is not valid or has expired.".into(),
         ));
     };
-    let env = state.membership.clone();
+    let ctx = state.ctx.clone();
     db::run(&state.pool, move |c| {
-        membership::accept_policy(c, &env, member_id, version)
+        membership::accept_policy(c, &ctx, member_id, version)
     })
-    .await
-    .map_err(flow_error)?;
+    .await?;
     state.pages.page(
         &viewer,
         "policy_accepted.html",

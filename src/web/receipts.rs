@@ -25,7 +25,7 @@ pub async fn page(
     token: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let token = token.into_inner();
-    let Some((release_id, _, revision)) = release::verify_ack(&state.membership, &token) else {
+    let Some((release_id, _, revision)) = state.ctx.links.verify_receipt_link(&token) else {
         return invalid(&state, &viewer);
     };
     let found = db::run(&state.pool, move |c| release::find(c, release_id)).await?;
@@ -46,7 +46,7 @@ pub async fn confirm(
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> Result<HttpResponse, AppError> {
     let token = token.into_inner();
-    let Some((release_id, member_id, revision)) = release::verify_ack(&state.membership, &token)
+    let Some((release_id, member_id, revision)) = state.ctx.links.verify_receipt_link(&token)
     else {
         return invalid(&state, &viewer);
     };

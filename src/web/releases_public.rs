@@ -5,39 +5,22 @@
 use std::cmp::Reverse;
 
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::db::{self, DbError};
+use crate::domain::Severity;
 use crate::error::AppError;
-use crate::releases::feeds::{self, FeedInfo, PublicAdvisory, PublicRelease};
-use crate::releases::release::{self, Advisory, Release, SEVERITIES};
+use crate::releases::calendar::Moment;
+use crate::releases::feeds::{self, FeedInfo};
+use crate::releases::release;
+use crate::releases::visibility::{self, PublicRelease, Shown};
 use crate::web::auth::Viewer;
 use crate::web::AppState;
 
-/// A release as the public may see it, with the advisory rows of its page. Only
-/// [`public_release`] makes one, so the advisories are empty until publication.
-struct Shown {
-    release: PublicRelease,
-    /// The ICS calendar lists announced releases only; `release.announced_at` cannot tell, as it
-    /// falls back to the publication time.
-    announced: bool,
-    advisories: Vec<AdvisoryRow>,
-}
-
-/// One advisory of a published release, as its page shows it. Never anything about patches.
-#[derive(Serialize)]
-struct AdvisoryRow {
-    cve_id: String,
-    severity: String,
-    summary: String,
-    affected_versions: String,
-    fixed_versions: String,
-}
-
-/// What the pages print about a release. Built from a [`PublicRelease`] only, and without its
-/// kind: "third-party" would tell the world an upstream has an embargo running.
+/// What the pages print about a release. Built from a [`PublicRelease`] only, which has no kind:
+/// "third-party" would tell the world an upstream has an embargo running.
 #[derive(Serialize)]
 struct ReleaseView {
     title: String,
@@ -52,86 +35,8 @@ struct ReleaseView {
     published_utc: Option<String>,
     published_local: Option<String>,
     issue_count: usize,
-    highest_severity: Option<String>,
+    highest_severity: Option<Severity>,
     release_lines: String,
-}
-
-/// Public knowledge: announced or published, and not cancelled. Anything else is embargoed,
-/// and is treated exactly like a release that does not exist.
-fn is_public(release: &Release) -> bool {
-    release.cancelled_at.is_none()
-        && (release.announced_at.is_some() || release.published_at.is_some())
-}
-
-/// The database keeps UTC without a zone.
-fn utc(at: NaiveDateTime) -> DateTime<Utc> {
-    at.and_utc()
-}
-
-/// `SEVERITIES` runs from the most severe down, so the first one any advisory has is the highest.
-fn highest_severity(advisories: &[Advisory]) -> Option<String> {
-    SEVERITIES
-        .iter()
-        .find(|s| advisories.iter().any(|a| a.severity == **s))
-        .map(|s| (*s).to_owned())
-}
-
-/// The only way from stored rows to what the public sees. It refuses a release that is not
-/// public, and it keeps the advisories (and so CVE ids and summaries) only once the release is
-/// published; before that they give just their count and highest severity, which the
-/// pre-announcement states anyway. Taking the advisories by value means a caller has nothing
-/// left to leak.
-fn public_release(site_url: &str, release: Release, advisories: Vec<Advisory>) -> Option<Shown> {
-    if !is_public(&release) {
-        return None;
-    }
-    let published_at = release.published_at.map(utc);
-    // A release is always announced by the time it is published; should the record say
-    // otherwise, it went public when it was published.
-    let announced_at = release.announced_at.or(release.published_at).map(utc)?;
-    let issue_count = advisories.len();
-    let highest_severity = highest_severity(&advisories);
-    let advisories = if published_at.is_some() {
-        advisories
-    } else {
-        Vec::new()
-    };
-    let rows = advisories
-        .iter()
-        .map(|a| AdvisoryRow {
-            cve_id: a.cve_id.clone(),
-            severity: a.severity.clone(),
-            summary: a.summary.clone(),
-            affected_versions: a.affected_versions.clone(),
-            fixed_versions: a.fixed_versions.clone(),
-        })
-        .collect();
-    let public_advisories = advisories
-        .into_iter()
-        .map(|a| PublicAdvisory {
-            cve_id: a.cve_id,
-            severity: a.severity,
-            summary: a.summary,
-            fixed_versions: a.fixed_versions,
-        })
-        .collect();
-    Some(Shown {
-        announced: release.announced_at.is_some(),
-        release: PublicRelease {
-            id: release.id,
-            url: format!("{site_url}/releases/{}", release.id),
-            release_lines: release.lines(),
-            title: release.title,
-            kind: release.kind,
-            release_at: utc(release.release_at),
-            announced_at,
-            published_at,
-            issue_count,
-            highest_severity,
-            advisories: public_advisories,
-        },
-        advisories: rows,
-    })
 }
 
 /// The configured base URL without its trailing slash, as the feeds expect it.
@@ -159,9 +64,9 @@ async fn load(state: &AppState, which: Which) -> Result<Vec<Shown>, AppError> {
             Which::One(id) => release::find(conn, id)?.into_iter().collect(),
         };
         let mut shown = Vec::new();
-        for r in releases.into_iter().filter(is_public) {
+        for r in releases.into_iter().filter(visibility::is_public) {
             let advisories = release::advisories_of(conn, r.id)?;
-            shown.extend(public_release(&site, r, advisories));
+            shown.extend(visibility::public_view(&site, r, advisories));
         }
         Ok::<_, DbError>(shown)
     })
@@ -171,13 +76,11 @@ async fn load(state: &AppState, which: Which) -> Result<Vec<Shown>, AppError> {
 }
 
 fn utc_text(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M UTC").to_string()
+    Moment::new(at, chrono_tz::UTC).utc_text()
 }
 
 fn local_text(at: DateTime<Utc>, tz: Tz) -> String {
-    at.with_timezone(&tz)
-        .format("%Y-%m-%d %H:%M %Z")
-        .to_string()
+    Moment::new(at, tz).local_text()
 }
 
 fn view(release: &PublicRelease, tz: Tz) -> ReleaseView {
@@ -201,7 +104,7 @@ fn view(release: &PublicRelease, tz: Tz) -> ReleaseView {
         published_utc: release.published_at.map(utc_text),
         published_local: release.published_at.map(|at| local_text(at, tz)),
         issue_count: release.issue_count,
-        highest_severity: release.highest_severity.clone(),
+        highest_severity: release.highest_severity,
         release_lines: release.release_lines.join(", "),
     }
 }
@@ -236,7 +139,7 @@ pub async fn show(
     };
     let context = minijinja::context! {
         release => view(&shown.release, state.settings.timezone),
-        advisories => shown.advisories,
+        advisories => shown.release.advisories,
         text,
     };
     state.pages.page(&viewer, "release.html", context)
@@ -262,7 +165,7 @@ pub async fn atom(state: web::Data<AppState>) -> Result<HttpResponse, AppError> 
         .flat_map(|r| [Some(r.announced_at), r.published_at])
         .flatten()
         .max()
-        .unwrap_or_else(Utc::now);
+        .unwrap_or_else(|| state.ctx.clock.now());
     let info = FeedInfo {
         title: state.settings.list_name.clone(),
         feed_url: format!("{site_url}/feed.atom"),
@@ -287,7 +190,7 @@ pub async fn ics(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
         &state.settings.project_name,
         &site_url(&state),
         &releases,
-        Utc::now(),
+        state.ctx.clock.now(),
     );
     Ok(feed_response("text/calendar; charset=utf-8", body))
 }
@@ -298,97 +201,9 @@ mod tests {
     use crate::config::Settings;
     use crate::web::pages::Pages;
 
-    fn at(s: &str) -> NaiveDateTime {
-        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap()
-    }
-
-    fn release(announced: bool, published: bool, cancelled: bool) -> Release {
-        Release {
-            id: 7,
-            kind: "third-party".into(),
-            title: "Security release 1.9.5, 1.8.6".into(),
-            status: "planned".into(),
-            revision: 1,
-            release_at: at("2026-12-08 16:00"),
-            disclosure_at: Some(at("2026-11-24 16:00")),
-            announce_at: Some(at("2026-11-24 16:00")),
-            upstream_id: Some(1),
-            release_lines: "1.9, 1.8".into(),
-            members_may_deploy: false,
-            notes: "internal notes".into(),
-            created_by: 1,
-            approved_by: Some(2),
-            approved_at: Some(at("2026-11-20 10:00")),
-            disclosed_at: announced.then(|| at("2026-11-24 16:00")),
-            announced_at: announced.then(|| at("2026-11-24 16:00")),
-            published_at: published.then(|| at("2026-12-08 16:00")),
-            created_at: at("2026-11-01 10:00"),
-            updated_at: at("2026-11-20 10:00"),
-            approved_revision: Some(1),
-            notice_hours: 0,
-            non_security_exception: None,
-            cancelled_at: cancelled.then(|| at("2026-11-30 10:00")),
-            cancel_reason: cancelled.then(|| "secret reason".into()),
-        }
-    }
-
-    fn advisories() -> Vec<Advisory> {
-        [
-            ("CVE-2026-1111", "medium", "Header <smuggling>."),
-            ("CVE-2026-2222", "high", "Authorization bypass."),
-        ]
-        .into_iter()
-        .enumerate()
-        .map(|(i, (cve, severity, summary))| Advisory {
-            id: i64::try_from(i).unwrap(),
-            release_id: 7,
-            cve_id: cve.into(),
-            severity: severity.into(),
-            cvss_vector: String::new(),
-            summary: summary.into(),
-            affected_versions: "< 1.9.5".into(),
-            fixed_versions: "1.9.5".into(),
-            created_at: at("2026-11-02 10:00"),
-        })
-        .collect()
-    }
+    use crate::releases::visibility::test_fixtures::{advisories, release};
 
     const SITE: &str = "https://security.example.org";
-
-    #[test]
-    fn embargoed_and_cancelled_releases_are_not_public() {
-        assert!(public_release(SITE, release(false, false, false), advisories()).is_none());
-        assert!(public_release(SITE, release(true, false, true), advisories()).is_none());
-        assert!(public_release(SITE, release(true, true, true), advisories()).is_none());
-    }
-
-    #[test]
-    fn announced_release_gives_facts_but_no_advisories() {
-        let shown = public_release(SITE, release(true, false, false), advisories()).unwrap();
-        assert!(shown.announced);
-        assert!(shown.advisories.is_empty());
-        assert!(shown.release.advisories.is_empty());
-        assert_eq!(shown.release.issue_count, 2);
-        assert_eq!(shown.release.highest_severity.as_deref(), Some("high"));
-        assert_eq!(shown.release.release_lines, ["1.9", "1.8"]);
-        assert_eq!(shown.release.url, "https://security.example.org/releases/7");
-    }
-
-    #[test]
-    fn published_release_carries_its_advisories() {
-        let shown = public_release(SITE, release(true, true, false), advisories()).unwrap();
-        assert_eq!(shown.advisories.len(), 2);
-        assert_eq!(shown.release.advisories.len(), 2);
-        assert_eq!(shown.advisories[0].affected_versions, "< 1.9.5");
-    }
-
-    #[test]
-    fn published_without_announcement_counts_as_announced_then_but_not_for_the_calendar() {
-        let shown = public_release(SITE, release(false, true, false), Vec::new()).unwrap();
-        assert!(!shown.announced);
-        assert_eq!(shown.release.announced_at, utc(at("2026-12-08 16:00")));
-        assert_eq!(shown.release.highest_severity, None);
-    }
 
     fn render(shown: &Shown) -> String {
         let settings = Settings::from_vars([("EDL_TIMEZONE", "Europe/Berlin")]).unwrap();
@@ -405,7 +220,7 @@ mod tests {
                 "release.html",
                 minijinja::context! {
                     release => view(&shown.release, tz),
-                    advisories => shown.advisories,
+                    advisories => shown.release.advisories,
                     text,
                 },
             )
@@ -422,7 +237,8 @@ mod tests {
 
     #[test]
     fn pages_before_publication_show_no_advisory_or_kind() {
-        let shown = public_release(SITE, release(true, false, false), advisories()).unwrap();
+        let shown =
+            visibility::public_view(SITE, release(true, false, false), advisories()).unwrap();
         let html = render(&shown);
         assert!(!html.contains("CVE-"), "{html}");
         assert!(!html.contains("Authorization bypass"));
@@ -444,7 +260,8 @@ mod tests {
 
     #[test]
     fn pages_after_publication_show_advisories_escaped() {
-        let shown = public_release(SITE, release(true, true, false), advisories()).unwrap();
+        let shown =
+            visibility::public_view(SITE, release(true, true, false), advisories()).unwrap();
         let html = render(&shown);
         for expected in [
             "CVE-2026-1111",

@@ -9,13 +9,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::accounts::Role;
 use crate::db;
-use crate::error::AppError;
-use crate::membership::application::{self, Application, Status, StoredCheck};
+use crate::domain::OrgDomain;
+use crate::error::{AppError, FieldErrors, Refusal};
+use crate::membership::application::{self, Application, ApplicationStatus, StoredCheck};
 use crate::membership::review::{self, CastVote, Comment, Tally, Vote};
 use crate::membership::{self, FlowError};
-use crate::web::apply::flow_error;
 use crate::web::auth::{CsrfForm, EmptyForm, SignedIn, Viewer};
-use crate::web::login::see_other;
+use crate::web::form;
 use crate::web::AppState;
 
 pub const PAGE_SIZE: i64 = 25;
@@ -39,10 +39,13 @@ pub async fn queue(
     viewer: Viewer,
     query: web::Query<QueueQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let selected = query.status.as_deref().and_then(Status::parse);
-    let statuses: Vec<Status> = match selected {
+    let selected = query
+        .status
+        .as_deref()
+        .and_then(|s| s.parse::<ApplicationStatus>().ok());
+    let statuses: Vec<ApplicationStatus> = match selected {
         Some(status) => vec![status],
-        None => vec![Status::InReview, Status::Recommended],
+        None => vec![ApplicationStatus::InReview, ApplicationStatus::Recommended],
     };
     let page = query.page.max(0);
     let (rows, more, counts) = db::run(&state.pool, move |c| {
@@ -50,7 +53,7 @@ pub async fn queue(
         Ok::<_, db::DbError>((rows, more, application::status_counts(c)?))
     })
     .await?;
-    let now = db::now();
+    let now = state.ctx.clock.now_naive();
     let rows: Vec<QueueRow> = rows
         .into_iter()
         .map(|a| QueueRow {
@@ -59,16 +62,13 @@ pub async fn queue(
             application: a,
         })
         .collect();
-    let filters: Vec<(&str, &str, i64)> = Status::ALL
+    let filters: Vec<(&str, &str, i64)> = ApplicationStatus::ALL
         .iter()
         .map(|s| {
             (
                 s.as_str(),
                 s.label(),
-                counts
-                    .iter()
-                    .find(|(n, _)| n == s.as_str())
-                    .map_or(0, |(_, c)| *c),
+                counts.iter().find(|(n, _)| n == s).map_or(0, |(_, c)| *c),
             )
         })
         .collect();
@@ -78,7 +78,7 @@ pub async fn queue(
     let context = minijinja::context! {
         rows,
         filters,
-        selected => selected.map(Status::as_str),
+        selected => selected.map(|s| s.as_str()),
         page,
         previous_link => (page > 0).then(|| format!("/review/applications?{status_param}page={}", page - 1)),
         next_link => more.then(|| format!("/review/applications?{status_param}page={}", page + 1)),
@@ -90,7 +90,7 @@ pub async fn queue(
 struct DetailPage {
     application: Application,
     status_label: &'static str,
-    domains: Vec<String>,
+    domains: Vec<OrgDomain>,
     track_record: Vec<String>,
     community_links: Vec<String>,
     checks: Vec<StoredCheck>,
@@ -106,7 +106,7 @@ struct DetailPage {
     open: bool,
     notice: Option<&'static str>,
     error: Option<String>,
-    errors: BTreeMap<&'static str, String>,
+    errors: FieldErrors,
     values: BTreeMap<&'static str, String>,
 }
 
@@ -116,7 +116,7 @@ struct DetailPage {
 struct Feedback {
     notice: Option<&'static str>,
     error: Option<String>,
-    errors: BTreeMap<&'static str, String>,
+    errors: FieldErrors,
     values: BTreeMap<&'static str, String>,
 }
 
@@ -150,20 +150,23 @@ async fn detail_page(
     })
     .await?;
     let app = app.ok_or(AppError::NotFound)?;
-    let domains = app.domains();
+    let domains = app.domains().to_vec();
     let recused = review::is_recused(&user.email, &domains);
-    let open_for_votes = matches!(app.status(), Status::InReview | Status::Recommended);
+    let open_for_votes = matches!(
+        app.status(),
+        ApplicationStatus::InReview | ApplicationStatus::Recommended
+    );
     let page = DetailPage {
         status_label: app.status().label(),
-        track_record: app.track_record_links(),
-        community_links: app.community_link_list(),
+        track_record: app.track_record.0.clone(),
+        community_links: app.community_links.0.clone(),
         failing_required: checks
             .iter()
             .filter(|c| c.failed_required())
             .map(|c| c.title.clone())
             .collect(),
         tally: review::tally(&votes),
-        approvals_required: state.membership.approvals_required,
+        approvals_required: state.settings.approvals_required,
         my_vote: votes
             .iter()
             .find(|v| v.account_id == user.account_id)
@@ -213,53 +216,32 @@ pub async fn detail(
     .await
 }
 
-/// Runs a review action; a refusal re-renders the page with the reason instead of failing.
+/// Runs a review action; a refusal shows the page again with the reason.
 async fn act<F>(
     state: &AppState,
     viewer: &Viewer,
     id: i64,
-    notice: &str,
+    notice: &'static str,
     action: F,
 ) -> Result<HttpResponse, AppError>
 where
     F: FnOnce(&mut db::DbConnection) -> Result<(), FlowError> + Send + 'static,
 {
-    match db::run(&state.pool, action).await {
-        Ok(()) => {
-            state.mailer.wake_workers();
-            Ok(see_other(&format!(
-                "/review/applications/{id}?notice={notice}"
-            )))
-        }
-        Err(FlowError::Refused(reason)) => {
-            detail_page(
-                state,
-                viewer,
-                id,
-                StatusCode::CONFLICT,
-                Feedback {
-                    error: Some(reason),
-                    ..Feedback::default()
-                },
-            )
-            .await
-        }
-        Err(FlowError::Decided) => {
-            let reason = "This application has already been decided.".to_owned();
-            detail_page(
-                state,
-                viewer,
-                id,
-                StatusCode::CONFLICT,
-                Feedback {
-                    error: Some(reason),
-                    ..Feedback::default()
-                },
-            )
-            .await
-        }
-        Err(other) => Err(flow_error(other)),
-    }
+    form::act(
+        state,
+        action,
+        |()| format!("/review/applications/{id}?notice={notice}"),
+        |refusal: Refusal| async move {
+            let status = refusal.status();
+            let feedback = Feedback {
+                error: Some(refusal.message()),
+                errors: refusal.field_errors(),
+                ..Feedback::default()
+            };
+            detail_page(state, viewer, id, status, feedback).await
+        },
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -278,15 +260,18 @@ pub async fn vote(
     CsrfForm(form): CsrfForm<VoteForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    let mut errors = BTreeMap::new();
-    let choice = Vote::parse(&form.vote);
+    let mut errors = FieldErrors::new();
+    let choice = form.vote.parse::<Vote>().ok();
     if choice.is_none() {
-        errors.insert("vote", "Choose approve, reject or abstain.".to_owned());
+        errors.insert(
+            "vote".into(),
+            "Choose approve, reject or abstain.".to_owned(),
+        );
     }
     let reason = form.reason.trim().to_owned();
     if reason.is_empty() || reason.chars().count() > 4000 {
         errors.insert(
-            "reason",
+            "reason".into(),
             "Give a reason for your vote (at most 4000 characters).".to_owned(),
         );
     }
@@ -305,9 +290,9 @@ pub async fn vote(
         )
         .await;
     };
-    let env = state.membership.clone();
+    let ctx = state.ctx.clone();
     act(&state, &viewer, id, "voted", move |c| {
-        membership::vote(c, &env, id, &user, choice, &reason).map(|_| ())
+        membership::vote(c, &ctx, id, &user, choice, &reason).map(|_| ())
     })
     .await
 }
@@ -328,8 +313,8 @@ pub async fn comment(
     let id = id.into_inner();
     let body = form.body.trim().to_owned();
     if body.is_empty() || body.chars().count() > 4000 {
-        let errors = BTreeMap::from([(
-            "body",
+        let errors = FieldErrors::from([(
+            "body".to_owned(),
             "Write a comment of at most 4000 characters.".to_owned(),
         )]);
         let values = BTreeMap::from([("body", form.body)]);
@@ -360,9 +345,9 @@ pub async fn approve(
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    let env = state.membership.clone();
+    let ctx = state.ctx.clone();
     act(&state, &viewer, id, "approved", move |c| {
-        membership::final_approve(c, &env, id, &user).map(|_| ())
+        membership::final_approve(c, &ctx, id, &user).map(|_| ())
     })
     .await
 }
@@ -383,8 +368,8 @@ pub async fn decline(
     let id = id.into_inner();
     let reason = form.reason.trim().to_owned();
     if reason.is_empty() || reason.chars().count() > 4000 {
-        let errors = BTreeMap::from([(
-            "decline_reason",
+        let errors = FieldErrors::from([(
+            "decline_reason".to_owned(),
             "Give the reason the applicant will be sent.".to_owned(),
         )]);
         let values = BTreeMap::from([("decline_reason", form.reason)]);
@@ -401,9 +386,9 @@ pub async fn decline(
         )
         .await;
     }
-    let env = state.membership.clone();
+    let ctx = state.ctx.clone();
     act(&state, &viewer, id, "declined", move |c| {
-        membership::decline(c, &env, id, &user, &reason)
+        membership::decline(c, &ctx, id, &user, &reason)
     })
     .await
 }

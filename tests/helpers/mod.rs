@@ -1,5 +1,7 @@
 //! `TestApp` spawns the real server on port 0 with a database of its own: a temporary SQLite
 //! file, or a fresh PostgreSQL database created from `EDL_TEST_DATABASE_URL` and dropped after.
+//! Its clock is the app's own: tests move time forward with [`TestApp::advance`] instead of
+//! sleeping. A test that leaves queued mail undone fails when its `TestApp` is dropped.
 
 pub mod smtp;
 
@@ -10,6 +12,7 @@ use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use diesel::{Connection, RunQueryDsl};
+use edl::clock::Clock;
 use edl::config::Settings;
 use edl::db::{self, DbError, DbPool};
 use edl::mail::outbox::{self, OutboxRow};
@@ -52,8 +55,13 @@ pub struct TestDb {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// Set to run the suite without PostgreSQL: its variants are then skipped with a note instead
+/// of failing.
+pub const SKIP_POSTGRES: &str = "EDL_TEST_SKIP_POSTGRES";
+
 impl TestDb {
-    /// `None` when PostgreSQL is wanted but unreachable outside CI; under CI that is a failure.
+    /// A database of its own for one test. PostgreSQL that cannot be reached fails the test
+    /// with what to start, unless `EDL_TEST_SKIP_POSTGRES` is set, which skips it (`None`).
     pub fn create(backend: Backend) -> Option<Self> {
         let dir = tempfile::tempdir().expect("temporary folder");
         match backend {
@@ -70,13 +78,16 @@ impl TestDb {
                     .unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_owned());
                 let mut admin = match diesel::PgConnection::establish(&admin_url) {
                     Ok(conn) => conn,
-                    Err(error) if std::env::var_os("CI").is_some() => {
-                        panic!("PostgreSQL at {admin_url} is not reachable and CI is set: {error}")
-                    }
-                    Err(error) => {
-                        eprintln!("skipping the PostgreSQL variant: {admin_url} is not reachable ({error})");
+                    Err(error) if std::env::var_os(SKIP_POSTGRES).is_some() => {
+                        eprintln!("skipping the PostgreSQL variant ({SKIP_POSTGRES} is set): {admin_url} is not reachable ({error})");
                         return None;
                     }
+                    Err(error) => panic!(
+                        "PostgreSQL at {admin_url} is not reachable: {error}. Start it \
+                         (pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start), \
+                         point EDL_TEST_DATABASE_URL at one, or set {SKIP_POSTGRES}=1 to skip \
+                         the PostgreSQL variants."
+                    ),
                 };
                 let name = format!(
                     "edl_test_{}_{}_{}",
@@ -129,8 +140,12 @@ pub struct TestApp {
     pub settings: Settings,
     pub mail_dir: PathBuf,
     pub client: reqwest::Client,
+    /// The app's clock; [`TestApp::advance`] moves it.
+    pub clock: Clock,
     handle: ServerHandle,
     pub db: TestDb,
+    /// Why this test may end with mail still queued (it stopped the workers on purpose).
+    undone_mail_expected: std::sync::Mutex<Option<&'static str>>,
 }
 
 impl TestApp {
@@ -162,11 +177,13 @@ impl TestApp {
         ];
         all.extend_from_slice(vars);
         let settings = Settings::from_vars(all).expect("test settings are valid");
+        let clock = Clock::system();
         let app = Application::build(
             settings.clone(),
             Options {
                 transport,
                 handle_signals: false,
+                clock: clock.clone(),
             },
         )
         .await
@@ -185,9 +202,55 @@ impl TestApp {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("http client"),
+            clock,
             handle,
             db,
+            undone_mail_expected: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Moves the app's clock forward: sessions age, lockouts lift, leases expire, releases
+    /// come due, without the test waiting.
+    pub fn advance(&self, by: chrono::Duration) {
+        self.clock.advance(by);
+    }
+
+    /// An outbox worker of this app's, as a second process would run it.
+    pub fn worker(&self, name: &str, transport: Transport) -> edl::mail::worker::Worker {
+        let delivery = edl::startup::delivery(
+            &self.settings,
+            &self.pool,
+            &transport,
+            &self.state.mailer,
+            &self.clock,
+        );
+        edl::mail::worker::Worker::new(name.to_owned(), delivery)
+    }
+
+    /// Says this test ends with mail still queued on purpose, and why.
+    pub fn expect_undone_mail(&self, why: &'static str) {
+        if let Ok(mut expected) = self.undone_mail_expected.lock() {
+            *expected = Some(why);
+        }
+    }
+
+    /// Waits until no message is waiting to be sent now or being sent: after this, a test can
+    /// assert what did not happen without sleeping for an arbitrary time.
+    pub async fn outbox_idle(&self) {
+        self.state.mailer.wake_workers();
+        let clock = self.clock.clone();
+        eventually(
+            Duration::from_secs(20),
+            "the outbox to finish what is due",
+            || async {
+                let now = clock.now_naive();
+                let busy = self.with_db(outbox::unfinished).await.into_iter().any(|r| {
+                    r.next_attempt_at <= now || r.status == edl::domain::OutboxStatus::Sending
+                });
+                (!busy).then_some(())
+            },
+        )
+        .await;
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
@@ -244,6 +307,42 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        let expected = self
+            .undone_mail_expected
+            .lock()
+            .map(|e| e.is_some())
+            .unwrap_or(true);
+        if !expected && !std::thread::panicking() {
+            // Queued work must be done by the end of a test: give the workers a moment to
+            // finish what is due, then fail on anything left.
+            let pool = self.pool.clone();
+            let undone = tokio::task::block_in_place(|| {
+                let deadline = std::time::Instant::now() + Duration::from_secs(20);
+                loop {
+                    let rows = pool
+                        .get()
+                        .map_err(DbError::from)
+                        .and_then(|mut conn| outbox::unfinished(&mut conn))
+                        .unwrap_or_default();
+                    if rows.is_empty() || std::time::Instant::now() > deadline {
+                        return rows;
+                    }
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+            });
+            if !undone.is_empty() {
+                drop(self.handle.stop(false));
+                let list: Vec<String> = undone
+                    .iter()
+                    .map(|r| format!("#{} {} to {} ({})", r.id, r.template, r.recipient, r.status))
+                    .collect();
+                panic!(
+                    "the test left queued mail undone: {}. Assert its outcome, or call \
+                     expect_undone_mail with the reason.",
+                    list.join("; ")
+                );
+            }
+        }
         // Sends the stop command now; the server winds down on its own threads.
         drop(self.handle.stop(false));
     }
@@ -427,29 +526,30 @@ impl TestApp {
         status: &str,
         policy_version: i32,
     ) -> i64 {
-        use diesel::{ExpressionMethods, QueryDsl};
+        use diesel::ExpressionMethods;
         use edl::db::schema::members;
-        let (org, domain, status) = (org.to_owned(), domain.to_owned(), status.to_owned());
+        let org = org.to_owned();
+        let domain = edl::domain::OrgDomain::parse(domain).expect("a domain");
+        let status: edl::domain::MemberStatus = status.parse().expect("a member status");
+        let alias =
+            edl::domain::SecurityAlias::parse(&format!("security@{domain}")).expect("alias");
         self.with_db(move |c| {
             let now = db::now();
-            diesel::insert_into(members::table)
+            Ok(diesel::insert_into(members::table)
                 .values((
                     members::org_name.eq(&org),
                     members::org_domain.eq(&domain),
-                    members::security_alias.eq(format!("security@{domain}")),
+                    members::security_alias.eq(&alias),
                     members::policy_version.eq(policy_version),
-                    members::status.eq(&status),
+                    members::status.eq(status),
                     members::joined_at.eq(now - chrono::Duration::days(400)),
                     members::last_reviewed_at.eq(now - chrono::Duration::days(400)),
                     members::next_review_due.eq(now - chrono::Duration::days(35)),
                     members::created_at.eq(now),
                     members::updated_at.eq(now),
                 ))
-                .execute(c)?;
-            Ok(members::table
-                .filter(members::org_domain.eq(&domain))
-                .select(members::id)
-                .first(c)?)
+                .returning(members::id)
+                .get_result(c)?)
         })
         .await
     }

@@ -26,6 +26,50 @@ impl Received {
         use mailparse::MailHeaderMap;
         self.parsed().headers.get_first_value(name)
     }
+
+    /// The whole message as a reader would see it: every header decoded, and every part
+    /// (text, HTML, attachments) decoded from its transfer encoding. A test that asks whether a
+    /// message carries something searches this, never the raw bytes, where base64 or
+    /// quoted-printable would hide it.
+    pub fn decoded(&self) -> String {
+        fn walk(part: &mailparse::ParsedMail<'_>, out: &mut String) {
+            for header in &part.headers {
+                out.push_str(&header.get_key());
+                out.push_str(": ");
+                out.push_str(&header.get_value());
+                out.push('\n');
+            }
+            out.push('\n');
+            if part.subparts.is_empty() {
+                let body = part.get_body_raw().unwrap_or_default();
+                out.push_str(&String::from_utf8_lossy(&body));
+                out.push('\n');
+            }
+            for sub in &part.subparts {
+                walk(sub, out);
+            }
+        }
+        let mut out = String::new();
+        walk(&self.parsed(), &mut out);
+        out
+    }
+
+    /// The decoded attachments: (file name, bytes).
+    pub fn attachments(&self) -> Vec<(String, Vec<u8>)> {
+        fn walk(part: &mailparse::ParsedMail<'_>, out: &mut Vec<(String, Vec<u8>)>) {
+            if part.subparts.is_empty() {
+                if let Some(name) = part.get_content_disposition().params.get("filename") {
+                    out.push((name.clone(), part.get_body_raw().unwrap_or_default()));
+                }
+            }
+            for sub in &part.subparts {
+                walk(sub, out);
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.parsed(), &mut out);
+        out
+    }
 }
 
 #[derive(Default)]

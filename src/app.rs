@@ -1,0 +1,54 @@
+//! The workflow context: what every workflow of the service needs besides a database
+//! connection (settings, the embargo policy, the mailer, the link signer and the clock). Built
+//! once at start and shared by the web handlers, the scheduler and the CLI.
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::links::LinkSigner;
+use crate::mail::Mailer;
+use crate::membership::policy::{Policy, PolicyError};
+
+#[derive(Clone)]
+pub struct Context {
+    pub settings: Arc<Settings>,
+    pub policy: Policy,
+    pub mailer: Mailer,
+    pub links: LinkSigner,
+    pub clock: Clock,
+    base_url: String,
+}
+
+impl Context {
+    pub fn new(
+        settings: Arc<Settings>,
+        mailer: Mailer,
+        link_key: Vec<u8>,
+        clock: Clock,
+    ) -> Result<Self, PolicyError> {
+        Ok(Self {
+            base_url: settings.base_url.as_str().trim_end_matches('/').to_owned(),
+            policy: Policy::load(settings.membership.policy_file.as_deref())?,
+            settings,
+            mailer,
+            links: LinkSigner::new(link_key),
+            clock,
+        })
+    }
+
+    /// An absolute address on this site.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// The list's time zone, for dates shown to people.
+    pub fn timezone(&self) -> chrono_tz::Tz {
+        self.settings.timezone
+    }
+
+    /// Where members report a leak: the list's own address.
+    pub fn report_to(&self) -> String {
+        self.settings.mail_from.email.to_string()
+    }
+}

@@ -1,0 +1,152 @@
+//! `edl mail list|preview|test|status`: templates and delivery.
+
+use clap::{Subcommand, ValueEnum};
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::db::{self, DbError};
+use crate::domain::OutboxStatus;
+use crate::mail::transport::{mask_address, Transport};
+use crate::mail::worker::Worker;
+use crate::mail::{outbox, MailError, Mailer};
+use crate::startup;
+
+#[derive(Subcommand)]
+pub enum MailCommand {
+    /// List the email templates.
+    List,
+    /// Render an email template with its sample data.
+    Preview {
+        name: String,
+        #[arg(long, value_enum, default_value_t = Part::All)]
+        part: Part,
+    },
+    /// Queue a test message to an address and deliver it now, to check the mail settings.
+    Test {
+        #[arg(long)]
+        to: String,
+    },
+    /// Count the messages in the outbox by state, and show the latest failures.
+    Status,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Part {
+    All,
+    Subject,
+    Text,
+    Html,
+}
+
+pub async fn run(settings: Settings, command: MailCommand) -> Result<(), String> {
+    let mailer = Mailer::new(&settings);
+    match command {
+        MailCommand::List => {
+            for name in mailer.templates.names() {
+                println!("{name}");
+            }
+            Ok(())
+        }
+        MailCommand::Preview { name, part } => {
+            let mail = mailer.templates.preview(&name).map_err(|e| e.to_string())?;
+            match part {
+                Part::Subject => println!("{}", mail.subject),
+                Part::Text => print!("{}", mail.text),
+                Part::Html => print!("{}", mail.html),
+                Part::All => {
+                    println!(
+                        "Subject: {}\n\n----- text/plain -----\n{}",
+                        mail.subject, mail.text
+                    );
+                    println!("----- text/html -----\n{}", mail.html);
+                }
+            }
+            Ok(())
+        }
+        MailCommand::Test { to } => test(settings, mailer, &to).await,
+        MailCommand::Status => {
+            let pool = super::open_database(&settings).await?;
+            let (counts, recent) = db::run(&pool, |conn| {
+                Ok((outbox::counts(conn)?, outbox::recent(conn, 200)?))
+            })
+            .await
+            .map_err(|e: DbError| e.to_string())?;
+            println!(
+                "queued {}  sending {}  sent {}  failed {}  held {}",
+                counts.queued, counts.sending, counts.sent, counts.failed, counts.held
+            );
+            for row in recent
+                .iter()
+                .filter(|r| matches!(r.status, OutboxStatus::Failed | OutboxStatus::Queued))
+                .filter(|r| r.last_error.is_some())
+                .take(20)
+            {
+                println!(
+                    "#{} {} to {} ({} attempts): {}",
+                    row.id,
+                    row.status,
+                    mask_address(&row.recipient),
+                    row.attempts,
+                    row.last_error.as_deref().unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Queues one test message and sends it at once, reporting what happened.
+async fn test(settings: Settings, mailer: Mailer, to: &str) -> Result<(), String> {
+    if to.parse::<lettre::Address>().is_err() {
+        return Err(format!("{to:?} is not an email address"));
+    }
+    let pool = super::open_database(&settings).await?;
+    let transport = Transport::from_settings(&settings).map_err(|e| e.to_string())?;
+    let (to_owned, enqueuer) = (to.to_owned(), mailer.clone());
+    let id = db::run(&pool, move |conn| {
+        enqueuer
+            .enqueue(
+                conn,
+                "test_message",
+                &to_owned,
+                serde_json::json!({ "requested_by": "edl mail test" }),
+                None,
+            )
+            .map_err(|e| match e {
+                MailError::Db(db) => db,
+                other => DbError::Task(other.to_string()),
+            })
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let Some(id) = id else {
+        return Err("the test message was not queued".into());
+    };
+    let delivery = startup::delivery(&settings, &pool, &transport, &mailer, &Clock::system());
+    let worker = Worker::new(format!("cli:{}", std::process::id()), delivery);
+    // Only this message: other due mail is left to the running workers.
+    worker.send_one(id).await.map_err(|e| e.to_string())?;
+    let row = db::run(&pool, move |conn| outbox::find(conn, id))
+        .await
+        .map_err(|e: DbError| e.to_string())?;
+    match row {
+        Some(row) if row.status == OutboxStatus::Sent => {
+            println!(
+                "Sent through {} (Message-ID {}).",
+                transport.describe(),
+                row.message_id
+            );
+            Ok(())
+        }
+        Some(row) if row.status == OutboxStatus::Failed => Err(format!(
+            "not sent, and it will not be retried: {}",
+            row.last_error.unwrap_or_default()
+        )),
+        Some(row) => Err(format!(
+            "not sent yet ({}): {}; it stays in the outbox and a running worker retries it",
+            row.status,
+            row.last_error.unwrap_or_default()
+        )),
+        None => Err("the test message was not found in the outbox".into()),
+    }
+}

@@ -1,0 +1,136 @@
+//! The `edl` command line: the argument grammar, and one module per command group. Each
+//! command builds what it needs from [`Settings`], calls the workflow that owns the rule, and
+//! prints the outcome; role checks go through the route table's access rules.
+
+mod audit;
+mod calendar;
+mod mail;
+mod release;
+mod serve;
+mod user;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{RawSettings, Settings};
+use crate::db::DbPool;
+use crate::startup;
+
+#[derive(Parser)]
+#[command(
+    name = "edl",
+    version,
+    about = "Runs a project's security early-disclosure list."
+)]
+pub struct Cli {
+    /// Configuration file (default: ./edl.toml when it exists). Also EDL_CONFIG.
+    #[arg(long, global = true, env = "EDL_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web service with its mail workers and scheduler.
+    Serve,
+    /// Run mail workers only, to scale delivery out across processes.
+    Worker,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print upcoming Patch Tuesdays with their early-disclosure dates.
+    Calendar(calendar::Args),
+    /// Email templates and delivery.
+    Mail {
+        #[command(subcommand)]
+        command: mail::MailCommand,
+    },
+    /// Print the effective settings, with secrets masked, and where each came from.
+    CheckConfig,
+    /// Working-group accounts.
+    User {
+        #[command(subcommand)]
+        command: user::UserCommand,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
+    /// Security releases.
+    Release {
+        #[command(subcommand)]
+        command: release::ReleaseCommand,
+    },
+}
+
+/// Runs a parsed command line; the exit code says how it went.
+pub fn run(cli: Cli) -> ExitCode {
+    crate::telemetry::init();
+    let (settings, raw) = match Settings::load(cli.config.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    for name in &raw.unknown_variables {
+        tracing::warn!(variable = %name, "An EDL_ variable names no setting and is ignored; check its spelling.");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command, settings, raw)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command, settings: Settings, raw: RawSettings) -> Result<(), String> {
+    match command {
+        Command::Serve => serve::serve(settings).await,
+        Command::Worker => serve::worker(settings).await,
+        Command::Migrate => serve::migrate(settings).await,
+        Command::CheckConfig => serve::check_config(&settings, &raw),
+        Command::Calendar(args) => calendar::run(&settings, args),
+        Command::Mail { command } => mail::run(settings, command).await,
+        Command::User { command } => user::run(settings, command).await,
+        Command::Release { command } => release::run(settings, command).await,
+        Command::Audit { command } => audit::run(settings, command).await,
+    }
+}
+
+/// The database, migrated, or the reason it cannot be used.
+async fn open_database(settings: &Settings) -> Result<DbPool, String> {
+    startup::prepare_database(settings)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// One line from standard input: where passwords come from, never the command line.
+fn read_password_line(flag: bool) -> Result<String, String> {
+    if !flag {
+        return Err("give the password on standard input with --password-stdin".into());
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read standard input: {e}"))?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        return Err("no password was given on standard input".into());
+    }
+    Ok(password)
+}

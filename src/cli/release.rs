@@ -1,0 +1,291 @@
+//! `edl release plan|list|show|approve`: the release workflow from the command line. Who may
+//! do what is the route table's rule for the same action on the web.
+
+use actix_web::http::Method;
+use clap::Subcommand;
+
+use crate::accounts::{self, password, AccountEmail};
+use crate::config::Settings;
+use crate::db::{self, DbError, DbPool};
+use crate::domain::ReleaseKind;
+use crate::releases::release::{self, Actor, Plan, ReleaseError};
+use crate::releases::{approval, upstream};
+use crate::startup::access_for;
+
+#[derive(Subcommand)]
+pub enum ReleaseCommand {
+    /// Plan a release. Patch Tuesday by default, on the next one with its full lead time.
+    Plan {
+        /// patch-tuesday, zero-day or third-party.
+        #[arg(long, default_value = "patch-tuesday")]
+        kind: String,
+        #[arg(long)]
+        title: String,
+        /// A release line, e.g. 1.9.5; repeat for several.
+        #[arg(long = "line", required = true)]
+        lines: Vec<String>,
+        /// A later Patch Tuesday, as YYYY-MM-DD.
+        #[arg(long)]
+        date: Option<String>,
+        /// For a 0-day: when it ships; for a third-party release: the embargo lift (RFC 3339).
+        #[arg(long)]
+        at: Option<String>,
+        /// The upstream whose embargo a third-party release follows, e.g. envoy.
+        #[arg(long)]
+        upstream: Option<String>,
+        /// Hours of member notice for a 0-day.
+        #[arg(long, default_value_t = 0)]
+        notice_hours: u32,
+        /// Members may deploy the fix to infrastructure they host during the embargo.
+        #[arg(long)]
+        members_may_deploy: bool,
+        /// The account planning it (a release manager).
+        #[arg(long = "as")]
+        by: String,
+    },
+    /// List releases.
+    List,
+    /// Show one release: times, advisories, patches, revisions, what blocks approval.
+    Show { id: i64 },
+    /// Approve the current revision of a release, as a second release manager.
+    Approve {
+        id: i64,
+        /// The approving account: a release manager or admin other than the planner.
+        #[arg(long = "as")]
+        by: String,
+        /// Read the approving account's password from standard input (required: an approval
+        /// is a person's decision, so the person proves who they are).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// The account named by `--as`, if it is enabled and the route table lets it do what the
+/// web's `method path` does.
+async fn actor_for(
+    pool: &DbPool,
+    email: &str,
+    method: Method,
+    path: &str,
+) -> Result<(Actor, String), String> {
+    let address = AccountEmail::parse(email)?;
+    let found = db::run(pool, move |c| {
+        let account = accounts::find_by_email(c, address.as_str())?;
+        match account {
+            Some(a) => Ok::<_, DbError>(Some((a.clone(), accounts::roles_of(c, a.id)?))),
+            None => Ok(None),
+        }
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let Some((account, roles)) = found else {
+        return Err(format!("there is no account with the email {email}"));
+    };
+    let access = access_for(&method, path)
+        .ok_or_else(|| format!("no access rule is declared for {method} {path}"))?;
+    if account.disabled || !access.permits(&roles) {
+        return Err(format!(
+            "{email} is not an enabled account with the {} role",
+            access.describe()
+        ));
+    }
+    Ok((
+        Actor {
+            account_id: account.id,
+            email: account.email,
+        },
+        account.password_hash,
+    ))
+}
+
+/// Runs a release workflow on the pool, turning its refusal into the sentence to print.
+async fn run_workflow<T, F>(pool: &DbPool, work: F) -> Result<T, String>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut db::DbConnection) -> Result<T, ReleaseError> + Send + 'static,
+{
+    db::run(pool, move |c| Ok::<_, DbError>(work(c)))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+}
+
+pub async fn run(settings: Settings, command: ReleaseCommand) -> Result<(), String> {
+    let pool = super::open_database(&settings).await?;
+    match command {
+        ReleaseCommand::Plan {
+            kind,
+            title,
+            lines,
+            date,
+            at,
+            upstream,
+            notice_hours,
+            members_may_deploy,
+            by,
+        } => {
+            let (actor, _) = actor_for(&pool, &by, Method::POST, "/manage/releases").await?;
+            let kind = kind.parse::<ReleaseKind>().map_err(|_| {
+                format!(
+                    "{kind:?} is not a kind of release: use patch-tuesday, zero-day or third-party"
+                )
+            })?;
+            let patch_tuesday = date
+                .map(|d| {
+                    chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+                        .map_err(|_| format!("{d:?} is not a date as YYYY-MM-DD"))
+                })
+                .transpose()?;
+            let release_at = at
+                .map(|t| {
+                    chrono::DateTime::parse_from_rfc3339(&t)
+                        .map(|t| t.with_timezone(&chrono::Utc))
+                        .map_err(|_| format!("{t:?} is not a time such as 2026-12-08T16:00:00Z"))
+                })
+                .transpose()?;
+            let upstream_id = match upstream {
+                Some(slug) => Some(
+                    db::run(&pool, move |c| upstream::find_by_slug(c, &slug))
+                        .await
+                        .map_err(|e: DbError| e.to_string())?
+                        .map(|u| u.id)
+                        .ok_or("there is no such upstream")?,
+                ),
+                None => None,
+            };
+            let plan = Plan {
+                kind,
+                title,
+                release_lines: lines.iter().flat_map(|l| release::parse_lines(l)).collect(),
+                patch_tuesday,
+                release_at,
+                upstream_id,
+                notice_hours,
+                members_may_deploy,
+                notes: String::new(),
+            };
+            let calendar = settings.calendar();
+            let id = run_workflow(&pool, move |c| {
+                release::plan(c, &calendar, &plan, &actor, chrono::Utc::now())
+            })
+            .await?;
+            println!("Planned release {id}. Add advisories and patches, then have a second release manager approve it.");
+            Ok(())
+        }
+        ReleaseCommand::List => {
+            let all = db::run(&pool, release::list)
+                .await
+                .map_err(|e: DbError| e.to_string())?;
+            for r in all {
+                let state = format!("{} (rev {})", r.state().label(), r.revision);
+                println!(
+                    "{:>5}  {:<14} {}  {:<28} {}",
+                    r.id,
+                    r.kind,
+                    r.release_at.format("%Y-%m-%d %H:%M UTC"),
+                    state,
+                    r.title
+                );
+            }
+            Ok(())
+        }
+        ReleaseCommand::Show { id } => show(&pool, id).await,
+        ReleaseCommand::Approve {
+            id,
+            by,
+            password_stdin,
+        } => {
+            let path = "/manage/releases/{id}/approve";
+            let (actor, stored) = actor_for(&pool, &by, Method::POST, path).await?;
+            let password = super::read_password_line(password_stdin)?;
+            if password::Hasher::default()
+                .verify(password, Some(stored))
+                .await
+                == password::Verified::No
+            {
+                return Err(format!("the password of {by} is not right"));
+            }
+            let revision = run_workflow(&pool, move |c| approval::approve(c, id, &actor)).await?;
+            println!("Approved revision {revision} of release {id}.");
+            Ok(())
+        }
+    }
+}
+
+async fn show(pool: &DbPool, id: i64) -> Result<(), String> {
+    let shown = db::run(pool, move |c| {
+        let Some(r) = release::find(c, id)? else {
+            return Ok::<_, DbError>(None);
+        };
+        let advisories = release::advisories_of(c, id)?;
+        let patches = release::patches_of(c, id)?;
+        let blockers = approval::blockers(c, &r)?;
+        let revisions = release::revisions_of(c, id)?;
+        let upstreams = upstream::list(c)?;
+        Ok(Some((
+            r, advisories, patches, blockers, revisions, upstreams,
+        )))
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let Some((r, advisories, patches, blockers, revisions, upstreams)) = shown else {
+        return Err(format!("there is no release {id}"));
+    };
+    println!(
+        "{} ({}), revision {}{}",
+        r.title,
+        r.kind,
+        r.revision,
+        if r.approved_current() {
+            ", approved"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "public at         {} UTC",
+        r.release_at.format("%Y-%m-%d %H:%M")
+    );
+    if let Some(d) = r.disclosure_at {
+        println!("early disclosure  {} UTC", d.format("%Y-%m-%d %H:%M"));
+    }
+    println!("release lines     {}", r.lines().join(", "));
+    for a in advisories {
+        println!(
+            "advisory          {} ({}): {}",
+            a.cve_id, a.severity, a.summary
+        );
+    }
+    for p in patches {
+        let origin = p
+            .upstream_id
+            .and_then(|u| upstreams.iter().find(|x| x.id == u))
+            .map_or("project", |u| u.slug.as_str());
+        println!(
+            "patch             {} [{}] {} sha256:{}",
+            p.filename, p.release_line, origin, p.sha256
+        );
+    }
+    for v in revisions {
+        let approved = match (&v.approved_by, v.approved_at) {
+            (Some(by), Some(at)) => {
+                format!("approved by {by} at {} UTC", at.format("%Y-%m-%d %H:%M"))
+            }
+            _ => "not approved".to_owned(),
+        };
+        let changes: Vec<String> = v
+            .changes
+            .iter()
+            .map(|c| format!("{} by {}", c.change, c.changed_by))
+            .collect();
+        println!(
+            "revision {:<8} {approved}; {}",
+            v.revision,
+            changes.join(", ")
+        );
+    }
+    for b in blockers {
+        println!("blocks approval   {b}");
+    }
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! `edl serve`, `edl worker`, `edl migrate` and `edl check-config`: running the service.
+
+use crate::accounts;
+use crate::app::Context;
+use crate::clock::Clock;
+use crate::config::{RawSettings, Settings};
+use crate::db::{self, DbError};
+use crate::mail::transport::Transport;
+use crate::mail::Mailer;
+use crate::startup::{self, Application, Options};
+
+pub async fn serve(settings: Settings) -> Result<(), String> {
+    let base_url = settings.base_url.clone();
+    let backend = settings.database_url.masked();
+    let mail_dir = settings
+        .smtp_url
+        .is_none()
+        .then(|| settings.mail_dir.clone());
+    let app = Application::build(settings, Options::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(folder) = mail_dir {
+        tracing::info!(folder = %folder.display(), "No SMTP server is configured: mail is written as .eml files. Set EDL_SMTP_URL to send it.");
+    }
+    let admins = db::run(&app.state.pool, accounts::active_admin_count)
+        .await
+        .map_err(|e: DbError| e.to_string())?;
+    if admins == 0 {
+        tracing::warn!("No admin account exists yet. Create one with: printf '%s\\n' 'A-LONG-PASSPHRASE' | edl user add --email you@example.org --name 'Your Name' --role admin --password-stdin");
+    }
+    tracing::info!(%base_url, port = app.port(), database = %backend, "Listening.");
+    app.run_until_stopped().await.map_err(|e| e.to_string())
+}
+
+pub async fn worker(settings: Settings) -> Result<(), String> {
+    if settings.outbox.workers == 0 {
+        return Err("EDL_OUTBOX_WORKERS is 0: this process would do nothing".into());
+    }
+    let pool = super::open_database(&settings).await?;
+    let transport = Transport::from_settings(&settings).map_err(|e| e.to_string())?;
+    let mailer = Mailer::new(&settings);
+    let clock = Clock::system();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let delivery = startup::delivery(&settings, &pool, &transport, &mailer, &clock);
+    let mut workers = startup::spawn_workers(&settings, &delivery, &stopped, "worker");
+    let key = accounts::session::cookie_key(&settings).map_err(|e| e.to_string())?;
+    let ctx = Context::new(
+        std::sync::Arc::new(settings),
+        mailer,
+        key.signing().to_vec(),
+        clock,
+    )
+    .map_err(|e| e.to_string())?;
+    workers.push(startup::spawn_scheduler(&pool, ctx, stopped.clone()));
+    shutdown_signal().await;
+    tracing::info!("Stopping: finishing the messages in hand.");
+    startup::stop_workers(&stop, workers).await;
+    Ok(())
+}
+
+pub async fn migrate(settings: Settings) -> Result<(), String> {
+    drop(super::open_database(&settings).await?);
+    println!(
+        "The {} database is up to date.",
+        settings.database_url.backend_name()
+    );
+    Ok(())
+}
+
+pub fn check_config(settings: &Settings, raw: &RawSettings) -> Result<(), String> {
+    for (name, value, source) in raw.describe(settings) {
+        println!("{name:<28} {value:<48} ({source})");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

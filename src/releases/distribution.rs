@@ -1,0 +1,321 @@
+//! Distribution: the scheduler's tick mails the approved revision of each release to eligible
+//! members at the early-disclosure time, announces it and publishes it on time, and alerts
+//! release managers about embargoed mail that failed for good. The mail worker asks
+//! [`before_send`] just before each message leaves.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde_json::json;
+
+use crate::app::Context;
+use crate::audit;
+use crate::db::schema::{members, outbox, releases};
+use crate::db::{self, DbConnection, DbError};
+use crate::domain::{MemberStatus, OutboxStatus};
+use crate::mail::outbox::OutboxRow;
+use crate::mail::worker::Verdict;
+use crate::releases::calendar::Moment;
+use crate::releases::release::{
+    advisories_of, find, patches_of, pending_ids, subject, Release, ReleaseError,
+};
+use crate::releases::upstream;
+
+/// The template of the embargoed mailing; its rows are what the delivery ledger lists.
+pub const EMBARGOED: &str = "embargoed_release";
+
+/// What one distribution tick did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tick {
+    pub mailed: usize,
+    pub announced: usize,
+    pub published: usize,
+    pub alerts: usize,
+}
+
+/// "13 days and 23 hours", "5 hours": how much notice members really have.
+pub fn notice_text(span: chrono::Duration) -> String {
+    let hours = span.num_hours().max(0);
+    let (days, hours) = (hours / 24, hours % 24);
+    let unit = |n: i64, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+    match (days, hours) {
+        (0, 0) => "less than an hour".to_owned(),
+        (0, h) => unit(h, "hour"),
+        (d, 0) => unit(d, "day"),
+        (d, h) => format!("{} and {}", unit(d, "day"), unit(h, "hour")),
+    }
+}
+
+/// Sends, announces and publishes whatever is due at `now`. Idempotent: dedupe keys and the
+/// recorded moments make a second run, or a second process, do nothing more.
+pub fn distribute(
+    conn: &mut DbConnection,
+    ctx: &Context,
+    now: DateTime<Utc>,
+) -> Result<Tick, ReleaseError> {
+    let mut tick = Tick::default();
+    let now_naive = now.naive_utc();
+    let due = pending_ids(conn)?;
+    tick.alerts = db::write_transaction(conn, |conn| alert_failures(conn, ctx))?;
+    for id in due {
+        // Each release in its own transaction, its state read again under a lock: a cancel
+        // or a change committed since the list was read is seen, and two processes ticking
+        // at once do not both act. One release's failure does not stop the others.
+        let result = db::write_transaction(conn, |conn| {
+            db::lock_for_transaction(conn, &subject(id))?;
+            let Some(release) = find(conn, id)? else {
+                return Ok(());
+            };
+            if !release.approved_current() || release.published_at.is_some() {
+                return Ok(());
+            }
+            if now_naive < release.release_at
+                && release.disclosure_at.is_some_and(|d| d <= now_naive)
+            {
+                tick.mailed += mail_members(conn, ctx, &release, now)?;
+            }
+            let announce_due = release.announce_at.is_some_and(|a| a <= now_naive)
+                || release.release_at <= now_naive;
+            if announce_due && release.announced_at.is_none() {
+                diesel::update(releases::table.filter(releases::id.eq(release.id)))
+                    .set(releases::announced_at.eq(Some(now_naive)))
+                    .execute(conn)?;
+                audit::record(
+                    conn,
+                    "edl",
+                    "release.announced",
+                    &subject(release.id),
+                    json!({}),
+                )?;
+                tick.announced += 1;
+            }
+            if release.release_at <= now_naive {
+                diesel::update(releases::table.filter(releases::id.eq(release.id)))
+                    .set(releases::published_at.eq(Some(now_naive)))
+                    .execute(conn)?;
+                audit::record(
+                    conn,
+                    "edl",
+                    "release.published",
+                    &subject(release.id),
+                    json!({ "revision": release.revision }),
+                )?;
+                tick.published += 1;
+            }
+            Ok::<_, ReleaseError>(())
+        });
+        if let Err(error) = result {
+            tracing::error!(release = id, %error, "Distributing a release failed; the others go on.");
+        }
+    }
+    Ok(tick)
+}
+
+/// One embargoed mail per eligible member (active, on the current policy version) for the
+/// release's current revision, all in the caller's transaction.
+fn mail_members(
+    conn: &mut DbConnection,
+    ctx: &Context,
+    release: &Release,
+    now: DateTime<Utc>,
+) -> Result<usize, ReleaseError> {
+    let eligible: Vec<(i64, String, String)> = members::table
+        .filter(members::status.eq(MemberStatus::Active))
+        .filter(members::policy_version.ge(ctx.policy.version))
+        .order(members::id)
+        .select((members::id, members::security_alias, members::org_name))
+        .load(conn)?;
+    let advisories = advisories_of(conn, release.id)?;
+    let all_upstreams = upstream::list(conn)?;
+    let patches = patches_of(conn, release.id)?;
+    let (attach, withheld) = upstream::split_for_mail(&patches, &all_upstreams);
+    let attach_ids: Vec<i64> = attach.iter().map(|p| p.id).collect();
+    let attached: Vec<serde_json::Value> = attach
+        .iter()
+        .map(|p| json!({ "filename": p.filename, "sha256": p.sha256, "release_line": p.release_line }))
+        .collect();
+    let release_at = release.release_at.and_utc();
+    let when = Moment::new(release_at, ctx.timezone());
+    let notice = release_at - now;
+    let full_lead = notice
+        >= chrono::Duration::days(i64::from(ctx.settings.lead_days)) - chrono::Duration::hours(1);
+    // Members mailed about an earlier revision get this one marked as revised.
+    let mailed_before: std::collections::HashSet<i64> = outbox::table
+        .filter(outbox::release_id.eq(release.id))
+        .filter(outbox::template.eq(EMBARGOED))
+        .select(outbox::member_id.assume_not_null())
+        .load::<i64>(conn)?
+        .into_iter()
+        .collect();
+    let mut sent = 0;
+    for (member_id, alias, org_name) in eligible {
+        let context = json!({
+            "org_name": org_name,
+            "title": release.title,
+            "kind": release.kind,
+            "revision": release.revision,
+            "revised": mailed_before.contains(&member_id),
+            "release_at_utc": when.utc_text(),
+            "release_at_local": when.local_text(),
+            "timezone": ctx.timezone().name(),
+            "notice": notice_text(notice),
+            "short_notice": !full_lead,
+            "release_lines": release.lines(),
+            "advisories": advisories,
+            "members_may_deploy": release.members_may_deploy,
+            "patches": attached,
+            "withheld": withheld,
+            "policy_url": ctx.url("/embargo-policy"),
+            "report_to": ctx.report_to(),
+            "ack_url": ctx.url(&format!("/releases/ack/{}", ctx.links.receipt_link(release.id, member_id, release.revision))),
+            "notes": release.notes,
+        });
+        let queued = ctx.mailer.enqueue_for_member(
+            conn,
+            EMBARGOED,
+            &alias,
+            context,
+            crate::mail::ReleaseMail {
+                dedupe_key: format!(
+                    "release:{}:rev:{}:member:{member_id}",
+                    release.id, release.revision
+                ),
+                release_id: release.id,
+                member_id,
+                revision: release.revision,
+                attachments: attach_ids.clone(),
+            },
+        )?;
+        sent += usize::from(queued.is_some());
+    }
+    if sent > 0 {
+        if release.disclosed_at.is_none() {
+            diesel::update(releases::table.filter(releases::id.eq(release.id)))
+                .set(releases::disclosed_at.eq(Some(now.naive_utc())))
+                .execute(conn)?;
+        }
+        audit::record(
+            conn,
+            "edl",
+            "release.disclosed",
+            &subject(release.id),
+            json!({ "revision": release.revision, "members": sent, "attached": attach_ids.len(), "withheld": withheld.len() }),
+        )?;
+    }
+    Ok(sent)
+}
+
+/// Tells every release manager about each embargoed message that failed for good, once per
+/// message, so someone reaches that member another way before the release. Mail held back on
+/// purpose has its own status and is not a failure.
+fn alert_failures(conn: &mut DbConnection, ctx: &Context) -> Result<usize, ReleaseError> {
+    use crate::accounts::{self, Role};
+    let failed: Vec<(i64, i64, Option<String>, String, String)> = outbox::table
+        .inner_join(releases::table)
+        .inner_join(members::table)
+        .filter(outbox::status.eq(OutboxStatus::Failed))
+        .filter(outbox::template.eq(EMBARGOED))
+        .select((
+            outbox::id,
+            releases::id,
+            outbox::last_error,
+            releases::title,
+            members::org_name,
+        ))
+        .load(conn)?;
+    if failed.is_empty() {
+        return Ok(0);
+    }
+    let managers = accounts::with_role(conn, Role::ReleaseManager)?;
+    let mut queued = 0;
+    for (row, release_id, reason, title, org_name) in failed {
+        for manager in &managers {
+            let done = ctx.mailer.enqueue(
+                conn,
+                "delivery_failed",
+                &manager.email,
+                json!({
+                    "manager_name": manager.name,
+                    "title": title,
+                    "org_name": org_name,
+                    "reason": reason.clone().unwrap_or_default(),
+                    "release_url": ctx.url(&format!("/manage/releases/{release_id}")),
+                }),
+                Some(format!("alert:{row}:{}", manager.id)),
+            )?;
+            queued += usize::from(done.is_some());
+        }
+    }
+    Ok(queued)
+}
+
+/// Why an embargoed message must not leave any more, however long it waited in the queue: its
+/// release was cancelled or is already public, or its member is no longer active.
+fn stale_reason(
+    conn: &mut DbConnection,
+    row: &OutboxRow,
+    now: NaiveDateTime,
+) -> Result<Option<&'static str>, DbError> {
+    let release: Option<(Option<NaiveDateTime>, NaiveDateTime)> = releases::table
+        .filter(releases::id.eq(row.release_id.unwrap_or_default()))
+        .select((releases::cancelled_at, releases::release_at))
+        .first(conn)
+        .optional()?;
+    let Some((cancelled_at, release_at)) = release else {
+        return Ok(Some("the release no longer exists"));
+    };
+    if cancelled_at.is_some() {
+        return Ok(Some("the release was cancelled"));
+    }
+    if now >= release_at {
+        return Ok(Some(
+            "the release is already public, so embargoed mail is no longer sent",
+        ));
+    }
+    let status: Option<MemberStatus> = members::table
+        .filter(members::id.eq(row.member_id.unwrap_or_default()))
+        .select(members::status)
+        .first(conn)
+        .optional()?;
+    if status != Some(MemberStatus::Active) {
+        return Ok(Some("the member is no longer active"));
+    }
+    Ok(None)
+}
+
+/// Everything checked just before a message leaves: stale embargoed mail is held back, and
+/// the upstream rule reads the attachments, refusing any that may not be redistributed.
+pub fn before_send(
+    conn: &mut DbConnection,
+    row: &OutboxRow,
+    now: NaiveDateTime,
+) -> Result<Verdict, DbError> {
+    if row.template == EMBARGOED {
+        if let Some(reason) = stale_reason(conn, row, now)? {
+            return Ok(Verdict::Hold(reason.to_owned()));
+        }
+    }
+    Ok(match upstream::attachments_for_send(conn, row.id)? {
+        Ok(files) => Verdict::Send(files),
+        Err(reason) => Verdict::Refuse(reason),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notice_reads_as_time() {
+        assert_eq!(notice_text(chrono::Duration::hours(14 * 24)), "14 days");
+        assert_eq!(
+            notice_text(chrono::Duration::hours(14 * 24 - 1)),
+            "13 days and 23 hours"
+        );
+        assert_eq!(notice_text(chrono::Duration::hours(5)), "5 hours");
+        assert_eq!(notice_text(chrono::Duration::hours(25)), "1 day and 1 hour");
+        assert_eq!(
+            notice_text(chrono::Duration::minutes(20)),
+            "less than an hour"
+        );
+    }
+}
