@@ -162,24 +162,19 @@ async fn vote(browser: &Browser, id: i64, choice: &str) -> reqwest::Response {
         .await
 }
 
-async fn spawn(backend: Backend, extra: &[(&str, &str)]) -> Option<(TestApp, SmtpServer)> {
-    let smtp = SmtpServer::start().await;
-    let url = smtp.url();
-    let mut vars = vec![
-        ("EDL_SMTP_URL", url.as_str()),
-        ("EDL_PUBLIC_POST_RATE_LIMIT", "1000/1m"),
-    ];
+async fn spawn(backend: Backend, extra: &[(&str, &str)]) -> Option<TestApp> {
+    let mut vars = vec![("EDL_PUBLIC_POST_RATE_LIMIT", "1000/1m")];
     vars.extend_from_slice(extra);
-    let app = TestApp::spawn_with(backend, &vars, None).await?;
-    Some((app, smtp))
+    TestApp::spawn_with_smtp(backend, &vars).await
 }
 
 async fn a_vendor_applies_confirms_and_is_approved_by_two_reviewers_and_an_approver(
     backend: Backend,
 ) {
-    let Some((app, smtp)) = spawn(backend, &[]).await else {
+    let Some(app) = spawn(backend, &[]).await else {
         return;
     };
+    let smtp = app.smtp();
     let first = signed_in(&app, "rita@wg.example", "Rita Reviewer", &[Role::Reviewer]).await;
     let second = signed_in(&app, "raj@wg.example", "Raj Reviewer", &[Role::Reviewer]).await;
     let approver = signed_in(&app, "ada@wg.example", "Ada Approver", &[Role::Approver]).await;
@@ -251,7 +246,7 @@ async fn a_vendor_applies_confirms_and_is_approved_by_two_reviewers_and_an_appro
     smtp.wait_for("robin@vendor.example", "Application received")
         .await;
 
-    let confirmed = confirm_alias(&app, &smtp, &vendor, "security@vendor.example").await;
+    let confirmed = confirm_alias(&app, smtp, &vendor, "security@vendor.example").await;
     assert_eq!(confirmed.status(), 200);
     assert!(confirmed
         .text()
@@ -328,13 +323,14 @@ async fn a_vendor_applies_confirms_and_is_approved_by_two_reviewers_and_an_appro
 }
 
 async fn a_reviewer_from_the_applicants_organisation_is_recused(backend: Backend) {
-    let Some((app, smtp)) = spawn(backend, &[]).await else {
+    let Some(app) = spawn(backend, &[]).await else {
         return;
     };
+    let smtp = app.smtp();
     let insider = signed_in(&app, "ian@vendor.example", "Ian Insider", &[Role::Reviewer]).await;
     let vendor = Browser::open(&app).await;
     apply(&vendor, &application("Vendor Inc", "vendor.example")).await;
-    confirm_alias(&app, &smtp, &vendor, "security@vendor.example").await;
+    confirm_alias(&app, smtp, &vendor, "security@vendor.example").await;
     let id = application_id(&app, "vendor.example").await;
     let page = insider
         .get(&format!("/review/applications/{id}"))
@@ -356,16 +352,17 @@ async fn a_reviewer_from_the_applicants_organisation_is_recused(backend: Backend
 }
 
 async fn quorum_edges_move_the_application_both_ways(backend: Backend) {
-    let Some((app, smtp)) = spawn(backend, &[]).await else {
+    let Some(app) = spawn(backend, &[]).await else {
         return;
     };
+    let smtp = app.smtp();
     let a = signed_in(&app, "a@wg.example", "A", &[Role::Reviewer]).await;
     let b = signed_in(&app, "b@wg.example", "B", &[Role::Reviewer]).await;
     let c = signed_in(&app, "c@wg.example", "C", &[Role::Reviewer]).await;
     let approver = signed_in(&app, "d@wg.example", "D", &[Role::Approver]).await;
     let vendor = Browser::open(&app).await;
     apply(&vendor, &application("Edge Co", "edge.example")).await;
-    confirm_alias(&app, &smtp, &vendor, "security@edge.example").await;
+    confirm_alias(&app, smtp, &vendor, "security@edge.example").await;
     let id = application_id(&app, "edge.example").await;
 
     // A reason is required.
@@ -418,7 +415,7 @@ async fn quorum_edges_move_the_application_both_ways(backend: Backend) {
 }
 
 async fn without_final_approval_the_quorum_makes_the_member(backend: Backend) {
-    let Some((app, smtp)) = spawn(
+    let Some(app) = spawn(
         backend,
         &[
             ("EDL_FINAL_APPROVAL", "false"),
@@ -429,10 +426,11 @@ async fn without_final_approval_the_quorum_makes_the_member(backend: Backend) {
     else {
         return;
     };
+    let smtp = app.smtp();
     let a = signed_in(&app, "a@wg.example", "A", &[Role::Reviewer]).await;
     let vendor = Browser::open(&app).await;
     apply(&vendor, &application("Quick Co", "quick.example")).await;
-    confirm_alias(&app, &smtp, &vendor, "security@quick.example").await;
+    confirm_alias(&app, smtp, &vendor, "security@quick.example").await;
     let id = application_id(&app, "quick.example").await;
     vote(&a, id, "approve").await;
     assert_eq!(status_of(&app, id).await, "approved");
@@ -440,7 +438,7 @@ async fn without_final_approval_the_quorum_makes_the_member(backend: Backend) {
 }
 
 async fn one_open_application_per_domain_and_none_for_members(backend: Backend) {
-    let Some((app, smtp)) = spawn(
+    let Some(app) = spawn(
         backend,
         &[
             ("EDL_FINAL_APPROVAL", "false"),
@@ -451,6 +449,7 @@ async fn one_open_application_per_domain_and_none_for_members(backend: Backend) 
     else {
         return;
     };
+    let smtp = app.smtp();
     let vendor = Browser::open(&app).await;
     let status_path = apply(&vendor, &application("Twice Inc", "twice.example")).await;
     let again = post_fields(
@@ -487,7 +486,7 @@ async fn one_open_application_per_domain_and_none_for_members(backend: Backend) 
     assert_eq!(stale.status(), 410);
     assert!(stale.text().await.expect("page").contains("withdrawn"));
     assert_eq!(
-        confirm_nth(&smtp, &vendor, "security@twice.example", 2)
+        confirm_nth(smtp, &vendor, "security@twice.example", 2)
             .await
             .status(),
         200
@@ -522,9 +521,10 @@ async fn one_open_application_per_domain_and_none_for_members(backend: Backend) 
 }
 
 async fn confirmation_links_work_once_and_expire(backend: Backend) {
-    let Some((app, smtp)) = spawn(backend, &[]).await else {
+    let Some(app) = spawn(backend, &[]).await else {
         return;
     };
+    let smtp = app.smtp();
     let vendor = Browser::open(&app).await;
     let status_path = apply(&vendor, &application("Link Co", "link.example")).await;
     let mail = smtp
@@ -606,9 +606,10 @@ async fn confirmation_links_work_once_and_expire(backend: Backend) {
 }
 
 async fn the_scorecard_tells_the_applicant_what_to_fix_and_blocks_approval(backend: Backend) {
-    let Some((app, smtp)) = spawn(backend, &[]).await else {
+    let Some(app) = spawn(backend, &[]).await else {
         return;
     };
+    let smtp = app.smtp();
     let vendor = Browser::open(&app).await;
     // A free-mail alias: a required check fails, and the applicant is told.
     let fields = with(
@@ -630,6 +631,28 @@ async fn the_scorecard_tells_the_applicant_what_to_fix_and_blocks_approval(backe
         .wait_for("robin@freemail-ltd.example", "Application received")
         .await;
     assert!(receipt.text().contains("free-mail"), "{}", receipt.text());
+
+    // The edit form keeps what was attested: all three boxes stay ticked.
+    let edit = vendor
+        .get(&format!("{status_path}/edit"))
+        .await
+        .text()
+        .await
+        .expect("edit form");
+    for ticked in [
+        "name=\"accept_policy\" value=\"1\" checked",
+        "name=\"stage_privately\" value=\"yes\" checked",
+        "name=\"contribute_back\" value=\"yes\" checked",
+    ] {
+        assert!(edit.contains(ticked), "{ticked} missing from the edit form");
+    }
+    // A refused edit shows every value typed again, the boxes included.
+    let broken = with(fields.clone(), "website", "not a website");
+    let refused = post_fields(&vendor, &format!("{status_path}/edit"), &broken).await;
+    assert_eq!(refused.status(), 422);
+    let refused = refused.text().await.expect("page");
+    assert!(refused.contains("value=\"not a website\""));
+    assert!(refused.contains("name=\"stage_privately\" value=\"yes\" checked"));
 
     // Fixed by editing: the checks run again.
     let fixed = with(
@@ -665,7 +688,7 @@ async fn the_scorecard_tells_the_applicant_what_to_fix_and_blocks_approval(backe
         "psirt@another.example",
     );
     apply(&other, &fields).await;
-    confirm_alias(&app, &smtp, &other, "psirt@another.example").await;
+    confirm_alias(&app, smtp, &other, "psirt@another.example").await;
     let id = application_id(&app, "elsewhere.example").await;
     vote(&a, id, "approve").await;
     vote(&b, id, "approve").await;
@@ -693,9 +716,10 @@ async fn the_scorecard_tells_the_applicant_what_to_fix_and_blocks_approval(backe
 }
 
 async fn admins_suspend_remove_review_and_record_breaches(backend: Backend) {
-    let Some((app, smtp)) = spawn(backend, &[]).await else {
+    let Some(app) = spawn(backend, &[]).await else {
         return;
     };
+    let smtp = app.smtp();
     let admin = signed_in(&app, "root@wg.example", "Root", &[Role::Admin]).await;
     let id = app
         .add_member("Member Co", "member.example", "active", 1)
@@ -833,9 +857,10 @@ async fn members_on_an_older_policy_are_asked_once_and_accept_by_signed_link(bac
     )
     .expect("write");
     let policy_path = policy.display().to_string();
-    let Some((app, smtp)) = spawn(backend, &[("EDL_POLICY_FILE", &policy_path)]).await else {
+    let Some(app) = spawn(backend, &[("EDL_POLICY_FILE", &policy_path)]).await else {
         return;
     };
+    let smtp = app.smtp();
     let id = app
         .add_member("Old Terms Co", "oldterms.example", "active", 1)
         .await;
@@ -906,15 +931,16 @@ async fn members_on_an_older_policy_are_asked_once_and_accept_by_signed_link(bac
 }
 
 async fn reviewers_are_reminded_of_applications_that_wait(backend: Backend) {
-    let Some((app, smtp)) = spawn(backend, &[("EDL_REVIEW_REMINDER_DAYS", "7")]).await else {
+    let Some(app) = spawn(backend, &[("EDL_REVIEW_REMINDER_DAYS", "7")]).await else {
         return;
     };
+    let smtp = app.smtp();
     let voted = signed_in(&app, "v@wg.example", "Voted", &[Role::Reviewer]).await;
     app.add_account("slow@wg.example", "Slow", &[Role::Reviewer], PASSWORD)
         .await;
     let vendor = Browser::open(&app).await;
     apply(&vendor, &application("Patient Co", "patient.example")).await;
-    confirm_alias(&app, &smtp, &vendor, "security@patient.example").await;
+    confirm_alias(&app, smtp, &vendor, "security@patient.example").await;
     let id = application_id(&app, "patient.example").await;
     vote(&voted, id, "approve").await;
 
@@ -956,7 +982,7 @@ async fn reviewers_are_reminded_of_applications_that_wait(backend: Backend) {
 }
 
 async fn the_honeypot_keeps_bots_out(backend: Backend) {
-    let Some((app, _smtp)) = spawn(backend, &[]).await else {
+    let Some(app) = spawn(backend, &[]).await else {
         return;
     };
     let bot = Browser::open(&app).await;
@@ -975,7 +1001,7 @@ async fn the_honeypot_keeps_bots_out(backend: Backend) {
 }
 
 async fn a_refused_security_token_keeps_the_application_form(backend: Backend) {
-    let Some((app, _smtp)) = spawn(backend, &[]).await else {
+    let Some(app) = spawn(backend, &[]).await else {
         return;
     };
     let vendor = Browser::open(&app).await;

@@ -368,9 +368,11 @@ impl ApplicationForm {
                 .unwrap_or_default(),
             days_to_fix: a.days_to_fix.to_string(),
             pgp_key: a.pgp_key.clone().unwrap_or_default(),
-            accept_policy: String::new(),
-            stage_privately: String::new(),
-            contribute_back: String::new(),
+            // What the applicant attested stays ticked; a policy version that is no longer
+            // the current one shows unticked and must be accepted again.
+            accept_policy: a.policy_version.to_string(),
+            stage_privately: if a.attests_stage_privately { "yes" } else { "" }.to_owned(),
+            contribute_back: if a.attests_contribute_back { "yes" } else { "" }.to_owned(),
             homepage: String::new(),
         }
     }
