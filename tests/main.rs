@@ -14,6 +14,7 @@ mod authz;
 mod browser;
 mod cli;
 mod membership;
+mod migrations;
 mod outbox;
 mod releases;
 mod web;

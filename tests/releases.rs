@@ -33,6 +33,7 @@ on_both_backends!(
     whoever_changed_a_revision_cannot_approve_it,
     an_envoy_patch_filed_under_another_upstream_is_flagged_too,
     queued_embargoed_mail_is_not_sent_once_cancelled_or_public,
+    concurrent_plans_by_one_account_each_get_their_own_release,
 );
 
 const PROJECT_PATCH: &str = "From 1111111111111111111111111111111111111111 Mon Sep 17 00:00:00 2001
@@ -620,6 +621,35 @@ async fn release_managers_plan_upload_approve_and_follow_delivery_in_the_browser
         .expect("id")
         .parse()
         .expect("a number");
+    // A bad advisory answers 422 and keeps every value typed, each problem beside its field.
+    let typed = [
+        ("cve_id", "CVE-26-1"),
+        ("severity", "high"),
+        ("cvss_vector", "CVSS:3.1/AV:N"),
+        ("summary", "Authorization bypass with <crafted> paths."),
+        ("affected_versions", "1.9.0-1.9.4"),
+        ("fixed_versions", "1.9.5"),
+    ];
+    let bad = planner
+        .post(&format!("{detail_path}/advisories"), &typed)
+        .await;
+    assert_eq!(bad.status(), 422);
+    let bad = bad.text().await.expect("page");
+    for expected in [
+        "value=\"CVE-26-1\"",
+        "value=\"CVSS:3.1/AV:N\"",
+        "Authorization bypass with &lt;crafted&gt; paths.</textarea>",
+        "value=\"1.9.0-1.9.4\"",
+        "value=\"1.9.5\"",
+        "<option selected>high</option>",
+        "Give the CVE id as CVE-YYYY-NNNN.",
+        "the base metric AC is missing",
+    ] {
+        assert!(bad.contains(expected), "{expected} missing from {bad}");
+    }
+    let advisories = s.app.with_db(move |c| release::advisories_of(c, id)).await;
+    assert!(advisories.is_empty(), "nothing was stored");
+
     let added = planner
         .post(
             &format!("{detail_path}/advisories"),
@@ -1419,4 +1449,85 @@ async fn queued_embargoed_mail_is_not_sent_once_cancelled_or_public(backend: Bac
         id
     };
     assert!(id > 0);
+}
+
+/// Many "plan release" posts by one account at once: each planner is sent to the release it
+/// planned, and each release's audit entry names that release (ids come from the insert, not
+/// from "the account's newest release").
+async fn concurrent_plans_by_one_account_each_get_their_own_release(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    let planner = Browser::open(&s.app).await;
+    planner.sign_in("rm1@project.example", PASSWORD).await;
+    let planner = std::sync::Arc::new(planner);
+    let mut posts = tokio::task::JoinSet::new();
+    for n in 0..200 {
+        let planner = planner.clone();
+        posts.spawn(async move {
+            let title = format!("Concurrent release {n}");
+            let response = planner
+                .post(
+                    "/manage/releases",
+                    &[
+                        ("kind", "zero-day"),
+                        ("title", &title),
+                        ("release_lines", "1.9.5"),
+                    ],
+                )
+                .await;
+            assert_eq!(response.status(), 303, "post {n}");
+            let location = response.headers()["location"]
+                .to_str()
+                .expect("ascii")
+                .to_owned();
+            (title, location)
+        });
+    }
+    let mut answers = Vec::new();
+    while let Some(done) = posts.join_next().await {
+        answers.push(done.expect("the post task"));
+    }
+    let releases = s.app.with_db(release::list).await;
+    assert_eq!(releases.len(), 200);
+    let entries = s
+        .app
+        .with_db(|c| {
+            edl::audit::list(
+                c,
+                &edl::audit::Filter {
+                    action: Some("release.planned".into()),
+                    ..edl::audit::Filter::default()
+                },
+                0,
+                1000,
+            )
+        })
+        .await
+        .0;
+    assert_eq!(entries.len(), 200);
+    for (title, location) in answers {
+        let id: i64 = location
+            .strip_prefix("/manage/releases/")
+            .and_then(|id| id.parse().ok())
+            .unwrap_or_else(|| panic!("{location} names a release"));
+        let release = releases
+            .iter()
+            .find(|r| r.id == id)
+            .expect("the release exists");
+        assert_eq!(
+            release.title, title,
+            "the planner was sent to another's release"
+        );
+        let audited: Vec<&edl::audit::Entry> = entries
+            .iter()
+            .filter(|e| e.subject == format!("release:{id}"))
+            .collect();
+        assert_eq!(audited.len(), 1, "one planned entry for release {id}");
+        assert!(
+            audited[0].details.contains(&title),
+            "{}",
+            audited[0].details
+        );
+    }
 }

@@ -146,11 +146,32 @@ pub struct TestApp {
     pub db: TestDb,
     /// Why this test may end with mail still queued (it stopped the workers on purpose).
     undone_mail_expected: std::sync::Mutex<Option<&'static str>>,
+    /// The SMTP server the app sends through, when the test asked for one; it stays up until
+    /// the check for undone mail has run.
+    smtp: Option<smtp::SmtpServer>,
 }
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Option<Self> {
         Self::spawn_with(backend, &[], None).await
+    }
+
+    /// Spawns with its own loopback SMTP server, which [`TestApp::smtp`] returns.
+    pub async fn spawn_with_smtp(backend: Backend, vars: &[(&str, &str)]) -> Option<Self> {
+        let server = smtp::SmtpServer::start().await;
+        let url = server.url();
+        let mut all = vec![("EDL_SMTP_URL", url.as_str())];
+        all.extend_from_slice(vars);
+        let mut app = Self::spawn_with(backend, &all, None).await?;
+        app.smtp = Some(server);
+        Some(app)
+    }
+
+    /// The app's SMTP server.
+    pub fn smtp(&self) -> &smtp::SmtpServer {
+        self.smtp
+            .as_ref()
+            .expect("the app was spawned with spawn_with_smtp")
     }
 
     /// Spawns with extra `EDL_*` settings and optionally a transport of the test's choosing.
@@ -159,6 +180,13 @@ impl TestApp {
         vars: &[(&str, &str)],
         transport: Option<Transport>,
     ) -> Option<Self> {
+        // The service's warnings and errors go to the test's output, shown when it fails.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,edl=info".to_owned()),
+            )
+            .with_test_writer()
+            .try_init();
         let db = TestDb::create(backend)?;
         let mail_dir = db.folder().join("mail-out");
         let mail_dir_text = mail_dir.display().to_string();
@@ -206,6 +234,7 @@ impl TestApp {
             handle,
             db,
             undone_mail_expected: std::sync::Mutex::new(None),
+            smtp: None,
         })
     }
 
@@ -319,11 +348,14 @@ impl Drop for TestApp {
             let undone = tokio::task::block_in_place(|| {
                 let deadline = std::time::Instant::now() + Duration::from_secs(20);
                 loop {
-                    let rows = pool
-                        .get()
+                    // A test that took the database away has nothing left to check.
+                    let Ok(rows) = pool
+                        .get_timeout(Duration::from_secs(1))
                         .map_err(DbError::from)
                         .and_then(|mut conn| outbox::unfinished(&mut conn))
-                        .unwrap_or_default();
+                    else {
+                        return Vec::new();
+                    };
                     if rows.is_empty() || std::time::Instant::now() > deadline {
                         return rows;
                     }
