@@ -13,6 +13,7 @@ mod accounts;
 mod authz;
 mod browser;
 mod cli;
+mod docs;
 mod membership;
 mod migrations;
 mod outbox;

@@ -119,11 +119,9 @@ async fn open_database(settings: &Settings) -> Result<DbPool, String> {
         .map_err(|e| e.to_string())
 }
 
-/// One line from standard input: where passwords come from, never the command line.
-fn read_password_line(flag: bool) -> Result<String, String> {
-    if !flag {
-        return Err("give the password on standard input with --password-stdin".into());
-    }
+/// One line from standard input: where passwords come from, never the command line (the
+/// commands that read one require `--password-stdin`, so that nobody is surprised).
+fn read_password_line() -> Result<String, String> {
     let mut line = String::new();
     std::io::stdin()
         .read_line(&mut line)

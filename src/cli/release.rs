@@ -8,7 +8,7 @@ use crate::accounts::{self, password, AccountEmail};
 use crate::config::Settings;
 use crate::db::{self, DbError, DbPool};
 use crate::domain::ReleaseKind;
-use crate::releases::release::{self, Actor, Plan, ReleaseError};
+use crate::releases::release::{self, Actor, Plan, ReleaseError, Upload};
 use crate::releases::{approval, upstream};
 use crate::startup::access_for;
 
@@ -43,6 +43,46 @@ pub enum ReleaseCommand {
         #[arg(long = "as")]
         by: String,
     },
+    /// Add an advisory to a release (a change: a new revision if the current one was approved).
+    AddAdvisory {
+        id: i64,
+        /// The CVE id, e.g. CVE-2026-31337.
+        #[arg(long)]
+        cve: String,
+        /// critical, high, medium or low.
+        #[arg(long)]
+        severity: String,
+        #[arg(long)]
+        summary: String,
+        #[arg(long, default_value = "")]
+        affected: String,
+        #[arg(long)]
+        fixed: String,
+        /// A CVSS v3.x or v4.0 vector.
+        #[arg(long, default_value = "")]
+        cvss: String,
+        /// The release manager adding it.
+        #[arg(long = "as")]
+        by: String,
+    },
+    /// Add a patch file (git format-patch or unified diff) to a release.
+    AddPatch {
+        id: i64,
+        /// The patch file.
+        file: std::path::PathBuf,
+        /// The release line it is for, one of the release's lines.
+        #[arg(long)]
+        line: String,
+        /// The upstream it comes from, e.g. envoy; the project's own when left out.
+        #[arg(long)]
+        upstream: Option<String>,
+        /// It is not a security fix (a Patch Tuesday release then needs a recorded exception).
+        #[arg(long)]
+        not_security_fix: bool,
+        /// The release manager adding it.
+        #[arg(long = "as")]
+        by: String,
+    },
     /// List releases.
     List,
     /// Show one release: times, advisories, patches, revisions, what blocks approval.
@@ -55,7 +95,7 @@ pub enum ReleaseCommand {
         by: String,
         /// Read the approving account's password from standard input (required: an approval
         /// is a person's decision, so the person proves who they are).
-        #[arg(long)]
+        #[arg(long, required = true)]
         password_stdin: bool,
     },
 }
@@ -172,6 +212,83 @@ pub async fn run(settings: Settings, command: ReleaseCommand) -> Result<(), Stri
             println!("Planned release {id}. Add advisories and patches, then have a second release manager approve it.");
             Ok(())
         }
+        ReleaseCommand::AddAdvisory {
+            id,
+            cve,
+            severity,
+            summary,
+            affected,
+            fixed,
+            cvss,
+            by,
+        } => {
+            let path = "/manage/releases/{id}/advisories";
+            let (actor, _) = actor_for(&pool, &by, Method::POST, path).await?;
+            let advisory = release::AdvisoryForm {
+                cve_id: cve,
+                severity,
+                cvss_vector: cvss,
+                summary,
+                affected_versions: affected,
+                fixed_versions: fixed,
+            }
+            .parse()
+            .map_err(|errors| errors.into_values().collect::<Vec<_>>().join(" "))?;
+            let revision = run_workflow(&pool, move |c| {
+                release::add_advisory(c, id, &advisory, &actor)?;
+                Ok(release::find(c, id)?.map_or(0, |r| r.revision))
+            })
+            .await?;
+            println!("Added the advisory to release {id}, revision {revision}.");
+            Ok(())
+        }
+        ReleaseCommand::AddPatch {
+            id,
+            file,
+            line,
+            upstream,
+            not_security_fix,
+            by,
+        } => {
+            let path = "/manage/releases/{id}/patches";
+            let (actor, _) = actor_for(&pool, &by, Method::POST, path).await?;
+            let bytes =
+                std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let upstream_id = match upstream {
+                Some(slug) => Some(
+                    db::run(&pool, move |c| upstream::find_by_slug(c, &slug))
+                        .await
+                        .map_err(|e: DbError| e.to_string())?
+                        .map(|u| u.id)
+                        .ok_or("there is no such upstream")?,
+                ),
+                None => None,
+            };
+            let upload = Upload {
+                filename: file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                bytes,
+                release_line: line,
+                upstream_id,
+                is_security_fix: !not_security_fix,
+            };
+            let (patch, flagged) = run_workflow(&pool, move |c| {
+                let patch = release::add_patch(c, id, &upload, &actor)?;
+                let flagged = release::patches_of(c, id)?
+                    .into_iter()
+                    .find(|p| p.id == patch)
+                    .is_some_and(|p| p.blocks());
+                Ok((patch, flagged))
+            })
+            .await?;
+            println!("Stored patch {patch} with its SHA-256 in release {id}.");
+            if flagged {
+                println!("It looks like an upstream's: it blocks approval until a person sets its origin (edl release show {id}).");
+            }
+            Ok(())
+        }
         ReleaseCommand::List => {
             let all = db::run(&pool, release::list)
                 .await
@@ -193,11 +310,11 @@ pub async fn run(settings: Settings, command: ReleaseCommand) -> Result<(), Stri
         ReleaseCommand::Approve {
             id,
             by,
-            password_stdin,
+            password_stdin: _,
         } => {
             let path = "/manage/releases/{id}/approve";
             let (actor, stored) = actor_for(&pool, &by, Method::POST, path).await?;
-            let password = super::read_password_line(password_stdin)?;
+            let password = super::read_password_line()?;
             if password::Hasher::default()
                 .verify(password, Some(stored))
                 .await

@@ -18,7 +18,7 @@ pub enum UserCommand {
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
         /// Read the password from standard input (required: passwords never go on the command line).
-        #[arg(long)]
+        #[arg(long, required = true)]
         password_stdin: bool,
     },
     /// List accounts with their roles.
@@ -44,7 +44,8 @@ pub enum UserCommand {
     ResetPassword {
         #[arg(long)]
         email: String,
-        #[arg(long)]
+        /// Read the password from standard input (required: passwords never go on the command line).
+        #[arg(long, required = true)]
         password_stdin: bool,
     },
 }
@@ -72,14 +73,14 @@ pub async fn run(settings: Settings, command: UserCommand) -> Result<(), String>
             email,
             name,
             roles,
-            password_stdin,
+            password_stdin: _,
         } => {
             let email = AccountEmail::parse(&email)?;
             let roles = parse_roles(&roles)?;
             if name.trim().is_empty() {
                 return Err("--name must not be empty".into());
             }
-            let password = super::read_password_line(password_stdin)?;
+            let password = super::read_password_line()?;
             password::check_policy(&password, email.as_str(), &name).map_err(|e| e.to_string())?;
             let hash = password::Hasher::default().hash(password).await?;
             let shown = email.as_str().to_owned();
@@ -138,10 +139,10 @@ pub async fn run(settings: Settings, command: UserCommand) -> Result<(), String>
         }
         UserCommand::ResetPassword {
             email,
-            password_stdin,
+            password_stdin: _,
         } => {
             let id = find_id(&pool, &email).await?;
-            let password = super::read_password_line(password_stdin)?;
+            let password = super::read_password_line()?;
             let (address, name) = db::run(&pool, move |c| accounts::find(c, id))
                 .await
                 .map_err(|e: DbError| e.to_string())?

@@ -38,9 +38,9 @@ macro_rules! text_column {
         {
             fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
                 let text = <String as diesel::deserialize::FromSql<
-                                    diesel::sql_types::Text,
-                                    DB,
-                                >>::from_sql(bytes)?;
+                                            diesel::sql_types::Text,
+                                            DB,
+                                        >>::from_sql(bytes)?;
                 text.parse::<$ty>().map_err(|e| e.to_string().into())
             }
         }
