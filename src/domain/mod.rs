@@ -37,10 +37,8 @@ macro_rules! text_column {
             String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
         {
             fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
-                let text = <String as diesel::deserialize::FromSql<
-                                            diesel::sql_types::Text,
-                                            DB,
-                                        >>::from_sql(bytes)?;
+                let text: String =
+                    diesel::deserialize::FromSql::<diesel::sql_types::Text, DB>::from_sql(bytes)?;
                 text.parse::<$ty>().map_err(|e| e.to_string().into())
             }
         }
