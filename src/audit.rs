@@ -90,7 +90,7 @@ pub fn record(
         subject,
         &details,
     );
-    diesel::insert_into(audit_log::table)
+    Ok(diesel::insert_into(audit_log::table)
         .values(NewEntry {
             seq,
             occurred_at,
@@ -101,11 +101,8 @@ pub fn record(
             prev_hash: &prev_hash,
             hash: &hash,
         })
-        .execute(conn)?;
-    Ok(audit_log::table
-        .filter(audit_log::seq.eq(seq))
-        .select(Entry::as_select())
-        .first(conn)?)
+        .returning(audit_log::all_columns)
+        .get_result::<Entry>(conn)?)
 }
 
 /// The outcome of walking the chain.

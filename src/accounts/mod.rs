@@ -18,7 +18,20 @@ use crate::db::schema::{account_roles, accounts, sessions};
 use crate::db::{self, DbConnection, DbError};
 
 /// What an account may do. An account may hold several; `admin` does not imply the others.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
     Reviewer,
@@ -53,6 +66,8 @@ impl Role {
         }
     }
 }
+
+crate::text_column!(Role);
 
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -135,11 +150,10 @@ impl From<diesel::result::Error> for AccountError {
 }
 
 pub fn roles_of(conn: &mut DbConnection, account_id: i64) -> Result<Vec<Role>, DbError> {
-    let names: Vec<String> = account_roles::table
+    let mut roles: Vec<Role> = account_roles::table
         .filter(account_roles::account_id.eq(account_id))
         .select(account_roles::role)
         .load(conn)?;
-    let mut roles: Vec<Role> = names.iter().filter_map(|n| n.parse().ok()).collect();
     roles.sort();
     Ok(roles)
 }
@@ -172,7 +186,7 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<AccountWithRoles>, DbError> {
         .order(accounts::email)
         .select(Account::as_select())
         .load(conn)?;
-    let pairs: Vec<(i64, String)> = account_roles::table
+    let pairs: Vec<(i64, Role)> = account_roles::table
         .select((account_roles::account_id, account_roles::role))
         .load(conn)?;
     Ok(all
@@ -181,7 +195,7 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<AccountWithRoles>, DbError> {
             let mut roles: Vec<Role> = pairs
                 .iter()
                 .filter(|(id, _)| *id == account.id)
-                .filter_map(|(_, r)| r.parse().ok())
+                .map(|(_, r)| *r)
                 .collect();
             roles.sort();
             AccountWithRoles { account, roles }
@@ -193,7 +207,7 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<AccountWithRoles>, DbError> {
 pub fn with_role(conn: &mut DbConnection, role: Role) -> Result<Vec<Account>, DbError> {
     Ok(accounts::table
         .inner_join(account_roles::table)
-        .filter(account_roles::role.eq(role.as_str()))
+        .filter(account_roles::role.eq(role))
         .filter(accounts::disabled.eq(false))
         .order(accounts::email)
         .select(Account::as_select())
@@ -204,7 +218,7 @@ pub fn with_role(conn: &mut DbConnection, role: Role) -> Result<Vec<Account>, Db
 pub fn active_admin_count(conn: &mut DbConnection) -> Result<i64, DbError> {
     Ok(accounts::table
         .inner_join(account_roles::table)
-        .filter(account_roles::role.eq(Role::Admin.as_str()))
+        .filter(account_roles::role.eq(Role::Admin))
         .filter(accounts::disabled.eq(false))
         .count()
         .get_result(conn)?)
@@ -237,7 +251,7 @@ pub fn create(
             return Err(AccountError::Exists(email.as_str().to_owned()));
         }
         let now = db::now();
-        diesel::insert_into(accounts::table)
+        let id: i64 = diesel::insert_into(accounts::table)
             .values(NewAccount {
                 email: email.as_str(),
                 name: name.trim(),
@@ -247,10 +261,8 @@ pub fn create(
                 created_at: now,
                 updated_at: now,
             })
-            .execute(conn)?;
-        let id = find_by_email(conn, email.as_str())?
-            .ok_or(AccountError::NotFound)?
-            .id;
+            .returning(accounts::id)
+            .get_result(conn)?;
         write_roles(conn, id, roles)?;
         audit::record(
             conn,
@@ -276,7 +288,7 @@ fn write_roles(conn: &mut DbConnection, id: i64, roles: &[Role]) -> Result<(), D
         diesel::insert_into(account_roles::table)
             .values((
                 account_roles::account_id.eq(id),
-                account_roles::role.eq(role.as_str()),
+                account_roles::role.eq(role),
             ))
             .execute(conn)?;
     }
