@@ -4,7 +4,9 @@
 
 use std::cmp::Reverse;
 
-use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use atom_syndication::{Content, Entry, Feed, FixedDateTime, Link, Person, Text, WriteConfig};
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use icalendar::{Calendar, Component, Event, EventLike, EventStatus, Property};
 
 pub use crate::releases::visibility::{PublicAdvisory, PublicRelease};
 
@@ -89,58 +91,56 @@ fn advisory_line(advisory: &PublicAdvisory) -> String {
 // ---------------------------------------------------------------------------------------------
 // Atom
 
-/// Escapes text and attribute values alike, and drops characters XML 1.0 forbids outright, which
-/// would otherwise make every subscriber's reader reject the whole feed.
-fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(ch),
-            c if c < ' ' || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
-            c => out.push(c),
-        }
+/// Drops the characters XML 1.0 forbids outright, which the writer would pass through and which
+/// would make every subscriber's reader reject the whole feed. Escaping is the writer's job.
+fn xml_chars(s: &str) -> String {
+    s.chars()
+        .filter(|&c| {
+            matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}')
+        })
+        .collect()
+}
+
+/// Whole seconds: the crate prints whatever precision the time has, and subscribers need none.
+fn atom_time(at: DateTime<Utc>) -> FixedDateTime {
+    at.trunc_subsecs(0).fixed_offset()
+}
+
+fn link(href: &str, rel: &str) -> Link {
+    Link {
+        href: xml_chars(href),
+        rel: rel.to_owned(),
+        ..Link::default()
     }
-    out
 }
 
-fn rfc3339(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-struct Entry {
+struct Item {
     updated: DateTime<Utc>,
     /// At equal times (a 0-day is announced and published at once) the publication is newer.
     published: bool,
     release_id: i64,
-    xml: String,
+    entry: Entry,
 }
 
-fn announcement_entry(release: &PublicRelease) -> Entry {
+fn announcement_entry(release: &PublicRelease) -> Item {
     let title = format!(
         "Security release planned: {} on {}",
         one_line(&release.title),
         date(release.release_at)
     );
-    let xml = format!(
-        "  <entry>\n    <id>{id}#announced</id>\n    <title>{title}</title>\n    \
-         <updated>{updated}</updated>\n    <link href=\"{url}\"/>\n    \
-         <summary>{summary}</summary>\n  </entry>\n",
-        id = xml_escape(&release.url),
-        title = xml_escape(&title),
-        updated = rfc3339(release.announced_at),
-        url = xml_escape(&release.url),
-        summary = xml_escape(&format!("{}{DETAILS_LATER}", announcement_facts(release))),
-    );
-    Entry {
+    let summary = format!("{}{DETAILS_LATER}", announcement_facts(release));
+    Item {
         updated: release.announced_at,
         published: false,
         release_id: release.id,
-        xml,
+        entry: Entry {
+            id: xml_chars(&format!("{}#announced", release.url)),
+            title: Text::plain(xml_chars(&title)),
+            updated: atom_time(release.announced_at),
+            links: vec![link(&release.url, "alternate")],
+            summary: Some(Text::plain(xml_chars(&summary))),
+            ..Entry::default()
+        },
     }
 }
 
@@ -148,7 +148,7 @@ fn publication_entry(
     release: &PublicRelease,
     published_at: DateTime<Utc>,
     advisories: &[PublicAdvisory],
-) -> Entry {
+) -> Item {
     let title = format!("Security release published: {}", one_line(&release.title));
     let mut content = format!(
         "{} was published on {} at {} UTC.\n",
@@ -165,34 +165,35 @@ fn publication_entry(
         }
     }
     content.push_str(&format!("\nRelease page: {}", one_line(&release.url)));
-    let xml = format!(
-        "  <entry>\n    <id>{id}#published</id>\n    <title>{title}</title>\n    \
-         <updated>{updated}</updated>\n    <link href=\"{url}\"/>\n    \
-         <content type=\"text\">{content}</content>\n  </entry>\n",
-        id = xml_escape(&release.url),
-        title = xml_escape(&title),
-        updated = rfc3339(published_at),
-        url = xml_escape(&release.url),
-        content = xml_escape(&content),
-    );
-    Entry {
+    Item {
         updated: published_at,
         published: true,
         release_id: release.id,
-        xml,
+        entry: Entry {
+            id: xml_chars(&format!("{}#published", release.url)),
+            title: Text::plain(xml_chars(&title)),
+            updated: atom_time(published_at),
+            links: vec![link(&release.url, "alternate")],
+            content: Some(Content {
+                value: Some(xml_chars(&content)),
+                content_type: Some("text".to_owned()),
+                ..Content::default()
+            }),
+            ..Entry::default()
+        },
     }
 }
 
 /// An Atom 1.0 feed (RFC 4287): one entry per pre-announcement and one per publication.
 pub fn atom(info: &FeedInfo, releases: &[PublicRelease]) -> String {
-    let mut entries = Vec::with_capacity(releases.len() * 2);
+    let mut items = Vec::with_capacity(releases.len() * 2);
     for release in releases {
-        entries.push(announcement_entry(release));
+        items.push(announcement_entry(release));
         if let Some((published_at, advisories)) = published_advisories(release) {
-            entries.push(publication_entry(release, published_at, advisories));
+            items.push(publication_entry(release, published_at, advisories));
         }
     }
-    entries.sort_by_key(|e| {
+    items.sort_by_key(|e| {
         (
             Reverse(e.updated),
             Reverse(e.published),
@@ -200,56 +201,55 @@ pub fn atom(info: &FeedInfo, releases: &[PublicRelease]) -> String {
         )
     });
 
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
-    out.push_str(&format!(
-        "<feed xmlns=\"http://www.w3.org/2005/Atom\">\n  <id>{feed}</id>\n  \
-         <title>{title}</title>\n  <updated>{updated}</updated>\n  \
-         <link rel=\"self\" href=\"{feed}\"/>\n  <link href=\"{site}\"/>\n  \
-         <author><name>{title}</name></author>\n",
-        feed = xml_escape(&info.feed_url),
-        title = xml_escape(&info.title),
-        updated = rfc3339(info.updated),
-        site = xml_escape(&info.site_url),
-    ));
-    for entry in entries {
-        out.push_str(&entry.xml);
-    }
-    out.push_str("</feed>\n");
+    let title = xml_chars(&info.title);
+    let feed = Feed {
+        id: xml_chars(&info.feed_url),
+        title: Text::plain(title.clone()),
+        updated: atom_time(info.updated),
+        links: vec![
+            link(&info.feed_url, "self"),
+            link(&info.site_url, "alternate"),
+        ],
+        // Entries name no author of their own, so RFC 4287 requires one on the feed.
+        authors: vec![Person {
+            name: title,
+            ..Person::default()
+        }],
+        entries: items.into_iter().map(|item| item.entry).collect(),
+        ..Feed::default()
+    };
+    let config = WriteConfig {
+        write_document_declaration: true,
+        indent_size: Some(2),
+    };
+    // Writing into a Vec cannot fail, and the writer emits only the UTF-8 it was given.
+    let bytes = feed
+        .write_with_config(Vec::new(), config)
+        .unwrap_or_default();
+    let mut out = String::from_utf8(bytes).unwrap_or_default();
+    out.push('\n');
     out
 }
 
 // ---------------------------------------------------------------------------------------------
 // iCalendar
 
-/// RFC 5545 TEXT escaping. Control characters other than tab are not allowed in a content line;
-/// a stray CR would end the line early in some clients, so they are dropped.
+/// Control characters other than tab are not allowed in a content line, and the crate passes
+/// them through; a stray CR would end the line early in some clients, so they are dropped. A
+/// line feed stays: the crate escapes it as TEXT requires.
 fn ics_text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '\\' => out.push_str("\\\\"),
-            ';' => out.push_str("\\;"),
-            ',' => out.push_str("\\,"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push(ch),
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out
+    s.chars()
+        .filter(|&c| matches!(c, '\t' | '\n') || !c.is_control())
+        .collect()
 }
 
-/// URI values are not TEXT and take no backslash escapes; only line-breaking characters go.
+/// URI values are not TEXT and take no escapes; only line-breaking characters go.
 fn ics_uri(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).collect()
 }
 
-fn ics_datetime(at: DateTime<Utc>) -> String {
-    at.format("%Y%m%dT%H%M%SZ").to_string()
-}
-
-/// Appends one content line, folded so no physical line exceeds 75 octets (RFC 5545 §3.1). The
-/// fold is placed between characters, never inside a multi-octet UTF-8 sequence.
+/// Folds one content line so no physical line exceeds 75 octets (RFC 5545 §3.1). The fold is
+/// placed between characters, never inside a multi-octet UTF-8 sequence.
 fn push_line(out: &mut String, line: &str) {
     const LIMIT: usize = 75;
     let mut width = 0;
@@ -264,6 +264,19 @@ fn push_line(out: &mut String, line: &str) {
         width += len;
     }
     out.push_str("\r\n");
+}
+
+/// The crate folds too, but a content line whose last piece is exactly 75 octets long comes out
+/// as a 76-octet continuation line (its loop stops while 75 octets remain and then prefixes
+/// the space). Its folds are undone and every line is folded again here. Unfolding is exact:
+/// every content line starts with a property name, and no value holds a raw line break.
+fn refold(calendar: &str) -> String {
+    let unfolded = calendar.replace("\r\n ", "");
+    let mut out = String::with_capacity(calendar.len());
+    for line in unfolded.split_terminator("\r\n") {
+        push_line(&mut out, line);
+    }
+    out
 }
 
 /// The host for UIDs, so they stay unique across installations; an unparsable site URL (which
@@ -284,23 +297,19 @@ pub fn ics(
     now: DateTime<Utc>,
 ) -> String {
     let host = uid_host(site_url);
-    let dtstamp = ics_datetime(now);
-    let mut out = String::new();
-    push_line(&mut out, "BEGIN:VCALENDAR");
-    push_line(&mut out, "VERSION:2.0");
-    push_line(
-        &mut out,
-        &format!("PRODID:-//{}//EN", ics_text(prodid_name)),
-    );
-    push_line(&mut out, "CALSCALE:GREGORIAN");
-    push_line(&mut out, "METHOD:PUBLISH");
-    push_line(
-        &mut out,
-        &format!(
-            "X-WR-CALNAME:{}",
-            ics_text(&format!("{prodid_name} security releases"))
-        ),
-    );
+    let mut calendar = Calendar::empty();
+    calendar
+        .append_property(("VERSION", "2.0"))
+        .append_property(Property::new(
+            "PRODID",
+            format!("-//{}//EN", ics_text(prodid_name)),
+        ))
+        .append_property(("CALSCALE", "GREGORIAN"))
+        .append_property(("METHOD", "PUBLISH"))
+        .append_property(Property::new(
+            "X-WR-CALNAME",
+            ics_text(&format!("{prodid_name} security releases")),
+        ));
     for release in releases {
         // Only the pre-announcement facts: the calendar is a schedule, and the release page
         // (URL) carries the advisories once they are public.
@@ -315,33 +324,23 @@ pub fn ics(
             announcement_facts(release),
             one_line(&release.url)
         );
-        push_line(&mut out, "BEGIN:VEVENT");
-        push_line(&mut out, &format!("UID:release-{}@{}", release.id, host));
-        push_line(&mut out, &format!("DTSTAMP:{dtstamp}"));
-        push_line(
-            &mut out,
-            &format!("DTSTART:{}", ics_datetime(release.release_at)),
+        calendar.push(
+            Event::new()
+                .uid(&ics_text(&format!("release-{}@{}", release.id, host)))
+                // Set explicitly, or the crate stamps the wall-clock time instead of `now`.
+                .timestamp(now)
+                .starts(release.release_at)
+                .ends(release.release_at + TimeDelta::hours(1))
+                .summary(&ics_text(&one_line(&release.title)))
+                .description(&ics_text(&description))
+                .url(&ics_uri(&release.url))
+                // Every public release has been pre-announced, and policy says only announced
+                // releases are shown as confirmed.
+                .status(EventStatus::Confirmed)
+                .done(),
         );
-        push_line(
-            &mut out,
-            &format!(
-                "DTEND:{}",
-                ics_datetime(release.release_at + TimeDelta::hours(1))
-            ),
-        );
-        push_line(
-            &mut out,
-            &format!("SUMMARY:{}", ics_text(&one_line(&release.title))),
-        );
-        push_line(&mut out, &format!("DESCRIPTION:{}", ics_text(&description)));
-        push_line(&mut out, &format!("URL:{}", ics_uri(&release.url)));
-        // Every public release has been pre-announced, and policy says only announced
-        // releases are shown as confirmed.
-        push_line(&mut out, "STATUS:CONFIRMED");
-        push_line(&mut out, "END:VEVENT");
     }
-    push_line(&mut out, "END:VCALENDAR");
-    out
+    refold(&calendar.to_string())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -494,7 +493,7 @@ mod tests {
             }
         }
         let body = xml
-            .strip_prefix("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n")
+            .strip_prefix("<?xml version=\"1.0\"?>\n")
             .expect("XML declaration first");
         let mut stack: Vec<&str> = Vec::new();
         let mut roots = 0;
@@ -541,21 +540,42 @@ mod tests {
         xml.split("<entry>").skip(1).collect()
     }
 
+    /// The markup without the indentation between tags, for assertions about nesting.
+    fn compact(xml: &str) -> String {
+        xml.lines().map(str::trim_start).collect()
+    }
+
     #[test]
     fn atom_feed_header_is_complete_and_well_formed() {
         let xml = atom(&info(), &[published()]);
         assert_well_formed(&xml);
+        let header = compact(xml.split("<entry>").next().expect("header"));
         for expected in [
             "<feed xmlns=\"http://www.w3.org/2005/Atom\">",
             "<id>https://security.example.org/releases.atom</id>",
             "<title>Example security releases</title>",
-            "<updated>2026-12-08T16:00:00Z</updated>",
-            "<link rel=\"self\" href=\"https://security.example.org/releases.atom\"/>",
-            "<link href=\"https://security.example.org\"/>",
+            "<updated>2026-12-08T16:00:00+00:00</updated>",
+            "<link href=\"https://security.example.org/releases.atom\" rel=\"self\"/>",
+            "<link href=\"https://security.example.org\" rel=\"alternate\"/>",
             "<author><name>Example security releases</name></author>",
         ] {
-            assert!(xml.contains(expected), "missing {expected} in\n{xml}");
+            assert!(header.contains(expected), "missing {expected} in\n{xml}");
         }
+    }
+
+    #[test]
+    fn atom_times_are_whole_seconds() {
+        let release = PublicRelease {
+            announced_at: at(2026, 11, 24, 16, 0) + TimeDelta::microseconds(123_456),
+            ..announced(Vec::new())
+        };
+        let feed = FeedInfo {
+            updated: at(2026, 12, 8, 16, 0) + TimeDelta::milliseconds(999),
+            ..info()
+        };
+        let xml = atom(&feed, &[release]);
+        assert!(xml.contains("<updated>2026-11-24T16:00:00+00:00</updated>"));
+        assert!(xml.contains("<updated>2026-12-08T16:00:00+00:00</updated>"));
     }
 
     #[test]
@@ -570,7 +590,7 @@ mod tests {
         assert!(entry.contains(
             "<title>Security release planned: Security release 1.9.5, 1.8.6 on 2026-12-08</title>"
         ));
-        assert!(entry.contains("<updated>2026-11-24T16:00:00Z</updated>"));
+        assert!(entry.contains("<updated>2026-11-24T16:00:00+00:00</updated>"));
         let summary = entry
             .split("<summary>")
             .nth(1)
@@ -581,7 +601,7 @@ mod tests {
         }
         for advisory in advisories() {
             assert!(!xml.contains(&advisory.cve_id));
-            assert!(!xml.contains(&xml_escape(&advisory.summary)));
+            assert!(!xml.contains(&advisory.summary));
         }
         assert!(!xml.contains("CVE-"));
     }
@@ -593,7 +613,7 @@ mod tests {
         let entries = entries(&xml);
         assert_eq!(entries.len(), 2);
         assert!(entries[0].contains("<id>https://security.example.org/releases/7#published</id>"));
-        assert!(entries[0].contains("<updated>2026-12-08T16:00:00Z</updated>"));
+        assert!(entries[0].contains("<updated>2026-12-08T16:00:00+00:00</updated>"));
         assert!(entries[0]
             .contains("<title>Security release published: Security release 1.9.5, 1.8.6</title>"));
         assert!(entries[0].contains("<content type=\"text\">"));
@@ -791,6 +811,49 @@ mod tests {
             [75, 75, 52]
         );
         assert!(lines[1].starts_with(' ') && lines[2].starts_with(' '));
+    }
+
+    #[test]
+    fn ics_drops_control_characters() {
+        let release = PublicRelease {
+            title: "bad\u{0}\u{1b}\u{7f}title".into(),
+            url: "https://security.example.org/releases/7\u{1b}".into(),
+            ..announced(Vec::new())
+        };
+        let cal = ics(
+            "Example\u{0} EDL",
+            "https://security.example.org",
+            &[release],
+            at(2026, 11, 30, 0, 0),
+        );
+        assert_ics_lines(&cal);
+        let cal = unfold(&cal);
+        assert!(cal.contains("SUMMARY:badtitle\r\n"));
+        assert!(cal.contains("URL:https://security.example.org/releases/7\r\n"));
+        assert!(cal.contains("PRODID:-//Example EDL//EN\r\n"));
+        assert!(!cal
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\r' | '\n')));
+    }
+
+    /// A content line whose last piece is exactly 75 octets is where the crate's own folding
+    /// overruns; every length around it must still fold to at most 75 octets per line.
+    #[test]
+    fn ics_lines_of_every_length_fold_within_75_octets() {
+        for len in 60..=240 {
+            let release = PublicRelease {
+                title: "x".repeat(len - "SUMMARY:".len()),
+                ..announced(Vec::new())
+            };
+            let cal = ics(
+                "Example EDL",
+                "https://security.example.org",
+                std::slice::from_ref(&release),
+                at(2026, 11, 30, 0, 0),
+            );
+            assert_ics_lines(&cal);
+            assert!(unfold(&cal).contains(&format!("\r\nSUMMARY:{}\r\n", release.title)));
+        }
     }
 
     #[test]
