@@ -366,6 +366,21 @@ pub async fn prepare_database(settings: &Settings) -> Result<DbPool, DbError> {
     if applied > 0 {
         tracing::info!(applied, "Database migrations applied.");
     }
+    // What this version knows of upstreams' trees may be more than the one that stored the
+    // patches: record what earlier versions did not, and check open releases again.
+    let (recorded, flagged) = db::run(&pool, |conn| {
+        let recorded = crate::releases::release::record_missing_evidence(conn)?;
+        let flagged = crate::releases::upstream::recheck_open_patches(conn)?;
+        Ok::<_, DbError>((recorded, flagged))
+    })
+    .await?;
+    if recorded > 0 || flagged > 0 {
+        tracing::warn!(
+            recorded,
+            flagged,
+            "Patches checked again: files recorded, and patches of open releases flagged."
+        );
+    }
     Ok(pool)
 }
 

@@ -65,20 +65,33 @@ VALUES ('embargoed_release', 'security@acme.example', 's', 't', 'h', 'release:1:
         '2026-11-03 00:00:00', '2026-11-03 00:00:00', 1, 1, '');
 "#;
 
-fn patches(backend: Backend) -> &'static str {
+/// A patch as an earlier version stored it: readable, the project's own.
+const READABLE: &str = "diff --git a/pkg/ca/ttl.go b/pkg/ca/ttl.go
+--- a/pkg/ca/ttl.go
++++ b/pkg/ca/ttl.go
+@@ -1,2 +1,3 @@
+ package ca
++const maxTTL = 90 * 24 * time.Hour // cap certificate lifetimes
+ var x = 1
+";
+
+fn patches(backend: Backend) -> String {
+    let readable = hex::encode(READABLE);
     match backend {
-        Backend::Sqlite => {
+        Backend::Sqlite => format!(
             "INSERT INTO patches (release_id, filename, content, sha256, release_line, \
              is_security_fix, uploaded_by, created_at, upstream_signals) VALUES \
              (1, 'a.patch', X'00', 'abc', '1.9.5', TRUE, 1, '2026-11-02 00:00:00', 'one sign\ntwo sign'), \
-             (1, 'b.patch', X'00', 'abd', '1.9.5', TRUE, 1, '2026-11-02 00:00:00', '');"
-        }
-        Backend::Postgres => {
+             (1, 'b.patch', X'00', 'abd', '1.9.5', TRUE, 1, '2026-11-02 00:00:00', ''), \
+             (1, 'c.patch', X'{readable}', 'abe', '1.9.5', TRUE, 1, '2026-11-02 00:00:00', '');"
+        ),
+        Backend::Postgres => format!(
             "INSERT INTO patches (release_id, filename, content, sha256, release_line, \
              is_security_fix, uploaded_by, created_at, upstream_signals) VALUES \
              (1, 'a.patch', '\\x00', 'abc', '1.9.5', TRUE, 1, '2026-11-02 00:00:00', E'one sign\\ntwo sign'), \
-             (1, 'b.patch', '\\x00', 'abd', '1.9.5', TRUE, 1, '2026-11-02 00:00:00', '');"
-        }
+             (1, 'b.patch', '\\x00', 'abd', '1.9.5', TRUE, 1, '2026-11-02 00:00:00', ''), \
+             (1, 'c.patch', '\\x{readable}', 'abe', '1.9.5', TRUE, 1, '2026-11-02 00:00:00', '');"
+        ),
     }
 }
 
@@ -122,8 +135,9 @@ async fn existing_rows_move_into_the_columns_made_for_them(backend: Backend) {
         };
         assert_eq!(earlier, 4);
         conn.batch_execute(OLD_ROWS)?;
-        conn.batch_execute(patches(backend))?;
-        assert_eq!(db::migrate(conn)?, 1, "the rest of the migrations ran");
+        conn.batch_execute(&patches(backend))?;
+        assert!(db::migrate(conn)? >= 1, "the rest of the migrations ran");
+        assert!(db::migrations_current(conn)?);
         Ok::<_, db::DbError>(())
     })
     .await
@@ -218,4 +232,36 @@ async fn existing_rows_move_into_the_columns_made_for_them(backend: Backend) {
         .expect("patches");
     assert_eq!(signals[0].upstream_signals.0, ["one sign", "two sign"]);
     assert!(signals[1].upstream_signals.is_empty());
+
+    // Started on the upgraded database, the service checks the stored patches again: these
+    // two hold a NUL byte, which no upload may today, so they block their open release.
+    drop(pool);
+    let pool = edl::startup::prepare_database(&settings)
+        .await
+        .expect("prepare");
+    let patches = db::run(&pool, |conn| release::patches_of(conn, 1))
+        .await
+        .expect("patches");
+    assert!(patches[0].blocks() && patches[1].blocks());
+    assert!(
+        patches[1].upstream_signals.0[0]
+            .starts_with("This upload would be refused today: the file contains NUL bytes"),
+        "{:?}",
+        patches[1].upstream_signals
+    );
+    // The readable one is not flagged, and the approver sees its files.
+    assert!(!patches[2].blocks());
+    let evidence = db::run(&pool, |conn| release::evidence_of(conn, 1))
+        .await
+        .expect("evidence");
+    let files: Vec<(String, u32, u32)> = evidence[2]
+        .files
+        .iter()
+        .map(|f| (f.path.clone(), f.added, f.removed))
+        .collect();
+    assert_eq!(files, [("pkg/ca/ttl.go".to_owned(), 1, 0)]);
+    assert!(
+        evidence[0].files.is_empty(),
+        "an unreadable patch has no files"
+    );
 }

@@ -90,6 +90,9 @@ async fn setup(backend: Backend) -> Option<Setup> {
         &[
             ("EDL_SMTP_URL", url.as_str()),
             ("EDL_SCHEDULER_INTERVAL", "1h"),
+            // Tests that stop the SMTP server keep retrying while they act, however slow the
+            // machine, instead of giving up after ten quick attempts.
+            ("EDL_OUTBOX_MAX_ATTEMPTS", "100"),
         ],
         None,
     )
@@ -1063,12 +1066,31 @@ async fn a_zero_day_gives_the_notice_asked_for_and_a_third_party_release_follows
             )
             .map_err(err)?;
             release::add_advisory(c, zero, &advisory, &planner).map_err(err)?;
-            let third = release::plan(
+            // A title naming the upstream would reveal its embargo at the pre-announcement.
+            let named = release::plan(
                 c,
                 &calendar,
                 &Plan {
                     kind: ReleaseKind::ThirdParty,
                     title: "Envoy embargo 1.9.6".into(),
+                    release_lines: vec!["1.9.6".into()],
+                    release_at: Some(now + chrono::Duration::days(3)),
+                    upstream_id: Some(envoy),
+                    ..plan_of(ReleaseKind::ThirdParty)
+                },
+                &planner,
+                now,
+            );
+            assert!(
+                matches!(&named, Err(ReleaseError::Invalid(e)) if e["title"].contains("leave Envoy out")),
+                "{named:?}"
+            );
+            let third = release::plan(
+                c,
+                &calendar,
+                &Plan {
+                    kind: ReleaseKind::ThirdParty,
+                    title: "Security release 1.9.6".into(),
                     release_lines: vec!["1.9.6".into()],
                     release_at: Some(now + chrono::Duration::days(3)),
                     upstream_id: Some(envoy),
@@ -1099,7 +1121,7 @@ async fn a_zero_day_gives_the_notice_asked_for_and_a_third_party_release_follows
     );
     let mail = s
         .smtp
-        .wait_for("security@alpha.example", "Envoy embargo")
+        .wait_for("security@alpha.example", "Security release 1.9.6")
         .await;
     // The notice is counted from the moment of sending to the lift.
     let t = find(&s, third).await;

@@ -7,6 +7,7 @@ mod calendar;
 mod mail;
 mod release;
 mod serve;
+mod upstream;
 mod user;
 
 use std::path::PathBuf;
@@ -64,6 +65,11 @@ enum Command {
         #[command(subcommand)]
         command: release::ReleaseCommand,
     },
+    /// Upstreams whose embargoed fixes are withheld: their trees, and the project's own paths.
+    Upstream {
+        #[command(subcommand)]
+        command: upstream::UpstreamCommand,
+    },
 }
 
 /// Runs a parsed command line; the exit code says how it went.
@@ -109,6 +115,7 @@ async fn dispatch(command: Command, settings: Settings, raw: RawSettings) -> Res
         Command::User { command } => user::run(settings, command).await,
         Command::Release { command } => release::run(settings, command).await,
         Command::Audit { command } => audit::run(settings, command).await,
+        Command::Upstream { command } => upstream::run(settings, command).await,
     }
 }
 

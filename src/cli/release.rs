@@ -335,17 +335,14 @@ async fn show(pool: &DbPool, id: i64) -> Result<(), String> {
             return Ok::<_, DbError>(None);
         };
         let advisories = release::advisories_of(c, id)?;
-        let patches = release::patches_of(c, id)?;
+        let patches = release::evidence_of(c, id)?;
         let blockers = approval::blockers(c, &r)?;
         let revisions = release::revisions_of(c, id)?;
-        let upstreams = upstream::list(c)?;
-        Ok(Some((
-            r, advisories, patches, blockers, revisions, upstreams,
-        )))
+        Ok(Some((r, advisories, patches, blockers, revisions)))
     })
     .await
     .map_err(|e| e.to_string())?;
-    let Some((r, advisories, patches, blockers, revisions, upstreams)) = shown else {
+    let Some((r, advisories, patches, blockers, revisions)) = shown else {
         return Err(format!("there is no release {id}"));
     };
     println!(
@@ -373,15 +370,34 @@ async fn show(pool: &DbPool, id: i64) -> Result<(), String> {
             a.cve_id, a.severity, a.summary
         );
     }
-    for p in patches {
-        let origin = p
-            .upstream_id
-            .and_then(|u| upstreams.iter().find(|x| x.id == u))
-            .map_or("project", |u| u.slug.as_str());
+    for e in patches {
+        let p = &e.patch;
         println!(
-            "patch             {} [{}] {} sha256:{}",
-            p.filename, p.release_line, origin, p.sha256
+            "patch             {} [{}] {} sha256:{}{}",
+            p.filename,
+            p.release_line,
+            e.origin,
+            p.sha256,
+            if e.refiled { " RE-FILED" } else { "" }
         );
+        for f in &e.files {
+            println!("  file            {} +{} -{}", f.path, f.added, f.removed);
+        }
+        for signal in p.upstream_signals.iter() {
+            println!("  looks like      {signal}");
+        }
+        for c in &e.reclassifications {
+            println!(
+                "  origin changed  {} -> {}{} by {} at {} UTC, revision {}: {}",
+                c.from,
+                c.to,
+                if c.was_flagged { " (was flagged)" } else { "" },
+                c.by,
+                c.at.format("%Y-%m-%d %H:%M"),
+                c.revision,
+                c.reason
+            );
+        }
     }
     for v in revisions {
         let approved = match (&v.approved_by, v.approved_at) {

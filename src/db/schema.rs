@@ -303,6 +303,53 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    upstream_files (upstream_id, path) {
+        upstream_id -> BigInt,
+        path -> Text,
+    }
+}
+
+diesel::table! {
+    project_paths (id) {
+        id -> BigInt,
+        prefix -> Text,
+        reason -> Text,
+        added_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    patch_files (patch_id, path) {
+        patch_id -> BigInt,
+        path -> Text,
+        added -> Integer,
+        removed -> Integer,
+    }
+}
+
+diesel::table! {
+    patch_hunks (patch_id, hunk_sha256) {
+        patch_id -> BigInt,
+        hunk_sha256 -> Text,
+    }
+}
+
+diesel::table! {
+    patch_reclassifications (id) {
+        id -> BigInt,
+        patch_id -> BigInt,
+        from_upstream_id -> Nullable<BigInt>,
+        to_upstream_id -> Nullable<BigInt>,
+        was_flagged -> Bool,
+        reason -> Text,
+        changed_by -> BigInt,
+        changed_at -> Timestamp,
+        revision -> Integer,
+    }
+}
+
 diesel::joinable!(account_roles -> accounts (account_id));
 diesel::joinable!(sessions -> accounts (account_id));
 diesel::joinable!(confirmation_tokens -> applications (application_id));
@@ -325,6 +372,11 @@ diesel::joinable!(outbox_attachments -> outbox (outbox_id));
 diesel::joinable!(outbox_attachments -> patches (patch_id));
 diesel::joinable!(release_revisions -> releases (release_id));
 diesel::joinable!(release_changes -> accounts (changed_by));
+diesel::joinable!(upstream_files -> upstreams (upstream_id));
+diesel::joinable!(patch_files -> patches (patch_id));
+diesel::joinable!(patch_hunks -> patches (patch_id));
+diesel::joinable!(patch_reclassifications -> patches (patch_id));
+diesel::joinable!(patch_reclassifications -> accounts (changed_by));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
@@ -348,4 +400,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox_attachments,
     release_revisions,
     release_changes,
+    upstream_files,
+    project_paths,
+    patch_files,
+    patch_hunks,
+    patch_reclassifications,
 );

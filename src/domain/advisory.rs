@@ -93,16 +93,21 @@ impl CvssVector {
             _ => return refuse("it does not start with CVSS:3.0, CVSS:3.1 or CVSS:4.0"),
         };
         let mut seen: Vec<&str> = Vec::new();
+        // A part is quoted back at most this long: the form keeps the whole value anyway.
+        let quoted = |part: &str| match part.char_indices().nth(16) {
+            Some((cut, _)) => format!("\"{}…\"", &part[..cut]),
+            None => format!("{part:?}"),
+        };
         for part in parts {
             let Some((metric, value)) = part.split_once(':') else {
-                return refuse(&format!("{part:?} is not METRIC:VALUE"));
+                return refuse(&format!("{} is not METRIC:VALUE", quoted(part)));
             };
             let well_formed = !metric.is_empty()
                 && metric.chars().all(|c| c.is_ascii_alphabetic())
                 && !value.is_empty()
                 && value.chars().all(|c| c.is_ascii_uppercase());
             if !well_formed {
-                return refuse(&format!("{part:?} is not METRIC:VALUE"));
+                return refuse(&format!("{} is not METRIC:VALUE", quoted(part)));
             }
             if seen.contains(&metric) {
                 return refuse(&format!("{metric} is given twice"));

@@ -127,6 +127,15 @@ fn mail_members(
     let advisories = advisories_of(conn, release.id)?;
     let all_upstreams = upstream::list(conn)?;
     let patches = patches_of(conn, release.id)?;
+    // A patch flagged after the approval (the same change was since filed as a withheld
+    // upstream's) stops the mailing until a person sets its origin.
+    if !upstream::blockers(&patches).is_empty() {
+        tracing::error!(
+            release = release.id,
+            "A patch of an approved release now looks like a withheld upstream's; nothing is mailed until its origin is set."
+        );
+        return Ok(0);
+    }
     let (attach, withheld) = upstream::split_for_mail(&patches, &all_upstreams);
     let attach_ids: Vec<i64> = attach.iter().map(|p| p.id).collect();
     let attached: Vec<serde_json::Value> = attach

@@ -34,11 +34,31 @@ pub struct PatchAnalysis {
     pub signed_off_by: Vec<String>,
     /// Lower-case addresses of everyone credited (authors, sign-offs, co-authors).
     pub addresses: Vec<String>,
-    /// Every changed line and every line of text around the diffs, with where it came from.
-    /// Context lines are left out: they are the tree's existing code.
+    /// Each file the patch changes, with how many lines it adds and removes there.
+    pub changes: Vec<FileChange>,
+    /// SHA-256 of each hunk's changed lines with all white space removed, for finding the
+    /// same change uploaded again under other paths or around other context. Hunks too short to
+    /// tell one change from another are left out.
+    #[serde(skip)]
+    pub hunks: Vec<String>,
+    /// Every line of the patch's text with where it came from: subjects, messages, the text
+    /// before a diff, and each hunk's added, removed and unchanged (context) lines. Context
+    /// lines are the tree's existing code, so they tell whose tree a change was made in.
     #[serde(skip)]
     pub lines: Vec<PatchLine>,
 }
+
+/// One file a patch changes: the evidence an approver reads, never the content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileChange {
+    pub path: String,
+    pub added: u32,
+    pub removed: u32,
+}
+
+/// How much changed text a hunk must carry before its hash identifies a change: a lone `}` or
+/// `return nil;` is in every tree.
+const MIN_HUNK_CHARS: usize = 32;
 
 /// One line of a patch that says something about where the patch comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +75,8 @@ pub enum LinePlace {
     Preamble,
     Added(String),
     Removed(String),
+    /// An unchanged line shown around a change: the file's existing code.
+    Context(String),
 }
 
 impl LinePlace {
@@ -65,6 +87,7 @@ impl LinePlace {
             LinePlace::Preamble => "the text before the diff".to_string(),
             LinePlace::Added(file) => format!("an added line of {file}"),
             LinePlace::Removed(file) => format!("a removed line of {file}"),
+            LinePlace::Context(file) => format!("the unchanged code around a change to {file}"),
         }
     }
 }
@@ -79,6 +102,43 @@ pub enum PatchError {
     NotText,
     #[error("no diff was found in the file: upload a `git format-patch` file or a unified diff")]
     NoDiff,
+    #[error("the file is {0}, not a patch: upload the patch itself")]
+    Archive(&'static str),
+    #[error("the file contains NUL bytes, so it is not a text patch")]
+    Binary,
+    #[error("the file carries {0}; upload the patch as git format-patch or git diff writes it")]
+    Encoded(String),
+    #[error("line {line} could not be read as part of a diff ({why}); a patch that cannot be read is not accepted")]
+    Unreadable { line: usize, why: &'static str },
+}
+
+/// What the first bytes of a file say it is, when it is an archive or compressed.
+fn archive_kind(bytes: &[u8]) -> Option<&'static str> {
+    const MAGIC: &[(&[u8], &str)] = &[
+        (b"PK\x03\x04", "a zip archive"),
+        (b"PK\x05\x06", "a zip archive"),
+        (b"\x1f\x8b", "gzip-compressed"),
+        (b"BZh", "bzip2-compressed"),
+        (b"\xfd7zXZ\x00", "xz-compressed"),
+        (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+        (b"\x28\xb5\x2f\xfd", "zstd-compressed"),
+        (b"!<arch>\n", "an ar archive"),
+        (b"070701", "a cpio archive"),
+        (b"070702", "a cpio archive"),
+        (b"070707", "a cpio archive"),
+    ];
+    if let Some((_, kind)) = MAGIC.iter().find(|(magic, _)| bytes.starts_with(magic)) {
+        return Some(kind);
+    }
+    // A tar header names its format at byte 257, whatever the file names inside.
+    if bytes.get(257..262) == Some(b"ustar") {
+        return Some("a tar archive");
+    }
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(2048)]).to_ascii_lowercase();
+    if head.contains("this is a shell archive") || head.contains("shar archive") {
+        return Some("a shell archive");
+    }
+    None
 }
 
 /// Lower-case hex SHA-256 of `bytes`.
@@ -100,6 +160,12 @@ pub fn analyse(bytes: &[u8]) -> Result<PatchAnalysis, PatchError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(PatchError::Empty);
     }
+    if let Some(kind) = archive_kind(bytes) {
+        return Err(PatchError::Archive(kind));
+    }
+    if bytes.contains(&0) {
+        return Err(PatchError::Binary);
+    }
     let text = std::str::from_utf8(bytes).map_err(|_| PatchError::NotText)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // Patches saved on Windows or passed through mail gateways arrive with CRLF line endings.
@@ -117,21 +183,21 @@ pub fn analyse(bytes: &[u8]) -> Result<PatchAnalysis, PatchError> {
     match separators.first() {
         Some(&first) if first < first_diff => {
             c.format = PatchFormat::Mbox;
-            scan_body(&lines[..first], Place::Preamble, &mut c);
+            scan_body(&lines[..first], 0, Place::Preamble, &mut c)?;
             for (k, &start) in separators.iter().enumerate() {
                 let end = separators.get(k + 1).copied().unwrap_or(lines.len());
-                scan_message(&lines[start + 1..end], &mut c);
+                scan_message(&lines[start + 1..end], start + 1, &mut c)?;
             }
         }
         _ => {
             if let Some(start) = mail_header_block(&lines[..first_diff]) {
                 // A single mail saved from a client: headers, but no "From <sha>" line.
                 c.format = PatchFormat::Mbox;
-                scan_body(&lines[..start], Place::Preamble, &mut c);
-                scan_message(&lines[start..], &mut c);
+                scan_body(&lines[..start], 0, Place::Preamble, &mut c)?;
+                scan_message(&lines[start..], start, &mut c)?;
             } else {
                 c.format = PatchFormat::Diff;
-                scan_body(&lines, Place::Preamble, &mut c);
+                scan_body(&lines, 0, Place::Preamble, &mut c)?;
             }
         }
     }
@@ -147,6 +213,8 @@ pub fn analyse(bytes: &[u8]) -> Result<PatchAnalysis, PatchError> {
         authors: c.authors,
         signed_off_by: c.signed_off_by,
         addresses: c.addresses,
+        changes: c.changes,
+        hunks: c.hunks,
         lines: c.lines,
     })
 }
@@ -216,6 +284,10 @@ struct Collector {
     /// Lower-case e-mail addresses of everyone credited (authors, sign-offs, co-authors).
     addresses: Vec<String>,
     lines: Vec<PatchLine>,
+    changes: Vec<FileChange>,
+    hunks: Vec<String>,
+    /// The current hunk's changed lines, white space removed.
+    hunk: String,
 }
 
 impl Default for Collector {
@@ -229,6 +301,9 @@ impl Default for Collector {
             signed_off_by: Vec::new(),
             addresses: Vec::new(),
             lines: Vec::new(),
+            changes: Vec::new(),
+            hunks: Vec::new(),
+            hunk: String::new(),
         }
     }
 }
@@ -277,6 +352,19 @@ impl Collector {
 
     /// A `+` or `-` line of a hunk.
     fn changed(&mut self, file: &str, added: bool, content: &str) {
+        match self.changes.iter_mut().find(|f| f.path == file) {
+            Some(f) if added => f.added += 1,
+            Some(f) => f.removed += 1,
+            None => self.changes.push(FileChange {
+                path: file.to_string(),
+                added: u32::from(added),
+                removed: u32::from(!added),
+            }),
+        }
+        self.hunk.push(if added { '+' } else { '-' });
+        self.hunk
+            .extend(content.chars().filter(|c| !c.is_whitespace()));
+        self.hunk.push('\n');
         let place = if added {
             LinePlace::Added(file.to_string())
         } else {
@@ -287,11 +375,36 @@ impl Collector {
             text: content.to_string(),
         });
     }
+
+    /// An unchanged line of a hunk: kept for what it says about the file, not counted as a
+    /// change.
+    fn context(&mut self, file: &str, content: &str) {
+        if !content.trim().is_empty() {
+            self.lines.push(PatchLine {
+                place: LinePlace::Context(file.to_string()),
+                text: content.to_string(),
+            });
+        }
+    }
+
+    /// Ends the current hunk: its hash is kept if it carries enough to identify the change.
+    fn end_hunk(&mut self) {
+        let hunk = std::mem::take(&mut self.hunk);
+        let meaningful = hunk
+            .chars()
+            .filter(|c| !matches!(c, '+' | '-' | '\n'))
+            .count();
+        if meaningful >= MIN_HUNK_CHARS {
+            push_unique(&mut self.hunks, &sha256_hex(hunk.as_bytes()));
+        }
+    }
 }
 
-/// One mail message of an mbox, without its "From " separator line.
-fn scan_message(lines: &[&str], c: &mut Collector) {
+/// One mail message of an mbox, without its "From " separator line; `offset` is the index of
+/// its first line in the file, for error messages.
+fn scan_message(lines: &[&str], offset: usize, c: &mut Collector) -> Result<(), PatchError> {
     let (mut headers, body_start) = parse_header_block(lines);
+    refuse_encoded_parts(&headers)?;
     let body = lines.get(body_start..).unwrap_or(&[]);
     // `git format-patch` puts the real author's From: (and sometimes Subject:) at the top of the
     // body when the sender differs; `git am` lets those win, and so do we.
@@ -311,7 +424,7 @@ fn scan_message(lines: &[&str], c: &mut Collector) {
         c.add_person(author);
     }
     // A cover letter ("[PATCH 0/2]") carries no diff; it is not one of the patches.
-    if scan_body(body, Place::Message, c) {
+    if scan_body(body, offset + body_start + skip, Place::Message, c)? {
         if let Some(subject) = subject.filter(|s| !s.is_empty()) {
             c.subjects.push(subject);
         }
@@ -319,6 +432,25 @@ fn scan_message(lines: &[&str], c: &mut Collector) {
             push_unique(&mut c.authors, &author);
         }
     }
+    Ok(())
+}
+
+/// A mail whose body is multipart MIME or encoded (base64, quoted-printable) hides its diff
+/// from a reader of the text: such an upload is refused, not decoded, so that what is checked
+/// is exactly what a member would apply.
+fn refuse_encoded_parts(headers: &[(String, String)]) -> Result<(), PatchError> {
+    if let Some(encoding) = header(headers, "content-transfer-encoding") {
+        let encoding = encoding.trim().to_ascii_lowercase();
+        if !matches!(encoding.as_str(), "7bit" | "8bit" | "binary") {
+            return Err(PatchError::Encoded(format!("a part encoded as {encoding}")));
+        }
+    }
+    if header(headers, "content-type")
+        .is_some_and(|t| t.trim().to_ascii_lowercase().starts_with("multipart/"))
+    {
+        return Err(PatchError::Encoded("MIME parts (multipart mail)".into()));
+    }
+    Ok(())
 }
 
 #[derive(Clone, Copy)]
@@ -329,15 +461,28 @@ enum State {
     Header,
     /// Inside a hunk, with the old and new line counts still to come.
     Hunk { old: u64, new: u64 },
+    /// Inside a hunk of a combined diff (a merge), whose lines carry one marker per parent.
+    Combined { parents: usize },
     /// Inside a "GIT binary patch" block.
     Binary,
 }
 
 /// Walks text that may contain diffs, reporting files, changed lines and other text to `c`.
 /// Hunks are followed by their line counts, so a removed line that happens to start with
-/// "-- " (a SQL or Lua comment) is not mistaken for a file header. Returns whether a diff was
-/// found.
-fn scan_body(lines: &[&str], place: Place, c: &mut Collector) -> bool {
+/// "-- " (a SQL or Lua comment) is not mistaken for a file header. A diff section that cannot
+/// be read (a file header whose paths do not parse, a hunk header that does not, a changed
+/// line outside its hunk) is a refusal, never skipped. `offset` is the index of `lines[0]`
+/// in the file. Returns whether a diff was found.
+fn scan_body(
+    lines: &[&str],
+    offset: usize,
+    place: Place,
+    c: &mut Collector,
+) -> Result<bool, PatchError> {
+    let unreadable = |i: usize, why: &'static str| PatchError::Unreadable {
+        line: offset + i + 1,
+        why,
+    };
     let mut found = false;
     let mut state = State::Text;
     // A file header or hunk was the last thing seen, so "@@" starts another hunk of `file`.
@@ -365,19 +510,53 @@ fn scan_body(lines: &[&str], place: Place, c: &mut Collector) -> bool {
                     Some(b' ') | None if old > 0 && new > 0 => {
                         old -= 1;
                         new -= 1;
+                        c.context(&file, line.get(1..).unwrap_or_default());
                     }
-                    _ => {
-                        // A truncated or hand-edited hunk: read the line as ordinary text.
+                    // Trailing context lines lost in transit, before the next section or the
+                    // mail signature: the hunk's changes are all there.
+                    _ if old == new && starts_section(lines, i) => {
+                        c.end_hunk();
                         state = State::Text;
                         continue;
                     }
+                    Some(b'+' | b'-') => {
+                        return Err(unreadable(
+                            i,
+                            "a changed line beyond its hunk's line counts",
+                        ))
+                    }
+                    _ => {
+                        return Err(unreadable(
+                            i,
+                            "a hunk ends before the lines its header counts",
+                        ))
+                    }
                 }
                 state = if old == 0 && new == 0 {
+                    c.end_hunk();
                     State::Text
                 } else {
                     State::Hunk { old, new }
                 };
                 i += 1;
+            }
+            State::Combined { parents } => {
+                let markers = line.get(..parents);
+                let is_hunk_line =
+                    markers.is_some_and(|m| m.bytes().all(|b| matches!(b, b' ' | b'+' | b'-')));
+                if is_hunk_line {
+                    let markers = markers.unwrap_or_default();
+                    let rest = &line[parents..];
+                    if markers.contains(['+', '-']) {
+                        c.changed(&file, markers.contains('+'), rest);
+                    } else {
+                        c.context(&file, rest);
+                    }
+                    i += 1;
+                } else {
+                    c.end_hunk();
+                    state = State::Text;
+                }
             }
             State::Binary => {
                 if line.is_empty()
@@ -400,7 +579,7 @@ fn scan_body(lines: &[&str], place: Place, c: &mut Collector) -> bool {
                     .find_map(|p| line.strip_prefix(p))
                 {
                     header_paths.push(unquote_path(rest));
-                } else if line.starts_with("@@ ") {
+                } else if line.starts_with("@@") {
                     file = flush_paths(&mut git_paths, &mut header_paths, c);
                     state = State::Text;
                     continue;
@@ -419,16 +598,29 @@ fn scan_body(lines: &[&str], place: Place, c: &mut Collector) -> bool {
                     found = true;
                     in_file = true;
                     git_paths = split_git_paths(rest);
+                    if git_paths.is_empty() {
+                        return Err(unreadable(i, "a diff --git line whose paths do not parse"));
+                    }
                     header_paths.clear();
                     state = State::Header;
+                } else if let Some(rest) = line
+                    .strip_prefix("diff --cc ")
+                    .or_else(|| line.strip_prefix("diff --combined "))
+                {
+                    // A merge commit's combined diff names the one resulting path.
+                    found = true;
+                    in_file = true;
+                    git_paths = vec![unquote_path(rest.trim())];
+                    header_paths.clear();
+                    state = State::Header;
+                } else if in_file && line.starts_with("@@@") {
+                    let parents = line.bytes().take_while(|b| *b == b'@').count() - 1;
+                    state = State::Combined { parents };
                 } else if in_file && line.starts_with("@@ ") {
                     match parse_hunk_header(line) {
                         Some((old, new)) if old > 0 || new > 0 => state = State::Hunk { old, new },
                         Some(_) => {}
-                        None => {
-                            in_file = false;
-                            c.text(line, place);
-                        }
+                        None => return Err(unreadable(i, "a hunk header that does not parse")),
                     }
                 } else if in_file && line.starts_with('\\') {
                     // "\ No newline at end of file" after a hunk's last line.
@@ -444,6 +636,14 @@ fn scan_body(lines: &[&str], place: Place, c: &mut Collector) -> bool {
                     git_paths.clear();
                     file = flush_paths(&mut git_paths, &mut header_paths, c);
                     i += 1;
+                } else if in_file
+                    && (line.starts_with('+') || line.starts_with('-'))
+                    && !matches!(line, "-- " | "--" | "---")
+                {
+                    return Err(unreadable(
+                        i,
+                        "a changed line outside any hunk; the hunk line counts do not match",
+                    ));
                 } else {
                     in_file = false;
                     c.text(line, place);
@@ -452,13 +652,35 @@ fn scan_body(lines: &[&str], place: Place, c: &mut Collector) -> bool {
             }
         }
     }
-    if matches!(state, State::Header) {
-        flush_paths(&mut git_paths, &mut header_paths, c);
+    match state {
+        State::Header => {
+            flush_paths(&mut git_paths, &mut header_paths, c);
+        }
+        // Only trailing context missing at the end of the file: the changes are all there.
+        State::Hunk { old, new } if old == new => c.end_hunk(),
+        State::Hunk { .. } => {
+            return Err(unreadable(
+                lines.len().saturating_sub(1),
+                "the file ends inside a hunk",
+            ))
+        }
+        State::Combined { .. } => c.end_hunk(),
+        State::Text | State::Binary => {}
     }
     if found {
         c.has_diff = true;
     }
-    found
+    Ok(found)
+}
+
+/// Whether line `i` begins something other than a hunk line: another file's diff, a hunk, or
+/// the signature `git format-patch` ends a message with.
+fn starts_section(lines: &[&str], i: usize) -> bool {
+    let line = lines[i];
+    line.starts_with("diff --")
+        || line.starts_with("@@")
+        || line == "-- "
+        || plain_file_header(lines, i).is_some()
 }
 
 /// Records a file section's paths and returns the one its hunks belong to. The ---/+++ and
@@ -1015,6 +1237,10 @@ index 0000000..1a2b3c4
         );
         assert_eq!(
             analyse(b"diff --git a/x b/x\n\xff\xfe\x00binary"),
+            Err(PatchError::Binary)
+        );
+        assert_eq!(
+            analyse(b"diff --git a/x b/x\n\xff\xfebinary"),
             Err(PatchError::NotText)
         );
         assert_eq!(
@@ -1100,5 +1326,141 @@ index 0000000..1a2b3c4
             split_git_paths("a/my dir/x.go b/my dir/x.go"),
             ["my dir/x.go", "my dir/x.go"]
         );
+    }
+
+    /// A small, well-formed diff of `path` whose hunk adds `added`.
+    fn diff_of(path: &str, context: &str, added: &str) -> String {
+        format!(
+            "diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n@@ -10,2 +10,3 @@\n {context}\n+{added}\n {context}\n"
+        )
+    }
+
+    #[test]
+    fn archives_and_nul_bytes_are_refused_whatever_they_contain() {
+        let diff = diff_of("src/a.go", "x := 1", "y := 2");
+        let mut tar = vec![0u8; 512];
+        tar[..9].copy_from_slice(b"fix.patch");
+        tar[257..262].copy_from_slice(b"ustar");
+        tar.extend_from_slice(diff.as_bytes());
+        assert_eq!(analyse(&tar), Err(PatchError::Archive("a tar archive")));
+        let mut zip = b"PK\x03\x04".to_vec();
+        zip.extend_from_slice(diff.as_bytes());
+        assert_eq!(analyse(&zip), Err(PatchError::Archive("a zip archive")));
+        assert_eq!(
+            analyse(b"\x1f\x8b\x08\x00"),
+            Err(PatchError::Archive("gzip-compressed"))
+        );
+        // An ASCII-only archive format is still an archive.
+        let cpio = format!("070701000000010000{diff}");
+        assert_eq!(
+            analyse(cpio.as_bytes()),
+            Err(PatchError::Archive("a cpio archive"))
+        );
+        let with_nul = format!("{diff}\0{diff}");
+        assert_eq!(analyse(with_nul.as_bytes()), Err(PatchError::Binary));
+    }
+
+    #[test]
+    fn encoded_or_multipart_mail_is_refused_not_decoded() {
+        let head = "From 1111111111111111111111111111111111111111 Mon Sep 17 00:00:00 2001\n\
+                    From: Jane Doe <jane.doe@example.com>\n\
+                    Subject: [PATCH] fix\n";
+        let body = diff_of("src/a.go", "x := 1", "y := 2");
+        for (headers, why) in [
+            ("Content-Transfer-Encoding: base64\n", "base64"),
+            (
+                "Content-Transfer-Encoding: quoted-printable\n",
+                "quoted-printable",
+            ),
+            (
+                "Content-Type: multipart/mixed; boundary=\"b\"\n",
+                "multipart",
+            ),
+        ] {
+            let mail = format!("{head}{headers}\n{body}");
+            match analyse(mail.as_bytes()) {
+                Err(PatchError::Encoded(what)) => assert!(what.contains(why), "{what}"),
+                other => panic!("{why}: {other:?}"),
+            }
+        }
+        let plain = format!("{head}Content-Transfer-Encoding: 8bit\n\n{body}");
+        assert!(analyse(plain.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn a_section_that_cannot_be_read_is_a_refusal() {
+        let cases = [
+            ("diff --git nonsense\n@@ -1 +1 @@\n-a\n+b\n", "paths do not parse"),
+            (
+                "diff --git a/x.c b/x.c\n--- a/x.c\n+++ b/x.c\n@@ -1,1 +1,1 @@\n-a\n+b\n+namespace Envoy {\n",
+                "outside any hunk",
+            ),
+            (
+                "diff --git a/x.c b/x.c\n--- a/x.c\n+++ b/x.c\n@@ -1,3 +1,5 @@\n a\n+b\n",
+                "ends inside a hunk",
+            ),
+            (
+                "diff --git a/x.c b/x.c\n--- a/x.c\n+++ b/x.c\n@@ -one +two @@\n-a\n+b\n",
+                "hunk header",
+            ),
+        ];
+        for (text, why) in cases {
+            match analyse(text.as_bytes()) {
+                Err(e @ PatchError::Unreadable { .. }) => {
+                    assert!(e.to_string().contains(why), "{e}")
+                }
+                other => panic!("{why}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn combined_diffs_are_read_for_paths_and_changed_lines() {
+        let text = "diff --cc source/common/http/utility.cc\n\
+                    index 1111111,2222222..3333333\n\
+                    --- a/source/common/http/utility.cc\n\
+                    +++ b/source/common/http/utility.cc\n\
+                    @@@ -1,2 -1,2 +1,3 @@@\n\
+                    \x20 namespace Envoy {\n\
+                    ++  validate(headers);\n\
+                    \x20 }\n";
+        let a = analyse(text.as_bytes()).expect("a combined diff");
+        assert_eq!(a.files, ["source/common/http/utility.cc"]);
+        assert!(a.lines.iter().any(|l| l.text.contains("validate(headers)")
+            && matches!(&l.place, LinePlace::Added(f) if f == "source/common/http/utility.cc")));
+    }
+
+    #[test]
+    fn files_are_counted_and_the_same_hunk_hashes_alike_elsewhere() {
+        let one = diff_of(
+            "source/common/http/utility.cc",
+            "int x = 0;",
+            "if (!HeaderUtility::isValid(headers)) { return false; }",
+        );
+        let other = diff_of(
+            "vendor/proxy/common/utility.cc",
+            "// different context",
+            "if (!HeaderUtility::isValid( headers ))   { return false; }",
+        );
+        let (a, b) = (
+            analyse(one.as_bytes()).unwrap(),
+            analyse(other.as_bytes()).unwrap(),
+        );
+        assert_eq!(
+            a.changes,
+            [FileChange {
+                path: "source/common/http/utility.cc".into(),
+                added: 1,
+                removed: 0
+            }]
+        );
+        assert_eq!(a.hunks.len(), 1);
+        assert_eq!(
+            a.hunks, b.hunks,
+            "paths, context and white space do not matter"
+        );
+        // A trivial hunk identifies nothing.
+        let trivial = analyse(diff_of("a.go", "x", "}").as_bytes()).unwrap();
+        assert!(trivial.hunks.is_empty());
     }
 }

@@ -263,6 +263,116 @@ pub fn patches_of(conn: &mut DbConnection, id: i64) -> Result<Vec<Patch>, DbErro
         .load(conn)?)
 }
 
+/// What an approver reads about one patch: its files with their line counts, its origin,
+/// why it looked like an upstream's, and every change of its origin. Never its content.
+#[derive(Debug, Clone, Serialize)]
+pub struct PatchEvidence {
+    pub patch: Patch,
+    /// "project", or the upstream's name.
+    pub origin: String,
+    pub files: Vec<patch::FileChange>,
+    pub reclassifications: Vec<Reclassification>,
+    /// Moved from an upstream to the project, or flagged and then classified by a person:
+    /// marked on the approval page of every later revision.
+    pub refiled: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Reclassification {
+    pub from: String,
+    pub to: String,
+    pub was_flagged: bool,
+    pub reason: String,
+    pub by: String,
+    pub at: NaiveDateTime,
+    pub revision: i32,
+}
+
+/// The evidence of every patch of a release, in upload order.
+pub fn evidence_of(conn: &mut DbConnection, id: i64) -> Result<Vec<PatchEvidence>, DbError> {
+    use crate::db::schema::{accounts, patch_files, patch_reclassifications};
+    let patches = patches_of(conn, id)?;
+    let upstreams = upstream::list(conn)?;
+    let ids: Vec<i64> = patches.iter().map(|p| p.id).collect();
+    let files: Vec<(i64, String, i32, i32)> = patch_files::table
+        .filter(patch_files::patch_id.eq_any(&ids))
+        .order((patch_files::patch_id, patch_files::path))
+        .select((
+            patch_files::patch_id,
+            patch_files::path,
+            patch_files::added,
+            patch_files::removed,
+        ))
+        .load(conn)?;
+    type Row = (
+        i64,
+        Option<i64>,
+        Option<i64>,
+        bool,
+        String,
+        String,
+        NaiveDateTime,
+        i32,
+    );
+    let changes: Vec<Row> = patch_reclassifications::table
+        .inner_join(accounts::table)
+        .filter(patch_reclassifications::patch_id.eq_any(&ids))
+        .order(patch_reclassifications::id)
+        .select((
+            patch_reclassifications::patch_id,
+            patch_reclassifications::from_upstream_id,
+            patch_reclassifications::to_upstream_id,
+            patch_reclassifications::was_flagged,
+            patch_reclassifications::reason,
+            accounts::email,
+            patch_reclassifications::changed_at,
+            patch_reclassifications::revision,
+        ))
+        .load(conn)?;
+    let name = |upstream: Option<i64>| {
+        upstream
+            .and_then(|u| upstreams.iter().find(|x| x.id == u))
+            .map_or("project".to_owned(), |u| u.name.clone())
+    };
+    Ok(patches
+        .into_iter()
+        .map(|patch| {
+            let reclassifications: Vec<Reclassification> = changes
+                .iter()
+                .filter(|c| c.0 == patch.id)
+                .map(|c| Reclassification {
+                    from: name(c.1),
+                    to: name(c.2),
+                    was_flagged: c.3,
+                    reason: c.4.clone(),
+                    by: c.5.clone(),
+                    at: c.6,
+                    revision: c.7,
+                })
+                .collect();
+            let refiled = changes
+                .iter()
+                .filter(|c| c.0 == patch.id)
+                .any(|c| c.3 || (c.1.is_some() && c.2.is_none()));
+            PatchEvidence {
+                origin: name(patch.upstream_id),
+                files: files
+                    .iter()
+                    .filter(|f| f.0 == patch.id)
+                    .map(|f| patch::FileChange {
+                        path: f.1.clone(),
+                        added: u32::try_from(f.2).unwrap_or(0),
+                        removed: u32::try_from(f.3).unwrap_or(0),
+                    })
+                    .collect(),
+                reclassifications,
+                refiled,
+                patch,
+            }
+        })
+        .collect())
+}
+
 /// One revision of a release with the changes that made it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Revision {
@@ -374,6 +484,27 @@ pub fn plan(
             "Name at least one release line, e.g. 1.9.5.",
         ));
     }
+    // What goes into members' mail and onto public pages must not carry an upstream's code.
+    let mut errors = FieldErrors::new();
+    for (field, label, text) in [
+        ("title", "The title", title.to_owned()),
+        (
+            "release_lines",
+            "The release lines",
+            plan.release_lines.join("\n"),
+        ),
+        ("notes", "The notes for members", plan.notes.clone()),
+    ] {
+        if let Some(problem) = upstream::free_text_problem(&text) {
+            errors.insert(
+                field.to_owned(),
+                format!("{label} cannot be used: {problem}."),
+            );
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ReleaseError::Invalid(errors));
+    }
     let lead = chrono::Duration::days(i64::from(calendar.lead_days));
     let (release_at, disclosure_at, announce_at) = match plan.kind {
         ReleaseKind::PatchTuesday => {
@@ -442,6 +573,10 @@ pub fn plan(
         announce_at.map(whole),
     );
     db::write_transaction(conn, |conn| {
+        let knowledge = upstream::Knowledge::load(conn)?;
+        if let Some(problem) = upstream::title_problem(title, &knowledge) {
+            return Err(ReleaseError::invalid("title", problem));
+        }
         let now_naive = db::now();
         let id: i64 = diesel::insert_into(releases::table)
             .values((
@@ -634,6 +769,21 @@ impl AdvisoryForm {
                 "Give the fixed versions (at most 500 characters).".into(),
             );
         }
+        // Every field goes into members' mail, and onto public pages at the release time.
+        for (field, label, text) in [
+            ("summary", "The summary", &self.summary),
+            (
+                "affected_versions",
+                "The affected versions",
+                &self.affected_versions,
+            ),
+            ("fixed_versions", "The fixed versions", &self.fixed_versions),
+            ("cvss_vector", "The CVSS vector", &self.cvss_vector),
+        ] {
+            if let Some(problem) = upstream::free_text_problem(text) {
+                errors.insert(field.into(), format!("{label} cannot be used: {problem}."));
+            }
+        }
         match (cve_id, severity) {
             (Some(cve_id), Some(severity)) if errors.is_empty() => Ok(NewAdvisory {
                 cve_id,
@@ -727,11 +877,78 @@ pub fn add_patch(
             ))
             .returning(patches::id)
             .get_result(conn)?;
+        record_evidence(conn, patch_id, &analysis)?;
+        let withheld_name: Option<String> = match upload.upstream_id {
+            Some(id) => {
+                use crate::db::schema::upstreams;
+                upstreams::table
+                    .filter(upstreams::id.eq(id))
+                    .filter(upstreams::may_redistribute.eq(false))
+                    .select(upstreams::name)
+                    .first(conn)
+                    .optional()?
+            }
+            None => None,
+        };
+        if let Some(name) = withheld_name {
+            upstream::flag_earlier_copies(conn, patch_id, &analysis, &name)?;
+        }
         Ok((
             patch_id,
             json!({ "patch": patch_id, "sha256": analysis.sha256, "upstream": upload.upstream_id, "flagged": judged.flagged }),
         ))
     })
+}
+
+/// Keeps what an approver reads about a patch (its files with their line counts) and the
+/// hashes that let the upstream rule recognise the same change filed again.
+pub(crate) fn record_evidence(
+    conn: &mut DbConnection,
+    patch_id: i64,
+    analysis: &patch::PatchAnalysis,
+) -> Result<(), DbError> {
+    use crate::db::schema::{patch_files, patch_hunks};
+    for file in &analysis.changes {
+        diesel::insert_into(patch_files::table)
+            .values((
+                patch_files::patch_id.eq(patch_id),
+                patch_files::path.eq(&file.path),
+                patch_files::added.eq(i32::try_from(file.added).unwrap_or(i32::MAX)),
+                patch_files::removed.eq(i32::try_from(file.removed).unwrap_or(i32::MAX)),
+            ))
+            .execute(conn)?;
+    }
+    for hunk in &analysis.hunks {
+        diesel::insert_into(patch_hunks::table)
+            .values((
+                patch_hunks::patch_id.eq(patch_id),
+                patch_hunks::hunk_sha256.eq(hunk),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Records the files and hunks of every patch stored before they were recorded at upload (a
+/// database from an earlier version). Returns how many patches it recorded.
+pub fn record_missing_evidence(conn: &mut DbConnection) -> Result<usize, DbError> {
+    use crate::db::schema::patch_files;
+    let missing: Vec<(i64, Vec<u8>)> = patches::table
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            patch_files::table.filter(patch_files::patch_id.eq(patches::id)),
+        )))
+        .select((patches::id, patches::content))
+        .load(conn)?;
+    let mut recorded = 0;
+    for (id, content) in missing {
+        if let Ok(analysis) = patch::analyse(&content) {
+            if !analysis.changes.is_empty() {
+                db::write_transaction(conn, |conn| record_evidence(conn, id, &analysis))?;
+                recorded += 1;
+            }
+        }
+    }
+    Ok(recorded)
 }
 
 /// Sets a patch's origin after a person looked at it, with the reason on record.
@@ -754,20 +971,69 @@ pub fn reclassify_patch(
         release_id,
         by,
         ReleaseChange::PatchReclassified,
-        |conn, _| {
-            let updated = diesel::update(
-                patches::table
-                    .filter(patches::id.eq(patch_id))
-                    .filter(patches::release_id.eq(release_id)),
-            )
-            .set((
-                patches::upstream_id.eq(upstream_id),
-                patches::reclassified_reason.eq(Some(reason.trim())),
-            ))
-            .execute(conn)?;
-            if updated == 0 {
+        |conn, release| {
+            use crate::db::schema::{patch_hunks, patch_reclassifications, upstreams};
+            let before: Option<(Option<i64>, bool, String)> = patches::table
+                .filter(patches::id.eq(patch_id))
+                .filter(patches::release_id.eq(release_id))
+                .select((
+                    patches::upstream_id,
+                    patches::looks_like_upstream,
+                    patches::sha256,
+                ))
+                .first(conn)
+                .optional()?;
+            let Some((from, was_flagged, sha256)) = before else {
                 return Err(ReleaseError::NotFound);
+            };
+            // The same change as a withheld upstream's patch elsewhere stays that upstream's.
+            let to_withheld = match upstream_id {
+                Some(id) => upstreams::table
+                    .filter(upstreams::id.eq(id))
+                    .select(upstreams::may_redistribute)
+                    .first::<bool>(conn)
+                    .optional()?
+                    .map(|may| !may)
+                    .ok_or_else(|| ReleaseError::invalid("origin", "There is no such upstream."))?,
+                None => false,
+            };
+            if !to_withheld {
+                let hunks: Vec<String> = patch_hunks::table
+                    .filter(patch_hunks::patch_id.eq(patch_id))
+                    .select(patch_hunks::hunk_sha256)
+                    .load(conn)?;
+                if let Some(sentence) =
+                    upstream::duplicate_of_withheld(conn, &sha256, &hunks, Some(patch_id))?
+                {
+                    return Err(ReleaseError::invalid(
+                        "origin",
+                        format!("{sentence} It stays that upstream's."),
+                    ));
+                }
             }
+            diesel::update(patches::table.filter(patches::id.eq(patch_id)))
+                .set((
+                    patches::upstream_id.eq(upstream_id),
+                    patches::reclassified_reason.eq(Some(reason.trim())),
+                ))
+                .execute(conn)?;
+            let revision = if release.approval.approved_at.is_some() {
+                release.revision + 1
+            } else {
+                release.revision
+            };
+            diesel::insert_into(patch_reclassifications::table)
+                .values((
+                    patch_reclassifications::patch_id.eq(patch_id),
+                    patch_reclassifications::from_upstream_id.eq(from),
+                    patch_reclassifications::to_upstream_id.eq(upstream_id),
+                    patch_reclassifications::was_flagged.eq(was_flagged),
+                    patch_reclassifications::reason.eq(reason.trim()),
+                    patch_reclassifications::changed_by.eq(by.account_id),
+                    patch_reclassifications::changed_at.eq(db::now()),
+                    patch_reclassifications::revision.eq(revision),
+                ))
+                .execute(conn)?;
             Ok((
                 (),
                 json!({ "patch": patch_id, "upstream": upstream_id, "reason": reason.trim() }),

@@ -1,16 +1,35 @@
 //! The upstream rule: an upstream's embargoed fixes (Envoy's, by default) are never
-//! redistributed. Everything about it lives here: what makes a patch look like Envoy's, the
-//! flag that blocks approval until a person classifies such a patch, how a mailing groups the
-//! fixes it withholds, and the last check before any message leaves, which refuses a
-//! non-redistributable patch whatever put it in the message.
+//! redistributed. Everything about it lives here:
+//!
+//! - recognising an upstream's patch filed as the project's: Envoy's tree at any depth (its
+//!   layout shipped as data, or an upstream's exact file list imported by an operator), the
+//!   changed lines that carry Envoy's code, its authors and repository, and the same change
+//!   already filed as a withheld upstream's;
+//! - checking the free text that goes into members' mail and onto public pages;
+//! - the flag that blocks approval until a person sets a flagged patch's origin, with the
+//!   reason on record;
+//! - how a mailing groups the fixes it withholds;
+//! - the last check before any message leaves, which refuses a withheld or flagged patch
+//!   whatever put it in the message.
+//!
+//! Evidence shown to people names paths, header lines and which rule matched: never a patch's
+//! content.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::OnceLock;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use regex::Regex;
 use serde::Serialize;
 use serde_json::json;
+use unicode_normalization::UnicodeNormalization;
 
 use crate::audit;
-use crate::db::schema::{outbox_attachments, patches, upstreams};
+use crate::db::schema::{
+    outbox_attachments, patch_hunks, patches, project_paths, releases, upstream_files, upstreams,
+};
 use crate::db::{self, DbConnection, DbError};
 use crate::mail::transport::Attachment;
 use crate::releases::patch::{LinePlace, PatchAnalysis};
@@ -23,12 +42,13 @@ pub const ENVOY_SLUG: &str = "envoy";
 /// into the `upstreams` table by the first migration.
 pub const ENVOY_POLICY_URL: &str = "https://github.com/envoyproxy/envoy/security/policy";
 
+/// Envoy's characteristic tree: directory prefixes with their code's extensions, and build
+/// file names. See the file for its format.
+const ENVOY_LAYOUT: &str = include_str!("../../data/upstreams/envoy-layout.txt");
+
 /// How many paths or addresses a reason names before it says "and N more": enough to recognise
 /// the evidence without turning the reason into a listing.
 const EVIDENCE_SHOWN: usize = 3;
-
-/// How much of a line a reason quotes.
-const SNIPPET_CHARS: usize = 120;
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = upstreams)]
@@ -45,6 +65,14 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<Upstream>, DbError> {
     Ok(upstreams::table
         .order(upstreams::name)
         .select(Upstream::as_select())
+        .load(conn)?)
+}
+
+/// How many paths of each upstream's exact tree were imported: (upstream id, count).
+pub fn imported_file_counts(conn: &mut DbConnection) -> Result<Vec<(i64, i64)>, DbError> {
+    Ok(upstream_files::table
+        .group_by(upstream_files::upstream_id)
+        .select((upstream_files::upstream_id, diesel::dsl::count_star()))
         .load(conn)?)
 }
 
@@ -114,28 +142,627 @@ pub fn add(
     })
 }
 
+// ---------------------------------------------------------------------------------------------
+// What the guard knows: upstreams' trees and the project's own look-alike paths
+
+/// Text as the guard reads it: compatibility-folded (NFKC: fullwidth letters and slashes
+/// become ASCII), without invisible characters (zero-width spaces and joiners, soft hyphens,
+/// direction marks), and with the Cyrillic and Greek letters that look like Latin ones written
+/// as those. So `ｓｏｕｒｃｅ／common`, `sоurce` with a Cyrillic o, and `Env\u{200b}oy::` read
+/// as what they look like.
+pub fn fold(text: &str) -> Cow<'_, str> {
+    if text.is_ascii() {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.nfkc()
+            .filter(|c| !is_invisible(*c))
+            .map(latin_lookalike)
+            .collect(),
+    )
+}
+
+/// Characters that change nothing a reader sees.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
+        | '\u{FFA0}' | '\u{E0000}'..='\u{E007F}')
+}
+
+/// The Latin letter a Cyrillic or Greek letter is drawn like, or the character itself.
+fn latin_lookalike(c: char) -> char {
+    const PAIRS: &[(char, char)] = &[
+        ('а', 'a'),
+        ('в', 'b'),
+        ('с', 'c'),
+        ('ԁ', 'd'),
+        ('е', 'e'),
+        ('һ', 'h'),
+        ('і', 'i'),
+        ('ј', 'j'),
+        ('к', 'k'),
+        ('м', 'm'),
+        ('н', 'h'),
+        ('о', 'o'),
+        ('р', 'p'),
+        ('ԛ', 'q'),
+        ('ѕ', 's'),
+        ('т', 't'),
+        ('ԝ', 'w'),
+        ('х', 'x'),
+        ('у', 'y'),
+        ('ё', 'e'),
+        ('ї', 'i'),
+        ('А', 'A'),
+        ('В', 'B'),
+        ('С', 'C'),
+        ('Е', 'E'),
+        ('Н', 'H'),
+        ('І', 'I'),
+        ('Ј', 'J'),
+        ('К', 'K'),
+        ('М', 'M'),
+        ('О', 'O'),
+        ('Р', 'P'),
+        ('Ѕ', 'S'),
+        ('Т', 'T'),
+        ('Х', 'X'),
+        ('У', 'Y'),
+        ('Ԝ', 'W'),
+        ('Ү', 'Y'),
+        ('α', 'a'),
+        ('ε', 'e'),
+        ('ι', 'i'),
+        ('κ', 'k'),
+        ('ν', 'v'),
+        ('ο', 'o'),
+        ('ρ', 'p'),
+        ('τ', 't'),
+        ('υ', 'u'),
+        ('χ', 'x'),
+        ('Α', 'A'),
+        ('Β', 'B'),
+        ('Ε', 'E'),
+        ('Ζ', 'Z'),
+        ('Η', 'H'),
+        ('Ι', 'I'),
+        ('Κ', 'K'),
+        ('Μ', 'M'),
+        ('Ν', 'N'),
+        ('Ο', 'O'),
+        ('Ρ', 'P'),
+        ('Τ', 'T'),
+        ('Υ', 'Y'),
+        ('Χ', 'X'),
+        ('ı', 'i'),
+        ('ȷ', 'j'),
+        ('ɡ', 'g'),
+        ('ℓ', 'l'),
+    ];
+    PAIRS
+        .iter()
+        .find(|(from, _)| *from == c)
+        .map_or(c, |(_, to)| *to)
+}
+
+/// A path as the guard compares it: [`fold`]ed, lower case, `/` separators, no `./`, no
+/// doubled or trailing separators, no surrounding white space.
+pub fn normalise_path(path: &str) -> String {
+    let lower = fold(path).trim().replace('\\', "/").to_lowercase();
+    lower
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// An upstream's exact file list, as imported: every path, and every suffix of two or more
+/// components of every path.
+#[derive(Debug, Default)]
+struct Tree {
+    files: HashSet<String>,
+    suffixes: HashSet<String>,
+}
+
+impl Tree {
+    fn new(paths: impl IntoIterator<Item = String>) -> Self {
+        let mut tree = Tree::default();
+        for path in paths {
+            let parts: Vec<&str> = path.split('/').collect();
+            for start in 1..parts.len().saturating_sub(1) {
+                tree.suffixes.insert(parts[start..].join("/"));
+            }
+            tree.files.insert(path);
+        }
+        tree
+    }
+
+    /// A changed path is the upstream's when one of its files is a suffix of it (the file at
+    /// any depth), or it is a suffix of one of its files (a diff made inside a subfolder);
+    /// either way the common part has two or more components and says something about the
+    /// tree (see [`distinctive`]).
+    fn contains(&self, path: &str) -> bool {
+        let parts: Vec<&str> = path.split('/').collect();
+        let file_at_depth = (0..parts.len().saturating_sub(1)).any(|start| {
+            distinctive(&parts[start..]) && self.files.contains(&parts[start..].join("/"))
+        });
+        file_at_depth || (distinctive(&parts) && self.suffixes.contains(path))
+    }
+}
+
+/// Folders and file names every repository has: a path of two components made of them
+/// (`.github/dependabot.yml`, `docs/README.md`, `test/BUILD`) is no evidence of whose tree it
+/// is, even when the upstream's tree has one.
+const EVERYWHERE_FOLDERS: &[&str] = &[".github", ".circleci", ".devcontainer", ".vscode"];
+const EVERYWHERE_NAMES: &[&str] = &[
+    "readme.md",
+    "readme",
+    "license",
+    "notice",
+    "build",
+    "build.bazel",
+    "makefile",
+    "codeowners",
+    "owners",
+    ".gitignore",
+    ".gitattributes",
+    "contributing.md",
+    "security.md",
+    "changelog.md",
+    "dockerfile",
+    "go.mod",
+    "go.sum",
+    "package.json",
+    "requirements.txt",
+    "cmakelists.txt",
+    "conf.py",
+    "index.rst",
+    "index.md",
+];
+
+/// Whether a path suffix identifies a tree: two or more components, not under a folder every
+/// repository has, and not a two-component path to a file every repository has.
+fn distinctive(parts: &[&str]) -> bool {
+    if parts.len() < 2 || EVERYWHERE_FOLDERS.contains(&parts[0]) {
+        return false;
+    }
+    let name = parts[parts.len() - 1];
+    parts.len() > 2 || !EVERYWHERE_NAMES.contains(&name)
+}
+
+/// Envoy's layout: (prefix, extensions) and build file names.
+struct Layout {
+    prefixes: Vec<(String, Vec<String>)>,
+    names: Vec<String>,
+}
+
+fn envoy_layout() -> &'static Layout {
+    static LAYOUT: OnceLock<Layout> = OnceLock::new();
+    LAYOUT.get_or_init(|| {
+        let mut layout = Layout {
+            prefixes: Vec::new(),
+            names: Vec::new(),
+        };
+        for line in ENVOY_LAYOUT.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if let Some(name) = line.strip_prefix('=') {
+                layout.names.push(name.to_owned());
+                continue;
+            }
+            let mut words = line.split_whitespace();
+            if let Some(prefix) = words.next() {
+                layout
+                    .prefixes
+                    .push((prefix.to_owned(), words.map(str::to_owned).collect()));
+            }
+        }
+        layout
+    })
+}
+
+impl Layout {
+    fn contains(&self, path: &str) -> bool {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        if self.names.iter().any(|n| n == name) {
+            return true;
+        }
+        let ext = name.rsplit_once('.').map(|(_, e)| e);
+        let parts: Vec<&str> = path.split('/').collect();
+        (0..parts.len()).any(|start| {
+            let suffix = parts[start..].join("/");
+            self.prefixes.iter().any(|(prefix, exts)| {
+                suffix.starts_with(prefix.as_str())
+                    && (exts.iter().any(|e| e == "*")
+                        || ext.is_some_and(|x| exts.iter().any(|e| e == x)))
+            })
+        })
+    }
+}
+
+/// What the guard knows when it judges a patch.
+pub struct Knowledge {
+    envoy: Option<Upstream>,
+    withheld: Vec<Upstream>,
+    trees: Vec<(Upstream, Tree)>,
+    project_paths: Vec<String>,
+}
+
+impl Knowledge {
+    pub fn load(conn: &mut DbConnection) -> Result<Self, DbError> {
+        let all = list(conn)?;
+        let imported: Vec<(i64, String)> = upstream_files::table
+            .select((upstream_files::upstream_id, upstream_files::path))
+            .load(conn)?;
+        let trees = all
+            .iter()
+            .filter(|u| imported.iter().any(|(id, _)| *id == u.id))
+            .map(|u| {
+                let paths = imported
+                    .iter()
+                    .filter(|(id, _)| *id == u.id)
+                    .map(|(_, p)| p.clone());
+                (u.clone(), Tree::new(paths))
+            })
+            .collect();
+        let project_paths = project_paths::table
+            .select(project_paths::prefix)
+            .load(conn)?;
+        Ok(Self {
+            envoy: all.iter().find(|u| u.slug == ENVOY_SLUG).cloned(),
+            withheld: all
+                .iter()
+                .filter(|u| !u.may_redistribute)
+                .cloned()
+                .collect(),
+            trees,
+            project_paths,
+        })
+    }
+
+    /// Whether `path` (normalised) is under one of the project's own declared paths, from the
+    /// root of the path as written.
+    fn is_project_path(&self, path: &str) -> bool {
+        self.project_paths
+            .iter()
+            .any(|p| path.starts_with(p.as_str()))
+    }
+
+    /// The upstreams whose tree `path` (normalised) belongs to.
+    fn owners(&self, path: &str) -> Vec<&Upstream> {
+        let mut owners: Vec<&Upstream> = self
+            .trees
+            .iter()
+            .filter(|(_, tree)| tree.contains(path))
+            .map(|(u, _)| u)
+            .collect();
+        let envoy_imported = self
+            .trees
+            .iter()
+            .any(|(u, _)| Some(u.id) == self.envoy.as_ref().map(|e| e.id));
+        if !envoy_imported && envoy_layout().contains(path) {
+            if let Some(envoy) = &self.envoy {
+                owners.push(envoy);
+            }
+        }
+        owners
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Content: the lines that carry Envoy's code
+
+/// Patterns of Envoy's code in a line, each with what it means to a person.
+fn code_rules() -> &'static [(Regex, &'static str)] {
+    static RULES: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
+    RULES.get_or_init(|| {
+        [
+            (r"\bnamespace\s+Envoy\b", "Envoy's C++ namespace"),
+            (r"\bEnvoy::", "Envoy:: qualifiers"),
+            (
+                r#"#\s*include\s*[<"](?i:envoy/|source/(common|extensions|server|exe)/|test/(mocks|test_common|common|integration)/)"#,
+                "includes of Envoy's headers",
+            ),
+            (r"\bENVOY_[A-Z0-9_]+\s*\(", "Envoy's macros"),
+            (
+                r"\benvoy_(cc_library|cc_test|cc_test_library|cc_extension|cc_contrib_extension|cc_mock|cc_binary|package|extension_package|contrib_package|proto_library|cc_fuzz_test|select_\w+)\s*\(",
+                "Envoy's bazel rules",
+            ),
+            (
+                r"(?i:repository_locations\.bzl)|\bREPOSITORY_LOCATIONS_SPEC\b|\buse_category\s*=",
+                "Envoy's dependency list (repository_locations.bzl)",
+            ),
+            (
+                r#"^\s*package\s+envoy\.[a-z0-9_.]+\s*;|^\s*import\s+(public\s+)?"(envoy|udpa|xds)/|io\.envoyproxy\.envoy"#,
+                "Envoy's API proto packages",
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(pattern, meaning)| Regex::new(pattern).ok().map(|r| (r, meaning)))
+        .collect()
+    })
+}
+
+/// What a line of Envoy's code is recognised by, if it is one.
+fn code_signal(line: &str) -> Option<&'static str> {
+    let line = fold(line);
+    code_rules()
+        .iter()
+        .find(|(rule, _)| rule.is_match(&line))
+        .map(|(_, meaning)| *meaning)
+}
+
+/// A line that is a piece of a diff rather than prose.
+fn diff_shaped(line: &str) -> bool {
+    static SHAPE: OnceLock<Option<Regex>> = OnceLock::new();
+    SHAPE
+        .get_or_init(|| {
+            Regex::new(
+                r"^\s*(diff --git |diff --cc |@@+ -\d+(,\d+)? (-\d+(,\d+)? )*\+\d+(,\d+)? @@|--- (a/|/dev/null)|\+\+\+ (b/|/dev/null)|index [0-9a-f]{7,}\.\.[0-9a-f]{7,})",
+            )
+            .ok()
+        })
+        .as_ref()
+        .is_some_and(|shape| shape.is_match(line))
+}
+
+/// Why a text typed into a release or an advisory may not go into members' mail: it carries
+/// a piece of a diff, or Envoy's code. `None` when it is prose.
+pub fn free_text_problem(text: &str) -> Option<String> {
+    let text = fold(text);
+    for line in text.lines() {
+        if diff_shaped(line) {
+            return Some("the text carries a piece of a diff; patches are uploaded as files, where the upstream rule checks them".to_owned());
+        }
+        if let Some(meaning) = code_signal(line) {
+            return Some(format!(
+                "the text carries Envoy's code ({meaning}), which is never redistributed"
+            ));
+        }
+    }
+    None
+}
+
+/// Why a release title may not go public at its pre-announcement: it names an upstream whose
+/// fixes are withheld, which would reveal that the upstream has an embargo running.
+pub fn title_problem(title: &str, knowledge: &Knowledge) -> Option<String> {
+    let lower = fold(title).to_lowercase();
+    knowledge.withheld.iter().find_map(|u| {
+        let named = [u.name.to_lowercase(), u.slug.to_lowercase()]
+            .iter()
+            .any(|word| contains_word(&lower, word));
+        named.then(|| {
+            format!(
+                "The title goes public with the pre-announcement, before {}'s embargo lifts: leave {} out of it.",
+                u.name, u.name
+            )
+        })
+    })
+}
+
+fn contains_word(text: &str, word: &str) -> bool {
+    !word.is_empty()
+        && text.match_indices(word).any(|(i, _)| {
+            let before = text[..i].chars().next_back();
+            let after = text[i + word.len()..].chars().next();
+            !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+        })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Judging a patch
+
 /// What the upload of a patch is judged to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Classification {
-    /// Looks like Envoy's but is not filed as Envoy's: approval is blocked until a person
-    /// classifies it.
+    /// Looks like a withheld upstream's but is not filed as one: approval is blocked until a
+    /// person classifies it.
     pub flagged: bool,
-    /// Why it looks like Envoy's, one sentence per kind of evidence.
+    /// Why it looks like an upstream's, one sentence per kind of evidence.
     pub signals: Vec<String>,
 }
 
 /// Judges a patch about to be filed under `upstream_id` (`None`: the project's own). A patch
-/// that looks like Envoy's and is filed as anything but Envoy's (the project's, or another
-/// upstream's that may be redistributed) is flagged.
+/// that is the same change as one filed under a withheld upstream is refused; one that looks
+/// like a withheld upstream's and is filed as anything else is flagged.
 pub fn classify(
     conn: &mut DbConnection,
     analysis: &PatchAnalysis,
     upstream_id: Option<i64>,
-) -> Result<Classification, DbError> {
-    let signals = envoy_signals(analysis);
-    let envoy = find_by_slug(conn, ENVOY_SLUG)?.map(|u| u.id);
-    let flagged = !signals.is_empty() && (envoy.is_none() || upstream_id != envoy);
-    Ok(Classification { flagged, signals })
+) -> Result<Classification, ReleaseError> {
+    let knowledge = Knowledge::load(conn)?;
+    let filed_withheld =
+        upstream_id.is_some_and(|id| knowledge.withheld.iter().any(|u| u.id == id));
+    if filed_withheld {
+        return Ok(Classification {
+            flagged: false,
+            signals: signals(analysis, &knowledge),
+        });
+    }
+    if let Some(sentence) = duplicate_of_withheld(conn, &analysis.sha256, &analysis.hunks, None)? {
+        return Err(ReleaseError::invalid(
+            "file",
+            format!("{sentence} It cannot be filed as the project's, nor as an upstream's that may be redistributed; file it under the upstream it comes from."),
+        ));
+    }
+    let signals = signals(analysis, &knowledge);
+    Ok(Classification {
+        flagged: !signals.is_empty(),
+        signals,
+    })
+}
+
+/// The same change filed under a withheld upstream: identical bytes, or a hunk that matches
+/// once white space, paths and context are set aside. Names the patch and its release.
+pub fn duplicate_of_withheld(
+    conn: &mut DbConnection,
+    sha256: &str,
+    hunks: &[String],
+    except_patch: Option<i64>,
+) -> Result<Option<String>, DbError> {
+    let same_hunk = patch_hunks::table
+        .filter(patch_hunks::hunk_sha256.eq_any(hunks))
+        .select(patch_hunks::patch_id);
+    let found: Option<(i64, i64, String, String)> = patches::table
+        .inner_join(upstreams::table)
+        .filter(upstreams::may_redistribute.eq(false))
+        .filter(patches::sha256.eq(sha256).or(patches::id.eq_any(same_hunk)))
+        .filter(patches::id.ne(except_patch.unwrap_or(-1)))
+        .select((
+            patches::id,
+            patches::release_id,
+            patches::filename,
+            upstreams::name,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(found.map(|(id, release, filename, upstream)| {
+        format!("This is the same change as {upstream}'s patch {filename} (patch {id}, release {release}).")
+    }))
+}
+
+/// When a patch is filed under a withheld upstream, every patch filed earlier as the
+/// project's (or a redistributable upstream's) that is the same change becomes flagged again:
+/// it blocks its release's approval, and the last check before sending refuses it. Returns
+/// how many were flagged.
+pub fn flag_earlier_copies(
+    conn: &mut DbConnection,
+    withheld_patch: i64,
+    analysis: &PatchAnalysis,
+    upstream_name: &str,
+) -> Result<usize, DbError> {
+    let same_hunk = patch_hunks::table
+        .filter(patch_hunks::hunk_sha256.eq_any(&analysis.hunks))
+        .select(patch_hunks::patch_id);
+    let copies: Vec<(i64, crate::domain::JsonList<String>)> = patches::table
+        .left_join(upstreams::table)
+        .filter(patches::id.ne(withheld_patch))
+        .filter(
+            upstreams::may_redistribute
+                .nullable()
+                .eq(true)
+                .or(patches::upstream_id.is_null()),
+        )
+        .filter(
+            patches::sha256
+                .eq(&analysis.sha256)
+                .or(patches::id.eq_any(same_hunk)),
+        )
+        .select((patches::id, patches::upstream_signals))
+        .load(conn)?;
+    for (id, signals) in &copies {
+        let mut signals = signals.0.clone();
+        signals.insert(
+            0,
+            format!(
+                "The same change was filed as {upstream_name}'s (patch {withheld_patch}). Set its origin to {upstream_name}."
+            ),
+        );
+        diesel::update(patches::table.filter(patches::id.eq(id)))
+            .set((
+                patches::looks_like_upstream.eq(true),
+                patches::reclassified_reason.eq(None::<String>),
+                patches::upstream_signals.eq(crate::domain::JsonList::to_json(&signals)),
+            ))
+            .execute(conn)?;
+    }
+    Ok(copies.len())
+}
+
+/// Why a patch looks like a withheld upstream's, one sentence per kind of evidence; empty
+/// when it does not.
+pub fn signals(analysis: &PatchAnalysis, knowledge: &Knowledge) -> Vec<String> {
+    let mut signals = Vec::new();
+    let mut own = Vec::new();
+    let mut by_upstream: Vec<(&Upstream, Vec<&str>)> = Vec::new();
+    for path in &analysis.files {
+        let normal = normalise_path(path);
+        if knowledge.is_project_path(&normal) {
+            own.push(path.as_str());
+            continue;
+        }
+        for owner in knowledge.owners(&normal) {
+            if owner.may_redistribute {
+                continue;
+            }
+            match by_upstream.iter_mut().find(|(u, _)| u.id == owner.id) {
+                Some((_, paths)) => paths.push(path),
+                None => by_upstream.push((owner, vec![path.as_str()])),
+            }
+        }
+    }
+    for (upstream, paths) in by_upstream {
+        signals.push(format!(
+            "It touches {}'s source tree: {}. Set its origin to {} if it is {}'s fix; reclassify it \
+             as the project's only if these files belong to the project.",
+            upstream.name,
+            evidence_list(&paths),
+            upstream.name,
+            upstream.name
+        ));
+    }
+    let addresses: Vec<&str> = analysis
+        .addresses
+        .iter()
+        .map(String::as_str)
+        .filter(|a| is_envoy_address(a))
+        .collect();
+    if !addresses.is_empty() {
+        signals.push(format!(
+            "It was written or signed off from Envoy's domain: {}. Set its origin to Envoy if \
+             it is Envoy's fix; reclassify it as the project's only if this person wrote it \
+             for the project.",
+            evidence_list(&addresses)
+        ));
+    }
+    // Naming Envoy's repository in passing (an issue it discusses) is ordinary; naming one of
+    // its changes, or calling the patch a port of one, is evidence.
+    let names_a_change = |l: &&crate::releases::patch::PatchLine| {
+        !matches!(l.place, LinePlace::Context(_))
+            && mentions_envoy_repo(&l.text)
+            && (matches!(l.place, LinePlace::Subject) || refers_to_a_change(&l.text))
+    };
+    if let Some(line) = analysis.lines.iter().find(names_a_change) {
+        signals.push(format!(
+            "It names a change of the envoyproxy/envoy repository, or calls itself a port of \
+             one, in {}. Set its origin to Envoy if it is Envoy's fix or a backport of it; \
+             reclassify it as the project's only if it merely refers to Envoy.",
+            line.place.describe()
+        ));
+    }
+    // Lines of a diff carrying Envoy's code, per kind of code, naming the files (never the
+    // lines). The unchanged lines around a change count too: they show what the file is.
+    let mut code: Vec<(&'static str, Vec<&str>)> = Vec::new();
+    for line in &analysis.lines {
+        let file = match &line.place {
+            LinePlace::Added(file) | LinePlace::Removed(file) | LinePlace::Context(file) => {
+                file.as_str()
+            }
+            _ => continue,
+        };
+        if own.contains(&file) {
+            continue;
+        }
+        if let Some(meaning) = code_signal(&line.text) {
+            match code.iter_mut().find(|(m, _)| *m == meaning) {
+                Some((_, files)) if !files.contains(&file) => files.push(file),
+                Some(_) => {}
+                None => code.push((meaning, vec![file])),
+            }
+        }
+    }
+    for (meaning, files) in code {
+        signals.push(format!(
+            "Its diff carries {meaning}, in {}. Set its origin to Envoy if it is Envoy's code; \
+             reclassify it as the project's only if this is the project's own code written \
+             against Envoy.",
+            evidence_list(&files)
+        ));
+    }
+    signals
 }
 
 /// What stops approval because of the upstream rule: every flagged patch nobody classified.
@@ -145,7 +772,7 @@ pub fn blockers(patches: &[Patch]) -> Vec<String> {
         .filter(|p| p.blocks())
         .map(|p| {
             format!(
-                "{} is not filed as Envoy's but looks like an upstream's. {} Set its origin, with a reason.",
+                "{} looks like an upstream's but is not filed as one. {} Set its origin, with a reason.",
                 p.filename,
                 p.upstream_signals.first().map_or("See the patch.", String::as_str)
             )
@@ -192,12 +819,22 @@ pub fn split_for_mail<'a>(
 
 /// The last check before a message leaves: the files it attaches, read through its
 /// attachment rows. Refuses (with the reason) if any of them belongs to an upstream whose
-/// fixes may not be redistributed, whatever path put the patch in the message.
+/// fixes may not be redistributed, is flagged and not yet classified by a person, or is the
+/// same change as a withheld upstream's patch, whatever path put the patch in the message.
 pub fn attachments_for_send(
     conn: &mut DbConnection,
     outbox_id: i64,
 ) -> Result<Result<Vec<Attachment>, String>, DbError> {
-    type Row = (i64, String, Vec<u8>, Option<String>, Option<bool>);
+    type Row = (
+        i64,
+        String,
+        Vec<u8>,
+        String,
+        bool,
+        Option<String>,
+        Option<String>,
+        Option<bool>,
+    );
     let rows: Vec<Row> = outbox_attachments::table
         .inner_join(patches::table.left_join(upstreams::table))
         .filter(outbox_attachments::outbox_id.eq(outbox_id))
@@ -206,81 +843,208 @@ pub fn attachments_for_send(
             patches::id,
             patches::filename,
             patches::content,
+            patches::sha256,
+            patches::looks_like_upstream,
+            patches::reclassified_reason,
             upstreams::name.nullable(),
             upstreams::may_redistribute.nullable(),
         ))
         .load(conn)?;
     let mut files = Vec::with_capacity(rows.len());
-    for (id, filename, content, upstream, may_redistribute) in rows {
+    for (id, filename, content, sha256, flagged, reclassified, upstream, may_redistribute) in rows {
         if may_redistribute == Some(false) {
             return Ok(Err(format!(
                 "refused to attach patch {id}: it comes from {} under its embargo and may not be redistributed",
                 upstream.unwrap_or_default()
             )));
         }
+        if flagged && reclassified.is_none() {
+            return Ok(Err(format!(
+                "refused to attach patch {id}: it looks like an upstream's and nobody has set its origin"
+            )));
+        }
+        let hunks: Vec<String> = patch_hunks::table
+            .filter(patch_hunks::patch_id.eq(id))
+            .select(patch_hunks::hunk_sha256)
+            .load(conn)?;
+        if let Some(sentence) = duplicate_of_withheld(conn, &sha256, &hunks, Some(id))? {
+            return Ok(Err(format!("refused to attach patch {id}: {sentence}")));
+        }
         files.push(Attachment { filename, content });
     }
     Ok(Ok(files))
 }
 
-/// Why a patch looks like Envoy's, one sentence per kind of evidence; empty when it does not.
-pub fn envoy_signals(analysis: &PatchAnalysis) -> Vec<String> {
-    let mut signals = Vec::new();
-    let paths: Vec<&str> = analysis
-        .files
-        .iter()
-        .map(String::as_str)
-        .filter(|p| is_envoy_path(p))
+// ---------------------------------------------------------------------------------------------
+// Operators' knowledge: an upstream's exact tree, and the project's own look-alike paths
+
+/// Replaces an upstream's file list with the paths of `listing` (the output of `git ls-files`
+/// in a checkout of it). Returns how many paths were stored.
+pub fn import_tree(
+    conn: &mut DbConnection,
+    slug: &str,
+    listing: &str,
+    actor: &str,
+) -> Result<Imported, ReleaseError> {
+    let paths: Vec<String> = listing
+        .lines()
+        .map(normalise_path)
+        .filter(|p| !p.is_empty())
+        .collect::<HashSet<_>>()
+        .into_iter()
         .collect();
-    if !paths.is_empty() {
-        signals.push(format!(
-            "It touches Envoy's source tree: {}. Set its origin to Envoy if it is Envoy's fix; \
-             reclassify it as the project's only if these files belong to the project (for \
-             example its own proxy build).",
-            evidence_list(&paths)
+    if paths.is_empty() {
+        return Err(ReleaseError::invalid(
+            "file",
+            "The file lists no paths: give the output of git ls-files in a checkout of the upstream.",
         ));
     }
-    let addresses: Vec<&str> = analysis
-        .addresses
-        .iter()
-        .map(String::as_str)
-        .filter(|a| is_envoy_address(a))
-        .collect();
-    if !addresses.is_empty() {
-        signals.push(format!(
-            "It was written or signed off from Envoy's domain: {}. Set its origin to Envoy if \
-             it is Envoy's fix; reclassify it as the project's only if this person wrote it \
-             for the project.",
-            evidence_list(&addresses)
+    db::write_transaction(conn, |conn| {
+        let upstream = find_by_slug(conn, slug)?.ok_or_else(|| {
+            ReleaseError::invalid("upstream", format!("There is no upstream {slug:?}."))
+        })?;
+        diesel::delete(upstream_files::table.filter(upstream_files::upstream_id.eq(upstream.id)))
+            .execute(conn)?;
+        for path in &paths {
+            diesel::insert_into(upstream_files::table)
+                .values((
+                    upstream_files::upstream_id.eq(upstream.id),
+                    upstream_files::path.eq(path),
+                ))
+                .execute(conn)?;
+        }
+        let flagged = recheck_open_patches(conn)?;
+        audit::record(
+            conn,
+            actor,
+            "upstream.tree-imported",
+            &format!("upstream:{}", upstream.id),
+            json!({ "paths": paths.len(), "patches_flagged": flagged }),
+        )?;
+        Ok(Imported {
+            paths: paths.len(),
+            flagged,
+        })
+    })
+}
+
+/// What an import of an upstream's tree did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Imported {
+    pub paths: usize,
+    /// Patches of releases not yet public that the new knowledge flags.
+    pub flagged: usize,
+}
+
+/// Checks again, with what is known now, every patch of a release not yet public or
+/// cancelled that is filed as the project's (or a redistributable upstream's) and no person
+/// has classified: one that now shows signals is flagged, and blocks its release until a
+/// person sets its origin. A recheck only ever raises flags; lowering one is a person's
+/// decision. Returns how many patches it flagged.
+pub fn recheck_open_patches(conn: &mut DbConnection) -> Result<usize, DbError> {
+    let knowledge = Knowledge::load(conn)?;
+    let open: Vec<(i64, Vec<u8>)> = patches::table
+        .inner_join(releases::table)
+        .left_join(upstreams::table)
+        .filter(releases::published_at.is_null())
+        .filter(releases::cancelled_at.is_null())
+        .filter(patches::looks_like_upstream.eq(false))
+        .filter(patches::reclassified_reason.is_null())
+        .filter(
+            upstreams::may_redistribute
+                .nullable()
+                .eq(true)
+                .or(patches::upstream_id.is_null()),
+        )
+        .select((patches::id, patches::content))
+        .load(conn)?;
+    let mut flagged = 0;
+    for (id, content) in open {
+        let found = match crate::releases::patch::analyse(&content) {
+            Ok(analysis) => signals(&analysis, &knowledge),
+            // Stored by an earlier version that accepted what is refused today.
+            Err(refused) => vec![format!(
+                "This upload would be refused today: {refused}. Set its origin, with a reason, or replace it."
+            )],
+        };
+        if found.is_empty() {
+            continue;
+        }
+        diesel::update(patches::table.filter(patches::id.eq(id)))
+            .set((
+                patches::looks_like_upstream.eq(true),
+                patches::upstream_signals.eq(crate::domain::JsonList::to_json(&found)),
+            ))
+            .execute(conn)?;
+        flagged += 1;
+    }
+    Ok(flagged)
+}
+
+/// Declares a path prefix of the project's own that looks like an upstream's (for example a
+/// proxy repository's own `source/extensions/filters/http/NAME/`), so its files are not flagged
+/// by their paths or content. It is matched from the root of a changed path.
+pub fn add_project_path(
+    conn: &mut DbConnection,
+    prefix: &str,
+    reason: &str,
+    actor: &str,
+) -> Result<String, ReleaseError> {
+    let mut prefix = normalise_path(prefix);
+    if prefix.split('/').count() < 2 {
+        return Err(ReleaseError::invalid(
+            "prefix",
+            "Give a path of at least two folders, such as source/extensions/filters/http/NAME/.",
         ));
     }
-    if let Some(line) = analysis.lines.iter().find(|l| mentions_envoy_repo(&l.text)) {
-        signals.push(format!(
-            "It mentions envoyproxy/envoy in {}: \"{}\". Set its origin to Envoy if it is \
-             Envoy's fix or a backport of it; reclassify it as the project's only if it merely \
-             refers to Envoy.",
-            line.place.describe(),
-            snippet(&line.text)
+    prefix.push('/');
+    if reason.trim().is_empty() {
+        return Err(ReleaseError::invalid(
+            "reason",
+            "Say why these paths are the project's.",
         ));
     }
-    let include = analysis.lines.iter().find_map(|l| match &l.place {
-        LinePlace::Added(file) if is_envoy_include(&l.text) => Some((file, &l.text)),
-        _ => None,
-    });
-    if let Some((file, line)) = include {
-        signals.push(format!(
-            "It adds an include of Envoy's C++ headers to {file}: {}. Set its origin to \
-             Envoy if it is Envoy's code; reclassify it as the project's only if this is the \
-             project's own proxy code.",
-            snippet(line)
-        ));
-    }
-    signals
+    db::write_transaction(conn, |conn| {
+        let declared: i64 = project_paths::table
+            .filter(project_paths::prefix.eq(&prefix))
+            .count()
+            .get_result(conn)?;
+        if declared > 0 {
+            return Err(ReleaseError::Refused(format!(
+                "{prefix} is declared as the project's already."
+            )));
+        }
+        diesel::insert_into(project_paths::table)
+            .values((
+                project_paths::prefix.eq(&prefix),
+                project_paths::reason.eq(reason.trim()),
+                project_paths::added_by.eq(actor),
+                project_paths::created_at.eq(db::now()),
+            ))
+            .execute(conn)?;
+        audit::record(
+            conn,
+            actor,
+            "upstream.project-path-added",
+            "project-paths",
+            json!({ "prefix": prefix, "reason": reason.trim() }),
+        )?;
+        Ok(prefix.clone())
+    })
+}
+
+/// The declared project paths with why.
+pub fn project_paths(conn: &mut DbConnection) -> Result<Vec<(String, String)>, DbError> {
+    Ok(project_paths::table
+        .order(project_paths::prefix)
+        .select((project_paths::prefix, project_paths::reason))
+        .load(conn)?)
 }
 
 /// An address at envoyproxy.io or one of its subdomains. GitHub's noreply addresses say nothing
 /// about who someone works for, so they never count.
 fn is_envoy_address(address: &str) -> bool {
+    let address = fold(address).to_lowercase();
     let Some((_, domain)) = address.rsplit_once('@') else {
         return false;
     };
@@ -288,35 +1052,10 @@ fn is_envoy_address(address: &str) -> bool {
     domain == "envoyproxy.io" || domain.ends_with(".envoyproxy.io")
 }
 
-/// Paths laid out like Envoy's repository. The project's own tree mentions Envoy too (Istio's
-/// `pilot/.../envoyfilter/*.go`, chart YAML), so the rules are about Envoy's C++ and proto layout,
-/// not the word.
-fn is_envoy_path(path: &str) -> bool {
-    const TREES: [&str; 8] = [
-        "envoy/",
-        "source/common/",
-        "source/extensions/",
-        "source/server/",
-        "source/exe/",
-        "api/envoy/",
-        "test/extensions/",
-        "test/common/",
-    ];
-    let name = path.rsplit('/').next().unwrap_or(path);
-    let cpp_or_proto = name
-        .rsplit_once('.')
-        .is_some_and(|(_, ext)| matches!(ext, "h" | "hh" | "hpp" | "cc" | "cpp" | "cxx" | "proto"));
-    TREES.iter().any(|tree| path.starts_with(tree))
-        || (path.starts_with("contrib/") && cpp_or_proto)
-        || (path.contains("/envoy/") && cpp_or_proto)
-        || name == "envoy.bzl"
-        || (path.starts_with("bazel/") && name.starts_with("envoy_") && name.ends_with(".bzl"))
-}
-
 /// "envoyproxy/envoy" as a repository name (also envoy-setec, where Envoy stages embargoed
 /// fixes), not as the tail of some other name.
 fn mentions_envoy_repo(line: &str) -> bool {
-    let lower = line.to_ascii_lowercase();
+    let lower = fold(line).to_ascii_lowercase();
     lower.match_indices("envoyproxy/envoy").any(|(i, _)| {
         i == 0 || {
             let before = lower.as_bytes()[i - 1];
@@ -325,15 +1064,25 @@ fn mentions_envoy_repo(line: &str) -> bool {
     })
 }
 
-/// `#include "envoy/…"` or `#include <envoy/…>`: code written against Envoy's C++ API.
-fn is_envoy_include(content: &str) -> bool {
-    content
-        .trim_start()
-        .strip_prefix('#')
-        .map(str::trim_start)
-        .and_then(|rest| rest.strip_prefix("include"))
-        .map(str::trim_start)
-        .is_some_and(|target| target.starts_with("\"envoy/") || target.starts_with("<envoy/"))
+/// A line that points at a specific change rather than a discussion: a pull request, a commit,
+/// Envoy's private staging repository, or the words of a port.
+fn refers_to_a_change(line: &str) -> bool {
+    let lower = fold(line).to_ascii_lowercase();
+    lower.contains("envoy-setec")
+        || lower.contains("envoyproxy/envoy/pull/")
+        || lower.contains("envoyproxy/envoy/commit/")
+        || lower.contains("envoyproxy/envoy@")
+        || [
+            "backport",
+            "port of",
+            "ported from",
+            "cherry-pick",
+            "cherry pick",
+            "upstream fix",
+            "upstream commit",
+        ]
+        .iter()
+        .any(|w| lower.contains(w))
 }
 
 /// "a, b, c and 2 more".
@@ -345,21 +1094,44 @@ fn evidence_list(items: &[&str]) -> String {
     }
 }
 
-fn snippet(line: &str) -> String {
-    let line = line.trim();
-    if line.chars().count() > SNIPPET_CHARS {
-        let mut short: String = line.chars().take(SNIPPET_CHARS - 1).collect();
-        short.push('…');
-        short
-    } else {
-        line.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::releases::patch::analyse;
+
+    fn upstream(id: i64, slug: &str, name: &str) -> Upstream {
+        Upstream {
+            id,
+            slug: slug.into(),
+            name: name.into(),
+            policy_url: format!("https://{slug}.example/security"),
+            may_redistribute: false,
+            created_at: chrono::NaiveDateTime::default(),
+        }
+    }
+
+    /// What the guard knows on a fresh list: Envoy, built in, by its layout.
+    fn knowledge() -> Knowledge {
+        let envoy = upstream(1, ENVOY_SLUG, "Envoy");
+        Knowledge {
+            envoy: Some(envoy.clone()),
+            withheld: vec![envoy],
+            trees: Vec::new(),
+            project_paths: Vec::new(),
+        }
+    }
+
+    fn envoy_signals(a: &PatchAnalysis) -> Vec<String> {
+        signals(a, &knowledge())
+    }
+
+    /// A one-file diff changing one line of `path` to `added`.
+    fn diff(old_path: &str, new_path: &str, added: &str) -> PatchAnalysis {
+        let text = format!(
+            "--- {old_path}\n+++ {new_path}\n@@ -1,2 +1,2 @@\n-  return true;\n+  {added}\n   }}\n"
+        );
+        analyse(text.as_bytes()).unwrap()
+    }
     use crate::releases::patch::test_fixtures::*;
     use crate::releases::patch::PatchFormat;
 
@@ -446,7 +1218,12 @@ index 11aa22b..33cc44d 100644
         assert_eq!(a.files, ["extensions/authz/filter.cc"]);
         assert_eq!(signals.len(), 1, "{:?}", signals);
         assert!(
-            signals[0].contains("to extensions/authz/filter.cc: #include \"envoy/http/filter.h\".")
+            signals[0].contains("includes of Envoy's headers, in extensions/authz/filter.cc."),
+            "{signals:?}"
+        );
+        assert!(
+            !signals[0].contains("http/filter.h"),
+            "evidence, not content"
         );
     }
 
@@ -475,8 +1252,13 @@ index 1234567..89abcde 100644
         let a = analyse(text.as_bytes()).unwrap();
         let signals = envoy_signals(&a);
         assert_eq!(signals.len(), 1, "{:?}", signals);
-        assert!(signals[0].contains("in a commit message"));
-        assert!(signals[0].contains("https://github.com/envoyproxy/envoy/pull/123"));
+        assert!(
+            signals[0].contains(
+                "envoyproxy/envoy repository, or calls itself a port of one, in a commit message"
+            ),
+            "{signals:?}"
+        );
+        assert!(!signals[0].contains("pull/123"), "evidence, not content");
     }
 
     #[test]
@@ -527,5 +1309,254 @@ index 3333333..4444444 100644
             ["Sam Lee <12345+samlee@users.noreply.github.com>"]
         );
         assert!(signals.is_empty(), "{:?}", signals);
+    }
+
+    #[test]
+    fn envoys_tree_is_recognised_at_any_depth_and_in_any_case() {
+        let code = "validate(headers);";
+        for (old, new) in [
+            (
+                "envoy-1.31.2/source/common/http/utility.cc",
+                "envoy-1.31.3/source/common/http/utility.cc",
+            ),
+            (
+                "./source/common/http/utility.cc",
+                "./source/common/http/utility.cc",
+            ),
+            ("old/source/server/server.cc", "new/source/server/server.cc"),
+            (
+                "vendor/anything/source/common/http/codec.cc",
+                "vendor/anything/source/common/http/codec.cc",
+            ),
+            (
+                "third_party/proxy/envoy/http/filter.h",
+                "third_party/proxy/envoy/http/filter.h",
+            ),
+            (
+                "Source/Common/Http/Utility.cc",
+                "Source/Common/Http/Utility.cc",
+            ),
+            (
+                "a//source//extensions/filters/http/rbac/rbac_filter.cc",
+                "b//source//extensions/filters/http/rbac/rbac_filter.cc",
+            ),
+            (
+                "deps/api/envoy/config/route/v3/route.proto",
+                "deps/api/envoy/config/route/v3/route.proto",
+            ),
+            (
+                "build/bazel/repository_locations.bzl",
+                "build/bazel/repository_locations.bzl",
+            ),
+        ] {
+            let signals = envoy_signals(&diff(old, new, code));
+            assert!(
+                signals.iter().any(|s| s.contains("Envoy's source tree")),
+                "{new}: {signals:?}"
+            );
+        }
+        // The project's own Go, YAML and docs that name Envoy are not Envoy's tree.
+        for path in [
+            "pkg/envoy/proxy.go",
+            "pilot/pkg/networking/core/envoyfilter/listener_patch.go",
+            "manifests/charts/istio-control/files/envoy-bootstrap.yaml",
+            "docs/source/common/index.md",
+            "tools/envoy/README.md",
+        ] {
+            let signals = envoy_signals(&diff(path, path, code));
+            assert!(signals.is_empty(), "{path}: {signals:?}");
+        }
+    }
+
+    #[test]
+    fn envoys_code_is_recognised_whatever_the_file_is_called() {
+        for (line, meaning) in [
+            ("namespace Envoy {", "Envoy's C++ namespace"),
+            (
+                "Envoy::Http::HeaderMap& headers = request;",
+                "Envoy:: qualifiers",
+            ),
+            (
+                "#include \"source/common/common/assert.h\"",
+                "includes of Envoy's headers",
+            ),
+            (
+                "#include <envoy/http/codec.h>",
+                "includes of Envoy's headers",
+            ),
+            ("ENVOY_LOG(debug, \"rejected\");", "Envoy's macros"),
+            ("envoy_cc_library(", "Envoy's bazel rules"),
+            (
+                "load(\"//bazel:repository_locations.bzl\", \"x\")",
+                "repository_locations.bzl",
+            ),
+            (
+                "package envoy.config.route.v3;",
+                "Envoy's API proto packages",
+            ),
+            (
+                "import \"envoy/config/core/v3/base.proto\";",
+                "Envoy's API proto packages",
+            ),
+        ] {
+            let signals = envoy_signals(&diff("src/proxy/fix.cc", "src/proxy/fix.cc", line));
+            assert!(
+                signals
+                    .iter()
+                    .any(|s| s.contains(meaning) && s.contains("src/proxy/fix.cc")),
+                "{line}: {signals:?}"
+            );
+        }
+        for line in [
+            "listener \"github.com/envoyproxy/go-control-plane/envoy/config/listener/v3\"",
+            "// Envoy rejects such headers too.",
+            "log.Infof(\"envoy exited\")",
+            "namespace Istio {",
+        ] {
+            let signals = envoy_signals(&diff("pkg/a.go", "pkg/a.go", line));
+            assert!(signals.is_empty(), "{line}: {signals:?}");
+        }
+    }
+
+    #[test]
+    fn declared_project_paths_are_not_flagged_but_only_from_their_root() {
+        let mut k = knowledge();
+        k.project_paths = vec!["source/extensions/filters/http/istio_stats/".into()];
+        let own = diff(
+            "a/source/extensions/filters/http/istio_stats/stats.cc",
+            "b/source/extensions/filters/http/istio_stats/stats.cc",
+            "Envoy::Http::FilterHeadersStatus status;",
+        );
+        assert!(signals(&own, &k).is_empty(), "{:?}", signals(&own, &k));
+        let vendored = diff(
+            "vendor/envoy/source/extensions/filters/http/istio_stats/stats.cc",
+            "vendor/envoy/source/extensions/filters/http/istio_stats/stats.cc",
+            "validate();",
+        );
+        assert!(!signals(&vendored, &k).is_empty());
+    }
+
+    #[test]
+    fn an_imported_tree_matches_by_exact_path_suffix() {
+        let mut k = knowledge();
+        let other = upstream(2, "otherproxy", "Other Proxy");
+        k.withheld.push(other.clone());
+        k.trees.push((
+            other,
+            Tree::new(["lib/net/parser.c".to_owned(), "lib/net/frame.h".to_owned()]),
+        ));
+        let caught = |path: &str| {
+            signals(&diff(path, path, "x = 1;"), &k)
+                .iter()
+                .any(|s| s.contains("Other Proxy's source tree"))
+        };
+        assert!(caught("lib/net/parser.c"));
+        assert!(caught("otherproxy-2.1/lib/net/parser.c"));
+        assert!(caught("net/parser.c"), "a diff made inside lib/");
+        assert!(!caught("parser.c"), "one component says nothing");
+        assert!(!caught("lib/net/other.c"));
+    }
+
+    #[test]
+    fn lookalike_and_invisible_characters_read_as_what_they_show() {
+        assert_eq!(fold("source/common"), "source/common");
+        assert_eq!(
+            normalise_path("ｓｏｕｒｃｅ／ｃｏｍｍｏｎ／http/utility.cc"),
+            "source/common/http/utility.cc"
+        );
+        assert_eq!(
+            normalise_path("s\u{43e}ur\u{441}e/\u{441}\u{43e}mm\u{43e}n/http/x.cc"),
+            "source/common/http/x.cc"
+        );
+        assert_eq!(
+            normalise_path("sour\u{200b}ce/exten\u{200d}sions/x.cc"),
+            "source/extensions/x.cc"
+        );
+        assert!(code_signal("namespace \u{395}nvoy {").is_some());
+        assert!(code_signal("using Env\u{200b}oy::Http::HeaderMap;").is_some());
+        assert!(code_signal("#include \"\u{435}nvoy/http/filter.h\"").is_some());
+        assert!(is_envoy_address("dev@\u{435}nvoyproxy.io"));
+        assert!(free_text_problem("Fixed in Env\u{feff}oy::Http::Utility.").is_some());
+        // Text in other scripts is left as it is where nothing looks like Envoy's.
+        assert_eq!(free_text_problem("Исправлено в версии 1.9.5."), None);
+    }
+
+    #[test]
+    fn files_every_repository_has_are_no_evidence() {
+        let mut k = knowledge();
+        let other = upstream(2, "otherproxy", "Other Proxy");
+        k.withheld.push(other.clone());
+        let listing = [
+            "README.md",
+            "docs/README.md",
+            "test/BUILD",
+            ".github/workflows/ci.yml",
+            ".github/dependabot.yml",
+            "tools/code_format/check_format.py",
+            "docs/root/intro/arch_overview/security/threat_model.rst",
+        ];
+        k.trees.push((other, Tree::new(listing.map(str::to_owned))));
+        let caught = |path: &str| {
+            signals(&diff(path, path, "x = 1;"), &k)
+                .iter()
+                .any(|s| s.contains("Other Proxy's source tree"))
+        };
+        for own in [
+            "README.md",
+            "docs/README.md",
+            "test/BUILD",
+            "mesh/test/BUILD",
+            ".github/workflows/ci.yml",
+            ".github/dependabot.yml",
+        ] {
+            assert!(!caught(own), "{own} is in every repository");
+        }
+        assert!(caught("tools/code_format/check_format.py"));
+        assert!(caught(
+            "third_party/proxy/tools/code_format/check_format.py"
+        ));
+        assert!(
+            caught("code_format/check_format.py"),
+            "a diff made inside tools/"
+        );
+        assert!(caught("intro/arch_overview/security/threat_model.rst"));
+        assert!(
+            !caught("vendor/x/docs/README.md"),
+            "docs/README.md is generic"
+        );
+    }
+
+    #[test]
+    fn free_text_may_not_carry_a_diff_or_envoys_code() {
+        assert_eq!(
+            free_text_problem("Header smuggling in HTTP/2, fixed in 1.9.5."),
+            None
+        );
+        assert_eq!(
+            free_text_problem("Envoy's codec accepted it; see CVE-2026-1."),
+            None
+        );
+        for text in [
+            "Fix:\n@@ -10,7 +10,9 @@ bool validate()\n+  return false;",
+            "--- a/source/common/http/utility.cc",
+            "diff --git a/x b/x",
+            "namespace Envoy { namespace Http {",
+            "Use Envoy::Http::Utility::parse.",
+            "#include \"envoy/http/filter.h\"",
+        ] {
+            assert!(free_text_problem(text).is_some(), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_title_may_not_name_a_withheld_upstream() {
+        let k = knowledge();
+        assert!(title_problem("Envoy CVE fix 1.31.3", &k).is_some());
+        assert!(title_problem("security release for ENVOY users", &k).is_some());
+        assert!(title_problem("Security release 1.9.5", &k).is_none());
+        assert!(
+            title_problem("Envoyance 2.0", &k).is_none(),
+            "a word, not a prefix"
+        );
     }
 }

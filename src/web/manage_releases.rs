@@ -315,7 +315,7 @@ async fn detail_page(
             return Ok::<_, db::DbError>(None);
         };
         let advisories = release::advisories_of(c, id)?;
-        let patches = release::patches_of(c, id)?;
+        let patches = release::evidence_of(c, id)?;
         let blockers = approval::blockers(c, &r)?;
         let upstreams = upstream::list(c)?;
         let revisions = release::revisions_of(c, id)?;
