@@ -14,6 +14,7 @@ mod authz;
 mod browser;
 mod cli;
 mod docs;
+mod envoy_guard;
 mod feed_validators;
 mod membership;
 mod migrations;
