@@ -133,6 +133,23 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub security: SecuritySettings,
     pub membership: MembershipSettings,
+    /// The list's armored OpenPGP secret key; unset, one is generated into `data_dir`.
+    pub openpgp_key_file: Option<PathBuf>,
+    pub openpgp_key_passphrase: Option<Secret>,
+    /// Whether embargoed mail must be, may be, or is not encrypted to each member.
+    pub encryption: Encryption,
+}
+
+crate::text_enum! {
+    /// Whether embargoed mail is encrypted to each member's key.
+    pub enum Encryption ("encryption setting") {
+        /// Only encrypted: a member without a usable key gets a notice instead of the content.
+        Required = "required",
+        /// Encrypted when the member's key is usable, in clear otherwise.
+        WhenKey = "when-key",
+        /// Never encrypted (every mail is still signed).
+        Off = "off",
+    }
 }
 
 /// How applications are judged and decided (`approvals_required` is a top-level setting).
@@ -366,6 +383,20 @@ pub const KEYS: &[Key] = &[
         "data_dir",
         Some("."),
         "folder for generated state such as the development secret key",
+    ),
+    key(
+        "openpgp_key_file",
+        None,
+        "the list's armored OpenPGP secret key; unset, one is generated in DATA_DIR/openpgp",
+    ),
+    secret(
+        "openpgp_key_passphrase",
+        "passphrase of EDL_OPENPGP_KEY_FILE, if it has one",
+    ),
+    key(
+        "encryption",
+        Some("required"),
+        "embargoed mail: required, when-key or off",
     ),
     key(
         "session_idle_timeout",
@@ -660,6 +691,20 @@ impl RawSettings {
             scheduler_interval: self.required("scheduler_interval", parse_duration)?,
             outbox,
             data_dir: self.required("data_dir", |v| non_empty(v).map(PathBuf::from))?,
+            openpgp_key_file: self.parse("openpgp_key_file", |v| {
+                let path = PathBuf::from(v.trim());
+                if path.is_file() {
+                    Ok(path)
+                } else {
+                    Err("is not a file that exists".into())
+                }
+            })?,
+            openpgp_key_passphrase: self.parse("openpgp_key_passphrase", |v| Ok(Secret::new(v)))?,
+            encryption: self.required("encryption", |v| {
+                v.trim()
+                    .parse::<Encryption>()
+                    .map_err(|_| "must be \"required\", \"when-key\" or \"off\"".to_owned())
+            })?,
             membership: MembershipSettings {
                 rejections_required: self
                     .required("rejections_required", |v| parse_int(v, 1, 50))?,
@@ -734,6 +779,10 @@ impl Settings {
         }
         if self.base_url.scheme() != "https" {
             missing.push("EDL_BASE_URL with https:// (links in mail and Secure cookies)");
+        }
+        if self.openpgp_key_file.is_none() {
+            missing
+                .push("EDL_OPENPGP_KEY_FILE (the list's signing key, kept and backed up by you)");
         }
         if missing.is_empty() {
             Ok(())
@@ -981,21 +1030,53 @@ mod tests {
     }
 
     #[test]
-    fn production_mode_requires_smtp_key_and_https() {
+    fn production_mode_requires_smtp_keys_and_https() {
         let err = settings(&[("EDL_MODE", "production")]).expect_err("incomplete");
         let text = err.to_string();
         assert!(
-            text.contains("EDL_SMTP_URL") && text.contains("EDL_SECRET_KEY"),
+            text.contains("EDL_SMTP_URL")
+                && text.contains("EDL_SECRET_KEY")
+                && text.contains("EDL_OPENPGP_KEY_FILE"),
             "{text}"
         );
         let key = "x".repeat(64);
-        settings(&[
+        let dir = tempfile::tempdir().expect("dir");
+        let key_file = dir.path().join("list-key.asc");
+        std::fs::write(&key_file, "a key").expect("file");
+        let key_file = key_file.to_str().expect("path");
+        let complete = [
             ("EDL_MODE", "production"),
             ("EDL_SMTP_URL", "smtps://mail.example.org"),
-            ("EDL_SECRET_KEY", &key),
+            ("EDL_SECRET_KEY", key.as_str()),
             ("EDL_BASE_URL", "https://edl.example.org"),
-        ])
-        .expect("complete production settings");
+            ("EDL_OPENPGP_KEY_FILE", key_file),
+        ];
+        settings(&complete).expect("complete production settings");
+        let without_key: Vec<_> = complete[..4].to_vec();
+        let err = settings(&without_key).expect_err("no list key");
+        assert!(err.to_string().contains("EDL_OPENPGP_KEY_FILE"), "{err}");
+    }
+
+    #[test]
+    fn encryption_is_required_unless_said_otherwise() {
+        assert_eq!(
+            settings(&[]).expect("defaults").encryption,
+            Encryption::Required
+        );
+        for (value, expected) in [
+            ("when-key", Encryption::WhenKey),
+            ("off", Encryption::Off),
+            ("required", Encryption::Required),
+        ] {
+            assert_eq!(
+                settings(&[("EDL_ENCRYPTION", value)])
+                    .expect("valid")
+                    .encryption,
+                expected
+            );
+        }
+        let err = settings(&[("EDL_ENCRYPTION", "sometimes")]).expect_err("invalid");
+        assert!(err.to_string().contains("EDL_ENCRYPTION"), "{err}");
     }
 
     #[test]

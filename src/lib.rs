@@ -13,6 +13,7 @@ pub mod error;
 pub mod links;
 pub mod mail;
 pub mod membership;
+pub mod openpgp;
 pub mod releases;
 pub mod startup;
 pub mod telemetry;

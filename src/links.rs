@@ -65,6 +65,20 @@ impl LinkSigner {
         (parts.next().is_none() && expires > now_unix).then_some((member, version))
     }
 
+    /// A link that lets one member replace its OpenPGP key until a time: `key.member.expiry`.
+    pub fn key_link(&self, member_id: i64, expires_unix: i64) -> String {
+        self.sign(&format!("key.{member_id}.{expires_unix}"))
+    }
+
+    /// The member of a key link while it is valid and unexpired.
+    pub fn verify_key_link(&self, token: &str, now_unix: i64) -> Option<i64> {
+        let payload = self.verify(token)?;
+        let mut parts = payload.strip_prefix("key.")?.split('.');
+        let member = parts.next()?.parse().ok()?;
+        let expires: i64 = parts.next()?.parse().ok()?;
+        (parts.next().is_none() && expires > now_unix).then_some(member)
+    }
+
     /// A receipt link for one member and one revision of a release.
     pub fn receipt_link(&self, release_id: i64, member_id: i64, revision: i32) -> String {
         self.sign(&format!("ack.{release_id}.{member_id}.{revision}"))
@@ -99,6 +113,23 @@ mod tests {
         let forged = link.replacen(".7.", ".8.", 1);
         assert_eq!(signer.verify_policy_link(&forged, 1_000), None);
         assert_eq!(signer.verify_policy_link("garbage", 1_000), None);
+    }
+
+    #[test]
+    fn key_links_are_signed_expire_and_are_their_own_kind() {
+        let signer = LinkSigner::new(b"0123456789abcdef0123456789abcdef".to_vec());
+        let link = signer.key_link(7, 2_000);
+        assert_eq!(signer.verify_key_link(&link, 1_999), Some(7));
+        assert_eq!(signer.verify_key_link(&link, 2_000), None, "expired");
+        assert_eq!(signer.verify_policy_link(&link, 0), None);
+        assert_eq!(
+            signer.verify_key_link(&signer.policy_link(7, 2_000, 3_000), 0),
+            None
+        );
+        assert_eq!(
+            signer.verify_key_link(&link.replacen(".7.", ".8.", 1), 0),
+            None
+        );
     }
 
     #[test]

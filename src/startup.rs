@@ -40,6 +40,8 @@ pub enum StartupError {
     Key(#[from] KeyError),
     #[error(transparent)]
     Policy(#[from] crate::membership::policy::PolicyError),
+    #[error(transparent)]
+    OpenPgp(#[from] crate::openpgp::OpenPgpError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -332,9 +334,10 @@ pub fn access_for(method: &actix_web::http::Method, path: &str) -> Option<Access
 }
 
 /// The last check every outgoing message passes: the release rules (stale embargoed mail is
-/// held, an upstream's embargoed patch is never attached).
-pub fn send_guard() -> SendGuard {
-    Arc::new(crate::releases::distribution::before_send)
+/// held, an upstream's embargoed patch is never attached, embargoed mail is encrypted to a
+/// usable key or not sent).
+pub fn send_guard(ctx: Context) -> SendGuard {
+    Arc::new(move |conn, row, now| crate::releases::distribution::before_send(conn, &ctx, row, now))
 }
 
 /// Registers the route table, one resource per path.
@@ -371,6 +374,7 @@ pub async fn prepare_database(settings: &Settings) -> Result<DbPool, DbError> {
     let (recorded, flagged) = db::run(&pool, |conn| {
         let recorded = crate::releases::release::record_missing_evidence(conn)?;
         let flagged = crate::releases::upstream::recheck_open_patches(conn)?;
+        crate::membership::members::record_missing_key_facts(conn)?;
         Ok::<_, DbError>((recorded, flagged))
     })
     .await?;
@@ -431,11 +435,8 @@ impl Application {
             })?
             .port();
 
-        let mailer = Mailer::new(&settings);
+        let mailer = Mailer::new(&settings)?;
         let (stop_workers, stopped) = watch::channel(false);
-        let delivery = delivery(&settings, &pool, &transport, &mailer, &options.clock);
-        let mut workers = spawn_workers(&settings, &delivery, &stopped, "serve");
-
         let key = cookie_key(&settings)?;
         let settings = Arc::new(settings);
         // Member links are signed with a key of their own, derived from the cookie key.
@@ -445,6 +446,8 @@ impl Application {
             key.signing().to_vec(),
             options.clock.clone(),
         )?;
+        let delivery = delivery(&ctx, &pool, &transport);
+        let mut workers = spawn_workers(&settings, &delivery, &stopped, "serve");
         workers.push(spawn_scheduler(&pool, ctx.clone(), stopped.clone()));
         let state = web::Data::new(AppState {
             pages: Pages::new(&settings),
@@ -520,21 +523,16 @@ fn security_headers(https: bool) -> DefaultHeaders {
 }
 
 /// What the outbox workers of this process share.
-pub fn delivery(
-    settings: &Settings,
-    pool: &DbPool,
-    transport: &Transport,
-    mailer: &Mailer,
-    clock: &Clock,
-) -> Delivery {
+pub fn delivery(ctx: &Context, pool: &DbPool, transport: &Transport) -> Delivery {
     Delivery {
         pool: pool.clone(),
         transport: transport.clone(),
-        from: mailer.from.clone(),
-        settings: settings.outbox.clone(),
-        wake: mailer.wake.clone(),
-        guard: send_guard(),
-        clock: clock.clone(),
+        from: ctx.mailer.from.clone(),
+        settings: ctx.settings.outbox.clone(),
+        wake: ctx.mailer.wake.clone(),
+        guard: send_guard(ctx.clone()),
+        clock: ctx.clock.clone(),
+        signer: ctx.mailer.signer.clone(),
     }
 }
 

@@ -314,6 +314,13 @@ async fn the_whole_path_in_a_real_browser() {
     );
     camera.shoot(&vendor, "apply-with-a-mistake").await;
     type_into(&vendor, "security_alias", "psirt@northwind.example").await;
+    // Embargoed mail goes out only encrypted: the vendor hands in the alias's key.
+    type_into(
+        &vendor,
+        "pgp_key",
+        &crate::helpers::keys::public("psirt@northwind.example"),
+    )
+    .await;
     click(&vendor, "main form button[type=submit]").await;
     expect_text(&vendor, "Waiting for the alias to be confirmed").await;
     camera.shoot(&vendor, "application-status").await;
@@ -462,6 +469,13 @@ async fn the_whole_path_in_a_real_browser() {
     let embargoed = smtp
         .wait_for("psirt@northwind.example", "[EMBARGOED]")
         .await;
+    assert!(
+        embargoed.encrypted,
+        "embargoed mail is encrypted to the member's key"
+    );
+    assert!(!embargoed
+        .wire_decoded()
+        .contains("0001-normalize-paths.patch"));
     let raw = embargoed.decoded();
     assert!(raw.contains("0001-normalize-paths.patch") && !raw.contains("0002-envoy-jwt.patch"));
     assert!(

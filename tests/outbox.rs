@@ -12,6 +12,8 @@ use edl::mail::outbox;
 use edl::mail::transport::Transport;
 use edl::mail::worker::Worker;
 
+use pgp::composed::Deserializable;
+
 use crate::helpers::smtp::SmtpServer;
 use crate::helpers::{eventually, Backend, TestApp};
 use crate::on_both_backends;
@@ -81,9 +83,19 @@ async fn queued_mail_is_delivered_over_smtp(backend: Backend) {
         assert!(message.rcpt_to.contains(&row.recipient));
         assert_eq!(row.attempts, 1);
         assert!(row.sent_at.is_some());
-        // Both parts arrive, the text one readable as text.
+        // Signed by the list: the first part is the alternative, the second the signature.
         let parsed = message.parsed();
-        let text = parsed
+        assert_eq!(parsed.ctype.mimetype, "multipart/signed");
+        assert!(!message.encrypted, "only embargoed mail is encrypted");
+        let (signed, signature) = crate::helpers::signed_content(&message.data);
+        let (signature, _) =
+            pgp::composed::DetachedSignature::from_string(&signature).expect("a signature");
+        signature
+            .verify(app.state.mailer.signer.public_key(), &signed)
+            .expect("the list's signature verifies");
+        // Both parts arrive, the text one readable as text.
+        let alternative = &parsed.subparts[0];
+        let text = alternative
             .subparts
             .iter()
             .find(|p| p.ctype.mimetype == "text/plain")
@@ -92,7 +104,7 @@ async fn queued_mail_is_delivered_over_smtp(backend: Backend) {
             .get_body()
             .expect("body")
             .contains("requested by the test suite"));
-        assert!(parsed
+        assert!(alternative
             .subparts
             .iter()
             .any(|p| p.ctype.mimetype == "text/html"));

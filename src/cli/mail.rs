@@ -39,7 +39,7 @@ pub enum Part {
 }
 
 pub async fn run(settings: Settings, command: MailCommand) -> Result<(), String> {
-    let mailer = Mailer::new(&settings);
+    let mailer = Mailer::new(&settings).map_err(|e| e.to_string())?;
     match command {
         MailCommand::List => {
             for name in mailer.templates.names() {
@@ -122,7 +122,15 @@ async fn test(settings: Settings, mailer: Mailer, to: &str) -> Result<(), String
     let Some(id) = id else {
         return Err("the test message was not queued".into());
     };
-    let delivery = startup::delivery(&settings, &pool, &transport, &mailer, &Clock::system());
+    let key = crate::accounts::session::cookie_key(&settings).map_err(|e| e.to_string())?;
+    let ctx = crate::app::Context::new(
+        std::sync::Arc::new(settings.clone()),
+        mailer,
+        key.signing().to_vec(),
+        Clock::system(),
+    )
+    .map_err(|e| e.to_string())?;
+    let delivery = startup::delivery(&ctx, &pool, &transport);
     let worker = Worker::new(format!("cli:{}", std::process::id()), delivery);
     // Only this message: other due mail is left to the running workers.
     worker.send_one(id).await.map_err(|e| e.to_string())?;

@@ -38,11 +38,9 @@ pub async fn worker(settings: Settings) -> Result<(), String> {
     }
     let pool = super::open_database(&settings).await?;
     let transport = Transport::from_settings(&settings).map_err(|e| e.to_string())?;
-    let mailer = Mailer::new(&settings);
+    let mailer = Mailer::new(&settings).map_err(|e| e.to_string())?;
     let clock = Clock::system();
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let delivery = startup::delivery(&settings, &pool, &transport, &mailer, &clock);
-    let mut workers = startup::spawn_workers(&settings, &delivery, &stopped, "worker");
     let key = accounts::session::cookie_key(&settings).map_err(|e| e.to_string())?;
     let ctx = Context::new(
         std::sync::Arc::new(settings),
@@ -51,6 +49,8 @@ pub async fn worker(settings: Settings) -> Result<(), String> {
         clock,
     )
     .map_err(|e| e.to_string())?;
+    let delivery = startup::delivery(&ctx, &pool, &transport);
+    let mut workers = startup::spawn_workers(&ctx.settings, &delivery, &stopped, "worker");
     workers.push(startup::spawn_scheduler(&pool, ctx, stopped.clone()));
     shutdown_signal().await;
     tracing::info!("Stopping: finishing the messages in hand.");

@@ -121,6 +121,9 @@ diesel::table! {
         next_review_due -> Timestamp,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        pgp_fingerprint -> Nullable<Text>,
+        pgp_expires_at -> Nullable<Timestamp>,
+        key_reminder_for -> Nullable<Text>,
     }
 }
 
@@ -229,6 +232,21 @@ diesel::table! {
         release_id -> Nullable<BigInt>,
         member_id -> Nullable<BigInt>,
         revision -> Nullable<Integer>,
+        encrypted -> Nullable<Bool>,
+    }
+}
+
+diesel::table! {
+    member_key_changes (id) {
+        id -> BigInt,
+        member_id -> BigInt,
+        pgp_key -> Text,
+        fingerprint -> Text,
+        code_sha256 -> Text,
+        attempts -> Integer,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        confirmed_at -> Nullable<Timestamp>,
     }
 }
 
@@ -377,9 +395,11 @@ diesel::joinable!(patch_files -> patches (patch_id));
 diesel::joinable!(patch_hunks -> patches (patch_id));
 diesel::joinable!(patch_reclassifications -> patches (patch_id));
 diesel::joinable!(patch_reclassifications -> accounts (changed_by));
+diesel::joinable!(member_key_changes -> members (member_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
+    member_key_changes,
     account_roles,
     applications,
     confirmation_tokens,

@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 
 use crate::config::Settings;
 use crate::db::{DbConnection, DbError};
+use crate::openpgp::{ListKey, OpenPgpError};
 use outbox::NewMail;
 use templates::{Globals, MailTemplates, TemplateError};
 
@@ -47,17 +48,29 @@ pub struct ReleaseMail {
 pub struct Mailer {
     pub templates: MailTemplates,
     pub from: Mailbox,
+    /// The list's key: it signs every message the workers send.
+    pub signer: Arc<ListKey>,
     id_domain: String,
     /// Wakes idle workers after a commit, so mail leaves without waiting for the next poll.
     pub wake: Arc<Notify>,
 }
 
 impl Mailer {
-    pub fn new(settings: &Settings) -> Self {
+    /// A mailer signing with the list's key (loaded, or generated on first use; see
+    /// [`ListKey::load_or_create`]).
+    pub fn new(settings: &Settings) -> Result<Self, OpenPgpError> {
+        Ok(Self::with_key(
+            settings,
+            Arc::new(ListKey::load_or_create(settings)?),
+        ))
+    }
+
+    pub fn with_key(settings: &Settings, signer: Arc<ListKey>) -> Self {
         let globals = Globals {
             list_name: settings.list_name.clone(),
             project_name: settings.project_name.clone(),
             base_url: settings.base_url.to_string(),
+            list_key_fingerprint: grouped_fingerprint(&signer.fingerprint),
         };
         let id_domain = settings
             .base_url
@@ -67,6 +80,7 @@ impl Mailer {
         Self {
             templates: MailTemplates::new(&globals, settings.templates_dir.as_deref()),
             from: settings.mail_from.clone(),
+            signer,
             id_domain,
             wake: Arc::new(Notify::new()),
         }
@@ -124,4 +138,14 @@ impl Mailer {
     pub fn wake_workers(&self) {
         self.wake.notify_waiters();
     }
+}
+
+/// "ABCD 1234 …": a fingerprint as people read it aloud and compare it.
+pub fn grouped_fingerprint(fingerprint: &str) -> String {
+    fingerprint
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
 }

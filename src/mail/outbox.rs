@@ -42,6 +42,8 @@ pub struct OutboxRow {
     pub member_id: Option<i64>,
     /// The revision of the release a release mail is about.
     pub revision: Option<i32>,
+    /// Once sent, whether it left encrypted to its recipient.
+    pub encrypted: Option<bool>,
 }
 
 /// A mail to put in the outbox.
@@ -300,11 +302,13 @@ pub fn mark_sent(
     conn: &mut DbConnection,
     id: i64,
     worker: &str,
+    encrypted: bool,
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
     let n = diesel::update(held!(id, worker))
         .set((
             outbox::status.eq(Sent),
+            outbox::encrypted.eq(Some(encrypted)),
             outbox::sent_at.eq(Some(now)),
             outbox::lease_until.eq(None::<NaiveDateTime>),
             outbox::last_error.eq(None::<String>),

@@ -40,6 +40,8 @@ pub struct Globals {
     pub list_name: String,
     pub project_name: String,
     pub base_url: String,
+    /// The list key's fingerprint, in groups of four, for every mail's footer.
+    pub list_key_fingerprint: String,
 }
 
 #[derive(Clone)]
@@ -60,6 +62,7 @@ impl MailTemplates {
             "base_url",
             globals.base_url.trim_end_matches('/').to_owned(),
         );
+        env.add_global("list_key_fingerprint", globals.list_key_fingerprint.clone());
         Self {
             env: Arc::new(env),
             override_dir: override_dir.map(Path::to_path_buf),
@@ -176,6 +179,7 @@ mod tests {
             list_name: "Example early-disclosure list".into(),
             project_name: "Example".into(),
             base_url: "https://edl.example.org/".into(),
+            list_key_fingerprint: "ABCD 0123".into(),
         }
     }
 

@@ -1,6 +1,9 @@
 //! How a message leaves: SMTP through lettre (production), `.eml` files in a folder (the default
-//! when no SMTP server is configured), or memory (tests). Every failure is classified as
-//! transient (try again later) or permanent (give up), which is all the outbox needs to know.
+//! when no SMTP server is configured), or memory (tests). Every message is built here, signed
+//! with the list's key and, when its [`Seal`] says so, encrypted to its recipient before any
+//! transport sees it, so an encrypted message is never written anywhere in clear. Every
+//! failure is classified as transient (try again later) or permanent (give up), which is all
+//! the outbox needs to know.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -10,6 +13,7 @@ use lettre::message::{header, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::{Secret, Settings};
+use crate::openpgp::{mime, ListKey, UsableKey};
 
 /// What a transport is handed: one finished message for one recipient.
 #[derive(Debug, Clone)]
@@ -20,6 +24,27 @@ pub struct Envelope {
     pub text: String,
     pub html: String,
     pub attachments: Vec<Attachment>,
+    pub seal: Seal,
+}
+
+/// What protects a message besides TLS to the first SMTP server.
+#[derive(Debug, Clone, Default)]
+pub enum Seal {
+    /// Signed by the list (PGP/MIME `multipart/signed`): every message at least.
+    #[default]
+    Signed,
+    /// Signed by the list and encrypted to the recipient's key (PGP/MIME
+    /// `multipart/encrypted`). The real subject travels inside; the outer one is neutral.
+    Encrypted {
+        to: Box<UsableKey>,
+        outer_subject: String,
+    },
+}
+
+impl Seal {
+    pub fn is_encrypted(&self) -> bool {
+        matches!(self, Self::Encrypted { .. })
+    }
 }
 
 /// A file attached to a message (a patch).
@@ -96,8 +121,13 @@ impl Transport {
         }
     }
 
-    pub async fn send(&self, from: &Mailbox, envelope: &Envelope) -> Result<(), SendError> {
-        let message = build_message(from, envelope)?;
+    pub async fn send(
+        &self,
+        from: &Mailbox,
+        envelope: &Envelope,
+        signer: &ListKey,
+    ) -> Result<(), SendError> {
+        let message = build_message(from, envelope, signer)?;
         match self {
             Self::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(classify_smtp),
             Self::Files(dir) => {
@@ -114,7 +144,10 @@ impl Transport {
                     .map_err(|_| SendError::Transient("memory transport poisoned".into()))?;
                 store.push(CapturedMail {
                     recipient: envelope.recipient.clone(),
-                    subject: envelope.subject.clone(),
+                    subject: match &envelope.seal {
+                        Seal::Signed => envelope.subject.clone(),
+                        Seal::Encrypted { outer_subject, .. } => outer_subject.clone(),
+                    },
                     raw: message.formatted(),
                 });
                 Ok(())
@@ -132,9 +165,14 @@ fn classify_smtp(error: lettre::transport::smtp::Error) -> SendError {
     }
 }
 
-/// A text and HTML alternative with the service's own Message-ID, so a retried or duplicated
-/// delivery of one outbox row is recognisable as the same message.
-pub fn build_message(from: &Mailbox, envelope: &Envelope) -> Result<Message, SendError> {
+/// A text and HTML alternative, with the patches, signed by the list and encrypted when the
+/// seal says so, under the service's own Message-ID, so a retried or duplicated delivery of
+/// one outbox row is recognisable as the same message.
+pub fn build_message(
+    from: &Mailbox,
+    envelope: &Envelope,
+    signer: &ListKey,
+) -> Result<Message, SendError> {
     let to: Mailbox = envelope
         .recipient
         .parse()
@@ -164,12 +202,39 @@ pub fn build_message(from: &Mailbox, envelope: &Envelope) -> Result<Message, Sen
         }
         mixed
     };
+    let date = std::time::SystemTime::now();
+    // A key that cannot sign or encrypt now will not later either.
+    let sealing = |e: crate::openpgp::OpenPgpError| {
+        SendError::Permanent(format!("the message cannot be signed or encrypted: {e}"))
+    };
+    let (subject, body) = match &envelope.seal {
+        Seal::Signed => (
+            envelope.subject.clone(),
+            mime::signed(body, signer).map_err(sealing)?,
+        ),
+        Seal::Encrypted {
+            to: key,
+            outer_subject,
+        } => {
+            let protected = mime::ProtectedHeaders {
+                from,
+                to: &to,
+                subject: &envelope.subject,
+                message_id: &envelope.message_id,
+                date,
+            };
+            (
+                outer_subject.clone(),
+                mime::encrypted(body, &protected, key, signer).map_err(sealing)?,
+            )
+        }
+    };
     Message::builder()
         .from(from.clone())
         .to(to)
-        .subject(envelope.subject.clone())
+        .subject(subject)
         .message_id(Some(envelope.message_id.clone()))
-        .date_now()
+        .date(date)
         .multipart(body)
         .map_err(|e| SendError::Permanent(format!("the message cannot be built: {e}")))
 }
@@ -214,6 +279,9 @@ pub fn mask_address(address: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::openpgp::member_key;
+    use crate::openpgp::testing::{decrypt_and_verify, member_keypair};
+    use pgp::composed::{Deserializable, DetachedSignature};
 
     fn envelope(recipient: &str) -> Envelope {
         Envelope {
@@ -223,6 +291,7 @@ mod tests {
             text: "plain body".into(),
             html: "<p>html body</p>".into(),
             attachments: Vec::new(),
+            seal: Seal::Signed,
         }
     }
 
@@ -230,23 +299,105 @@ mod tests {
         "List <edl@example.org>".parse().expect("from")
     }
 
+    fn list_key() -> ListKey {
+        ListKey::generate("List <edl@example.org>", None).expect("key")
+    }
+
+    /// The signed first part, byte for byte, and the armored signature of a signed message.
+    fn signed_parts(raw: &[u8]) -> (Vec<u8>, String) {
+        let text = String::from_utf8(raw.to_vec()).expect("ascii");
+        let parsed = mailparse::parse_mail(raw).expect("parse");
+        assert_eq!(parsed.ctype.mimetype, "multipart/signed");
+        assert_eq!(parsed.ctype.params["protocol"], "application/pgp-signature");
+        assert_eq!(parsed.ctype.params["micalg"], "pgp-sha256");
+        let boundary = &parsed.ctype.params["boundary"];
+        let delimiter = format!("\r\n--{boundary}\r\n");
+        let first = format!("--{boundary}\r\n");
+        let start = text.find(&first).expect("first part") + first.len();
+        let end = start + text[start..].find(&delimiter).expect("second part");
+        let signature = parsed.subparts[1].get_body().expect("signature");
+        (text.as_bytes()[start..end].to_vec(), signature)
+    }
+
     #[test]
-    fn messages_carry_our_message_id_and_both_parts() {
-        let raw = build_message(&from(), &envelope("security@vendor.example"))
+    fn messages_carry_our_message_id_and_both_parts_and_are_signed() {
+        let key = list_key();
+        let raw = build_message(&from(), &envelope("security@vendor.example"), &key)
             .expect("build")
             .formatted();
-        let text = String::from_utf8(raw).expect("utf8");
+        let text = String::from_utf8(raw.clone()).expect("utf8");
         assert!(
             text.contains("Message-ID: <abc123@edl.example.org>"),
             "{text}"
         );
         assert!(text.contains("multipart/alternative") && text.contains("plain body"));
         assert!(text.contains("<p>html body</p>"));
+        let (signed, signature) = signed_parts(&raw);
+        let (signature, _) = DetachedSignature::from_string(&signature).expect("signature");
+        signature
+            .verify(key.public_key(), &signed)
+            .expect("the signature covers the first part");
+        let mut tampered = signed.clone();
+        let at = tampered.len() - 10;
+        tampered[at] ^= 1;
+        assert!(signature.verify(key.public_key(), &tampered).is_err());
+    }
+
+    #[test]
+    fn encrypted_messages_hide_the_subject_and_carry_everything_inside() {
+        let key = list_key();
+        let (secret, public) = member_keypair("Vendor PSIRT <security@vendor.example>");
+        let usable = member_key::usable(&public, "security@vendor.example", chrono::Utc::now())
+            .expect("a usable key");
+        let mut mail = envelope("security@vendor.example");
+        mail.subject = "[EMBARGOED] Security release 1.9.5".into();
+        mail.attachments = vec![Attachment {
+            filename: "0001-fix.patch".into(),
+            content: b"diff --git a/x b/x\n+fixed\n".to_vec(),
+        }];
+        mail.seal = Seal::Encrypted {
+            to: Box::new(usable),
+            outer_subject: "[EMBARGOED] Security release mail".into(),
+        };
+        let raw = build_message(&from(), &mail, &key)
+            .expect("build")
+            .formatted();
+        let text = String::from_utf8(raw.clone()).expect("ascii");
+        assert!(!text.contains("1.9.5") && !text.contains("plain body") && !text.contains("fixed"));
+        let parsed = mailparse::parse_mail(&raw).expect("parse");
+        assert_eq!(parsed.ctype.mimetype, "multipart/encrypted");
+        assert_eq!(parsed.ctype.params["protocol"], "application/pgp-encrypted");
+        use mailparse::MailHeaderMap;
+        assert_eq!(
+            parsed.headers.get_first_value("Subject").as_deref(),
+            Some("[EMBARGOED] Security release mail")
+        );
+        assert_eq!(
+            parsed.subparts[0].get_body().expect("version").trim(),
+            "Version: 1"
+        );
+        let armored = parsed.subparts[1].get_body().expect("ciphertext");
+        let plaintext = decrypt_and_verify(&armored, &secret, key.public_key());
+        let inner = mailparse::parse_mail(&plaintext).expect("inner MIME");
+        assert_eq!(inner.ctype.params["protected-headers"], "v1");
+        assert_eq!(
+            inner.headers.get_first_value("Subject").as_deref(),
+            Some("[EMBARGOED] Security release 1.9.5")
+        );
+        let inner_text = String::from_utf8_lossy(&plaintext);
+        assert!(inner_text.contains("plain body") && inner_text.contains("0001-fix.patch"));
+        // Another key cannot read it.
+        let (other, _) = member_keypair("Other <security@other.example>");
+        let (message, _) = pgp::composed::Message::from_string(&armored).expect("message");
+        assert!(message
+            .decrypt(&pgp::types::Password::empty(), &other)
+            .is_err());
     }
 
     #[test]
     fn a_bad_recipient_is_permanent() {
-        let err = build_message(&from(), &envelope("not an address")).expect_err("bad");
+        let err =
+            build_message(&from(), &envelope("not an address"), &list_key()).expect_err("bad");
         assert!(matches!(err, SendError::Permanent(_)));
     }
 
@@ -255,7 +406,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let transport = Transport::Files(dir.path().join("out"));
         transport
-            .send(&from(), &envelope("security@vendor.example"))
+            .send(&from(), &envelope("security@vendor.example"), &list_key())
             .await
             .expect("send");
         let names: Vec<_> = std::fs::read_dir(dir.path().join("out"))

@@ -15,13 +15,17 @@ use crate::clock::Clock;
 use crate::config::OutboxSettings;
 use crate::db::{self, DbConnection, DbError, DbPool};
 use crate::mail::outbox::{self, OutboxRow};
-use crate::mail::transport::{mask_address, Attachment, Envelope, SendError, Transport};
+use crate::mail::transport::{mask_address, Attachment, Envelope, Seal, SendError, Transport};
+use crate::openpgp::ListKey;
 
 /// The answer of the last check before a message leaves.
 #[derive(Debug, Clone)]
 pub enum Verdict {
-    /// Send it, with these files attached.
-    Send(Vec<Attachment>),
+    /// Send it, with these files attached, sealed so.
+    Send {
+        attachments: Vec<Attachment>,
+        seal: Seal,
+    },
     /// Keep it back on purpose, with the reason (not a failure; nobody is alerted).
     Hold(String),
     /// Never send it: something in it must not leave (the reason is shown as a failure).
@@ -44,6 +48,8 @@ pub struct Delivery {
     pub wake: Arc<Notify>,
     pub guard: SendGuard,
     pub clock: Clock,
+    /// The list's key, which signs every message.
+    pub signer: Arc<ListKey>,
 }
 
 #[derive(Clone)]
@@ -56,6 +62,7 @@ pub struct Worker {
     wake: Arc<Notify>,
     guard: SendGuard,
     clock: Clock,
+    signer: Arc<ListKey>,
 }
 
 /// What one pass over the outbox did.
@@ -79,6 +86,7 @@ impl Worker {
             wake: delivery.wake,
             guard: delivery.guard,
             clock: delivery.clock,
+            signer: delivery.signer,
         }
     }
 
@@ -179,8 +187,8 @@ impl Worker {
             tracing::error!(outbox_id = row.id, %recipient, %reason, "Mail marked failed.");
             return Outcome::Failed;
         }
-        let attachments = match self.check(row).await {
-            Ok(Verdict::Send(files)) => files,
+        let (attachments, seal) = match self.check(row).await {
+            Ok(Verdict::Send { attachments, seal }) => (attachments, seal),
             Ok(Verdict::Hold(reason)) => {
                 self.record(row.id, Record::Held(reason.clone())).await;
                 tracing::info!(outbox_id = row.id, %recipient, %reason, "Mail held back.");
@@ -205,10 +213,16 @@ impl Worker {
             text: row.body_text.clone(),
             html: row.body_html.clone(),
             attachments,
+            seal,
         };
-        match self.transport.send(&self.from, &envelope).await {
+        let encrypted = envelope.seal.is_encrypted();
+        match self
+            .transport
+            .send(&self.from, &envelope, &self.signer)
+            .await
+        {
             Ok(()) => {
-                self.record(row.id, Record::Sent).await;
+                self.record(row.id, Record::Sent { encrypted }).await;
                 tracing::info!(outbox_id = row.id, template = %row.template, %recipient, attempt = attempts, "Mail sent.");
                 Outcome::Sent
             }
@@ -246,7 +260,7 @@ impl Worker {
             let (name, record_now, now) =
                 (self.name.clone(), record.clone(), self.clock.now_naive());
             let result = db::run(&self.pool, move |conn| match record_now {
-                Record::Sent => outbox::mark_sent(conn, id, &name, now),
+                Record::Sent { encrypted } => outbox::mark_sent(conn, id, &name, encrypted, now),
                 Record::Retry(reason, next) => {
                     outbox::mark_retry(conn, id, &name, &reason, next, now)
                 }
@@ -272,7 +286,7 @@ impl Worker {
 
 #[derive(Debug, Clone)]
 enum Record {
-    Sent,
+    Sent { encrypted: bool },
     Retry(String, NaiveDateTime),
     Failed(String),
     Held(String),

@@ -3,15 +3,13 @@
 //! Nothing here rejects an application; the reviewer sees the results as a scorecard.
 
 use chrono::{DateTime, Utc};
-use pgp::composed::{Deserializable, SignedPublicKey};
-use pgp::packet::{KeyFlags, Signature, SignatureType};
-use pgp::types::{KeyDetails, Tag, Timestamp};
 use serde::Serialize;
 use url::Url;
 
 use crate::domain::alias::AliasError;
 use crate::domain::org_domain::on_any;
 use crate::domain::{OrgDomain, SecurityAlias};
+use crate::openpgp::member_key;
 
 crate::text_enum! {
     /// The result of one check.
@@ -547,230 +545,21 @@ fn voucher(input: &CheckInput<'_>, ctx: &CheckContext<'_>) -> Option<Verdict> {
 // ---------------------------------------------------------------------------------------------
 // OpenPGP key
 
-/// A public key with a few subkeys and signatures is a few KiB; far more is not a key we want
-/// to parse on a request thread.
-const MAX_KEY_BYTES: usize = 64 * 1024;
-
 fn openpgp_key(input: &CheckInput<'_>, ctx: &CheckContext<'_>) -> Option<Verdict> {
     let alias = input.alias_text;
     let Some(armored) = input.pgp_key.map(str::trim).filter(|k| !k.is_empty()) else {
-        return pass("No OpenPGP key was given; keys are optional.");
+        return pass(
+            "No OpenPGP key was given. Embargoed mail is sent only encrypted, so the alias will \
+             get a notice instead of the content until a key is added.",
+        );
     };
-    if armored.len() > MAX_KEY_BYTES {
-        return fail(format!(
-            "The key is {} KiB, more than the 64 KiB accepted; export only the public key, \
-             without third-party signatures (gpg --armor --export-options export-minimal \
-             --export {alias}).",
-            armored.len().div_ceil(1024)
-        ));
-    }
-    if armored.contains("PRIVATE KEY BLOCK") {
-        return fail(format!(
-            "This is a private (secret) key, not a public one. It was not stored; treat it as \
-             exposed, and paste the output of gpg --armor --export {alias} instead."
-        ));
-    }
-    let key = match SignedPublicKey::from_string(armored) {
-        Ok((key, _headers)) => key,
-        Err(e) => {
-            // rPGP's messages are short, but bound what is echoed back to the applicant.
-            let e: String = e.to_string().chars().take(200).collect();
-            return fail(format!(
-                "The key could not be read as an OpenPGP public key: {e}. Paste the whole \
-                 ASCII-armored block from gpg --armor --export {alias}, including the BEGIN \
-                 and END lines."
-            ));
-        }
-    };
-    let problems = key_problems(&key, alias, ctx.now);
-    if problems.is_empty() {
-        pass(format!(
-            "The key {:X} is unexpired, can encrypt, and has a user ID for {alias}.",
-            key.fingerprint()
-        ))
-    } else {
-        fail(problems.join(" "))
-    }
-}
-
-/// Everything wrong with the key, each as a sentence with its fix. Only self-signatures that
-/// verify count: third-party certifications are common on real keys and must not break the
-/// check, and a forged binding must not lend a key a user ID or subkey it does not have.
-fn key_problems(key: &SignedPublicKey, alias: &str, now: DateTime<Utc>) -> Vec<String> {
-    let primary = &key.primary_key;
-    let fpr = format!("{:X}", key.fingerprint());
-
-    if key
-        .details
-        .revocation_signatures
-        .iter()
-        .any(|sig| sig.verify_key(primary).is_ok())
-    {
-        return vec![
-            "The key has been revoked by its owner; send the key the team uses now.".to_owned(),
-        ];
-    }
-
-    // For each user ID its newest valid self-signature; a user ID whose newest one is a
-    // revocation no longer belongs to the key.
-    let users: Vec<(String, &Signature)> = key
-        .details
-        .users
-        .iter()
-        .filter_map(|user| {
-            let sig = newest(user.signatures.iter().filter(|s| {
-                s.verify_certification(primary, Tag::UserId, &user.id)
-                    .is_ok()
-            }))?;
-            let live = sig.typ() != Some(SignatureType::CertRevocation);
-            live.then(|| (String::from_utf8_lossy(user.id.id()).into_owned(), sig))
-        })
-        .collect();
-
-    // The primary key's expiry and flags come from its newest self-signature, as gpg rewrites
-    // every user ID's signature (or the direct-key signature) when the expiry changes.
-    let primary_sig = newest(
-        users.iter().map(|(_, sig)| *sig).chain(
-            key.details
-                .direct_signatures
-                .iter()
-                .filter(|s| s.verify_key(primary).is_ok()),
-        ),
-    );
-
-    let mut problems = Vec::new();
-    let mut expired = false;
-    match primary_sig {
-        None => problems.push(format!(
-            "The key has no self-signature that verifies, so its user IDs and expiry cannot be \
-             trusted; export it again (gpg --armor --export {alias}) and paste it unchanged."
+    match member_key::usable(armored, alias, ctx.now) {
+        Ok(key) => pass(format!(
+            "The key {} is unexpired, can encrypt, and has a user ID for {alias}.",
+            key.fingerprint
         )),
-        Some(sig) => {
-            if let Some(expiry) = expires_at(primary.created_at(), sig) {
-                if expiry <= now {
-                    expired = true;
-                    problems.push(format!(
-                        "The key expired on {}; extend it and its subkeys (gpg \
-                         --quick-set-expire {fpr} 2y, then the same with '*' added) and paste \
-                         it again.",
-                        expiry.format("%Y-%m-%d")
-                    ));
-                }
-            }
-        }
+        Err(problems) => fail(problems),
     }
-
-    // With the primary expired every subkey is unusable too; saying so again adds nothing.
-    if !expired {
-        if let Some(problem) = encryption_problem(key, primary_sig, now, &fpr) {
-            problems.push(problem);
-        }
-    }
-
-    let names_alias = users
-        .iter()
-        .any(|(uid, _)| uid_address(uid).eq_ignore_ascii_case(alias));
-    if !names_alias {
-        let found = if users.is_empty() {
-            "it has none that is validly signed".to_owned()
-        } else {
-            let uids: Vec<&str> = users.iter().map(|(uid, _)| uid.as_str()).collect();
-            format!("it has {}", uids.join(", "))
-        };
-        problems.push(format!(
-            "No user ID of the key names {alias} ({found}); add one (gpg --quick-add-uid {fpr} \
-             'Security team <{alias}>') and paste the key again."
-        ));
-    }
-    problems
-}
-
-/// None when some unexpired, unrevoked (sub)key can encrypt; otherwise what to fix.
-fn encryption_problem(
-    key: &SignedPublicKey,
-    primary_sig: Option<&Signature>,
-    now: DateTime<Utc>,
-    fpr: &str,
-) -> Option<String> {
-    let primary = &key.primary_key;
-    if primary.algorithm().can_encrypt()
-        && primary_sig.is_some_and(|s| allows_encryption(&s.key_flags()))
-    {
-        return None;
-    }
-
-    let mut latest_expiry: Option<DateTime<Utc>> = None;
-    for subkey in &key.public_subkeys {
-        let Some(sig) = newest(
-            subkey
-                .signatures
-                .iter()
-                .filter(|s| s.verify_subkey_binding(primary, &subkey.key).is_ok()),
-        ) else {
-            continue;
-        };
-        if sig.typ() == Some(SignatureType::SubkeyRevocation)
-            || !subkey.key.algorithm().can_encrypt()
-            || !allows_encryption(&sig.key_flags())
-        {
-            continue;
-        }
-        match expires_at(subkey.key.created_at(), sig) {
-            Some(expiry) if expiry <= now => {
-                latest_expiry = latest_expiry.max(Some(expiry));
-            }
-            _ => return None,
-        }
-    }
-
-    Some(match latest_expiry {
-        Some(expiry) => format!(
-            "The key's encryption subkey expired on {}; extend it (gpg --quick-set-expire \
-             {fpr} 2y '*') or add a new one (gpg --quick-add-key {fpr} cv25519 encr 2y) and \
-             paste the key again.",
-            expiry.format("%Y-%m-%d")
-        ),
-        None => format!(
-            "The key has no encryption-capable (sub)key, so embargoed mail could not be \
-             encrypted to it; add one (gpg --quick-add-key {fpr} cv25519 encr 2y) and paste \
-             the key again."
-        ),
-    })
-}
-
-/// Key flags say what a key is for; without any, the algorithm alone decides (RFC 9580 5.2.3.29).
-fn allows_encryption(flags: &KeyFlags) -> bool {
-    let any_usage = flags.certify()
-        || flags.sign()
-        || flags.encrypt_comms()
-        || flags.encrypt_storage()
-        || flags.authentication();
-    !any_usage || flags.encrypt_comms() || flags.encrypt_storage()
-}
-
-fn newest<'s>(sigs: impl Iterator<Item = &'s Signature>) -> Option<&'s Signature> {
-    sigs.max_by_key(|s| s.created().map_or(0, Timestamp::as_secs))
-}
-
-/// When a key made at `created` expires under `sig`; None for never.
-fn expires_at(created: Timestamp, sig: &Signature) -> Option<DateTime<Utc>> {
-    // A zero expiry time means "does not expire" (RFC 9580 5.2.3.13).
-    let lifetime = sig.key_expiration_time().filter(|d| d.as_secs() > 0)?;
-    DateTime::from_timestamp(
-        i64::from(created.as_secs()) + i64::from(lifetime.as_secs()),
-        0,
-    )
-}
-
-/// The address in a user ID: the part in angle brackets ("Team <a@b>"), or the whole of a
-/// bare-address user ID. Exact comparison, so "xsecurity@b" does not pass for "security@b".
-fn uid_address(uid: &str) -> &str {
-    if let (Some(start), Some(end)) = (uid.rfind('<'), uid.rfind('>')) {
-        if start < end {
-            return uid[start + 1..end].trim();
-        }
-    }
-    uid.trim()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1382,10 +1171,14 @@ mod tests {
     }
 
     #[test]
-    fn no_key_passes_because_keys_are_optional() {
+    fn no_key_passes_but_says_what_the_alias_will_miss() {
         let r = check(&Form::good(), &Facts::new(), "openpgp-key");
         assert_eq!(r.outcome, Outcome::Pass);
-        assert!(r.reason.contains("optional"));
+        assert!(
+            r.reason.contains("notice instead of the content"),
+            "{}",
+            r.reason
+        );
     }
 
     #[test]
@@ -1399,7 +1192,7 @@ mod tests {
             r.reason
         );
 
-        let huge = "A".repeat(MAX_KEY_BYTES + 1);
+        let huge = "A".repeat(member_key::MAX_KEY_BYTES + 1);
         let r = check_key(&huge, "security@vendor.example", june_2025());
         assert_eq!(r.outcome, Outcome::Fail);
         assert!(r.reason.contains("64 KiB"), "{}", r.reason);

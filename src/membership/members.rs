@@ -28,6 +28,46 @@ pub struct Member {
     pub next_review_due: NaiveDateTime,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The stored key's fingerprint and when it stops being usable for encryption.
+    pub pgp_fingerprint: Option<String>,
+    pub pgp_expires_at: Option<NaiveDateTime>,
+    /// The fingerprint of the key whose coming expiry the member was reminded of.
+    pub key_reminder_for: Option<String>,
+}
+
+/// Stores a member's key with its fingerprint and expiry, read once here so that pages and
+/// reminders need not parse it. `None` removes the key.
+pub fn set_key(conn: &mut DbConnection, id: i64, armored: Option<&str>) -> Result<(), DbError> {
+    let armored = armored.map(str::trim).filter(|k| !k.is_empty());
+    let facts = armored.and_then(crate::openpgp::member_key::facts);
+    diesel::update(members::table.filter(members::id.eq(id)))
+        .set((
+            members::pgp_key.eq(armored),
+            members::pgp_fingerprint.eq(facts.as_ref().map(|(f, _)| f.clone())),
+            members::pgp_expires_at.eq(facts.and_then(|(_, e)| e).map(|e| e.naive_utc())),
+            members::key_reminder_for.eq(None::<String>),
+            members::updated_at.eq(db::now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Reads the fingerprint and expiry of keys stored before they were recorded (a database
+/// from an earlier version). Returns how many members it updated.
+pub fn record_missing_key_facts(conn: &mut DbConnection) -> Result<usize, DbError> {
+    let missing: Vec<(i64, String)> = members::table
+        .filter(members::pgp_key.is_not_null())
+        .filter(members::pgp_fingerprint.is_null())
+        .select((members::id, members::pgp_key.assume_not_null()))
+        .load(conn)?;
+    let mut updated = 0;
+    for (id, key) in missing {
+        if crate::openpgp::member_key::facts(&key).is_some() {
+            set_key(conn, id, Some(&key))?;
+            updated += 1;
+        }
+    }
+    Ok(updated)
 }
 
 /// Creates the member an approved application describes.
@@ -60,9 +100,10 @@ pub fn create_from(conn: &mut DbConnection, application: &Application) -> Result
                 members::updated_at.eq(now),
             ))
             .execute(conn)?;
+        set_key(conn, id, application.pgp_key.as_deref())?;
         return Ok(id);
     }
-    Ok(diesel::insert_into(members::table)
+    let id = diesel::insert_into(members::table)
         .values((
             members::application_id.eq(Some(application.id)),
             members::org_name.eq(&application.org_name),
@@ -78,7 +119,9 @@ pub fn create_from(conn: &mut DbConnection, application: &Application) -> Result
             members::updated_at.eq(now),
         ))
         .returning(members::id)
-        .get_result(conn)?)
+        .get_result(conn)?;
+    set_key(conn, id, application.pgp_key.as_deref())?;
+    Ok(id)
 }
 
 pub fn find(conn: &mut DbConnection, id: i64) -> Result<Option<Member>, DbError> {

@@ -2,6 +2,11 @@
 //! members at the early-disclosure time, announces it and publishes it on time, and alerts
 //! release managers about embargoed mail that failed for good. The mail worker asks
 //! [`before_send`] just before each message leaves.
+//!
+//! Embargoed mail is encrypted to each member's key ([`member_seal`]), checked when the mail
+//! is queued and again when it is sent. Under `EDL_ENCRYPTION=required` (the default) a member
+//! without a usable key gets a signed notice instead of the content, the ledger says why, and
+//! release managers are told how many.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -9,11 +14,14 @@ use serde_json::json;
 
 use crate::app::Context;
 use crate::audit;
+use crate::config::Encryption;
 use crate::db::schema::{members, outbox, releases};
 use crate::db::{self, DbConnection, DbError};
 use crate::domain::{MemberStatus, OutboxStatus};
 use crate::mail::outbox::OutboxRow;
+use crate::mail::transport::Seal;
 use crate::mail::worker::Verdict;
+use crate::openpgp::member_key::{self, UsableKey};
 use crate::releases::calendar::Moment;
 use crate::releases::release::{
     advisories_of, find, patches_of, pending_ids, subject, Release, ReleaseError,
@@ -22,6 +30,51 @@ use crate::releases::upstream;
 
 /// The template of the embargoed mailing; its rows are what the delivery ledger lists.
 pub const EMBARGOED: &str = "embargoed_release";
+
+/// The notice a member without a usable key gets instead of the embargoed content; the ledger
+/// lists these rows too.
+pub const WITHHELD_FOR_KEY: &str = "embargoed_withheld";
+
+/// The outer subject of every encrypted embargoed mail. It names no release: the real subject
+/// travels inside the encrypted part.
+pub const ENCRYPTED_SUBJECT: &str = "[EMBARGOED] Security release mail";
+
+/// How long a link to replace a member's key stays valid.
+pub const KEY_LINK_DAYS: i64 = 14;
+
+/// How embargoed content may reach one member now.
+#[derive(Debug, Clone)]
+pub enum KeySeal {
+    /// Encrypted to this key.
+    Encrypt(Box<UsableKey>),
+    /// In clear (signed): encryption is off, or `when-key` and the key is not usable.
+    Clear,
+    /// Not at all: encryption is required and the key is not usable, for this reason.
+    Withhold(String),
+}
+
+/// Whether embargoed mail to a member with `key` (armored, if any) at `alias` can be sent at
+/// `now`, and sealed how. The key is judged now, not when the member applied: a key that has
+/// expired or been revoked since is refused.
+pub fn member_seal(
+    encryption: Encryption,
+    key: Option<&str>,
+    alias: &str,
+    now: DateTime<Utc>,
+) -> KeySeal {
+    if encryption == Encryption::Off {
+        return KeySeal::Clear;
+    }
+    let usable = match key.map(str::trim).filter(|k| !k.is_empty()) {
+        Some(armored) => member_key::usable(armored, alias, now),
+        None => Err("No OpenPGP key is on record for this member.".to_owned()),
+    };
+    match (usable, encryption) {
+        (Ok(key), _) => KeySeal::Encrypt(Box::new(key)),
+        (Err(why), Encryption::Required) => KeySeal::Withhold(why),
+        (Err(_), _) => KeySeal::Clear,
+    }
+}
 
 /// What one distribution tick did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -118,12 +171,33 @@ fn mail_members(
     release: &Release,
     now: DateTime<Utc>,
 ) -> Result<usize, ReleaseError> {
-    let eligible: Vec<(i64, String, String)> = members::table
+    let eligible: Vec<(i64, String, String, Option<String>)> = members::table
         .filter(members::status.eq(MemberStatus::Active))
         .filter(members::policy_version.ge(ctx.policy.version))
         .order(members::id)
-        .select((members::id, members::security_alias, members::org_name))
+        .select((
+            members::id,
+            members::security_alias,
+            members::org_name,
+            members::pgp_key,
+        ))
         .load(conn)?;
+    // Members that have this revision's mail already need nothing more from this tick.
+    let has_revision: std::collections::HashSet<i64> = outbox::table
+        .filter(outbox::release_id.eq(release.id))
+        .filter(outbox::template.eq(EMBARGOED))
+        .filter(outbox::revision.eq(release.revision))
+        .select(outbox::member_id.assume_not_null())
+        .load::<i64>(conn)?
+        .into_iter()
+        .collect();
+    let eligible: Vec<_> = eligible
+        .into_iter()
+        .filter(|(id, ..)| !has_revision.contains(id))
+        .collect();
+    if eligible.is_empty() {
+        return Ok(0);
+    }
     let advisories = advisories_of(conn, release.id)?;
     let all_upstreams = upstream::list(conn)?;
     let patches = patches_of(conn, release.id)?;
@@ -156,7 +230,16 @@ fn mail_members(
         .into_iter()
         .collect();
     let mut sent = 0;
-    for (member_id, alias, org_name) in eligible {
+    let mut withheld_now = 0;
+    for (member_id, alias, org_name, key) in eligible {
+        if let KeySeal::Withhold(why) =
+            member_seal(ctx.settings.encryption, key.as_deref(), &alias, now)
+        {
+            withheld_now += usize::from(withhold_for_key(
+                conn, ctx, release, member_id, &alias, &org_name, &why, now,
+            )?);
+            continue;
+        }
         let context = json!({
             "org_name": org_name,
             "title": release.title,
@@ -195,6 +278,9 @@ fn mail_members(
             },
         )?;
         sent += usize::from(queued.is_some());
+    }
+    if withheld_now > 0 {
+        alert_withheld(conn, ctx, release, withheld_now)?;
     }
     if sent > 0 {
         if release.disclosed_at.is_none() {
@@ -291,20 +377,143 @@ fn stale_reason(
     Ok(None)
 }
 
-/// Everything checked just before a message leaves: stale embargoed mail is held back, and
-/// the upstream rule reads the attachments, refusing any that may not be redistributed.
+/// Queues, once per revision, the signed notice that tells a member without a usable key that
+/// an embargoed mailing was withheld, with a link to add a key. Returns whether it was queued
+/// now.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one member's facts, read by the caller"
+)]
+fn withhold_for_key(
+    conn: &mut DbConnection,
+    ctx: &Context,
+    release: &Release,
+    member_id: i64,
+    alias: &str,
+    org_name: &str,
+    why: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, crate::mail::MailError> {
+    let expires = now + chrono::Duration::days(KEY_LINK_DAYS);
+    let link = ctx.links.key_link(member_id, expires.timestamp());
+    let when = Moment::new(release.release_at.and_utc(), ctx.timezone());
+    let queued = ctx.mailer.enqueue_for_member(
+        conn,
+        WITHHELD_FOR_KEY,
+        alias,
+        json!({
+            "org_name": org_name,
+            "why": why,
+            "release_at_utc": when.utc_text(),
+            "key_url": ctx.url(&format!("/members/key/{link}")),
+            "key_url_expires": expires.format("%Y-%m-%d").to_string(),
+            "policy_url": ctx.url("/embargo-policy"),
+        }),
+        crate::mail::ReleaseMail {
+            dedupe_key: format!(
+                "release:{}:rev:{}:member:{member_id}:no-key",
+                release.id, release.revision
+            ),
+            release_id: release.id,
+            member_id,
+            revision: release.revision,
+            attachments: Vec::new(),
+        },
+    )?;
+    Ok(queued.is_some())
+}
+
+/// Tells every release manager how many members got the notice instead of the content.
+fn alert_withheld(
+    conn: &mut DbConnection,
+    ctx: &Context,
+    release: &Release,
+    count: usize,
+) -> Result<(), ReleaseError> {
+    use crate::accounts::{self, Role};
+    for manager in accounts::with_role(conn, Role::ReleaseManager)? {
+        ctx.mailer.enqueue(
+            conn,
+            "members_without_key",
+            &manager.email,
+            json!({
+                "manager_name": manager.name,
+                "title": release.title,
+                "revision": release.revision,
+                "count": count,
+                "release_url": ctx.url(&format!("/manage/releases/{}", release.id)),
+            }),
+            Some(format!(
+                "no-key:{}:{}:{}:{}",
+                release.id,
+                release.revision,
+                manager.id,
+                crate::db::now().and_utc().timestamp()
+            )),
+        )?;
+    }
+    Ok(())
+}
+
+/// Everything checked just before a message leaves: stale embargoed mail is held back; the
+/// upstream rule reads the attachments, refusing any that may not be redistributed; and
+/// embargoed mail is encrypted to the member's key as it is now, or held (with the notice
+/// queued) when encryption is required and the key is no longer usable. Every other mail is
+/// signed.
 pub fn before_send(
     conn: &mut DbConnection,
+    ctx: &Context,
     row: &OutboxRow,
     now: NaiveDateTime,
 ) -> Result<Verdict, DbError> {
+    let mut seal = Seal::Signed;
     if row.template == EMBARGOED {
         if let Some(reason) = stale_reason(conn, row, now)? {
             return Ok(Verdict::Hold(reason.to_owned()));
         }
+        let member: Option<(String, String, Option<String>)> = members::table
+            .filter(members::id.eq(row.member_id.unwrap_or_default()))
+            .select((members::security_alias, members::org_name, members::pgp_key))
+            .first(conn)
+            .optional()?;
+        let Some((alias, org_name, key)) = member else {
+            return Ok(Verdict::Hold("the member no longer exists".to_owned()));
+        };
+        match member_seal(
+            ctx.settings.encryption,
+            key.as_deref(),
+            &alias,
+            now.and_utc(),
+        ) {
+            KeySeal::Encrypt(key) => {
+                seal = Seal::Encrypted {
+                    to: key,
+                    outer_subject: ENCRYPTED_SUBJECT.to_owned(),
+                }
+            }
+            KeySeal::Clear => {}
+            KeySeal::Withhold(why) => {
+                // The key was usable when the mail was queued and is not now.
+                if let Some(release) = find(conn, row.release_id.unwrap_or_default())? {
+                    let member_id = row.member_id.unwrap_or_default();
+                    withhold_for_key(
+                        conn,
+                        ctx,
+                        &release,
+                        member_id,
+                        &alias,
+                        &org_name,
+                        &why,
+                        now.and_utc(),
+                    )
+                    .map_err(|e| DbError::Task(e.to_string()))?;
+                }
+                return Ok(Verdict::Hold(format!("no usable key: {why}")));
+            }
+        }
     }
     Ok(match upstream::attachments_for_send(conn, row.id)? {
-        Ok(files) => Verdict::Send(files),
+        Ok(attachments) => Verdict::Send { attachments, seal },
         Err(reason) => Verdict::Refuse(reason),
     })
 }

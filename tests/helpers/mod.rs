@@ -3,6 +3,7 @@
 //! Its clock is the app's own: tests move time forward with [`TestApp::advance`] instead of
 //! sleeping. A test that leaves queued mail undone fails when its `TestApp` is dropped.
 
+pub mod keys;
 pub mod smtp;
 
 use std::future::Future;
@@ -246,13 +247,7 @@ impl TestApp {
 
     /// An outbox worker of this app's, as a second process would run it.
     pub fn worker(&self, name: &str, transport: Transport) -> edl::mail::worker::Worker {
-        let delivery = edl::startup::delivery(
-            &self.settings,
-            &self.pool,
-            &transport,
-            &self.state.mailer,
-            &self.clock,
-        );
+        let delivery = edl::startup::delivery(&self.state.ctx, &self.pool, &transport);
         edl::mail::worker::Worker::new(name.to_owned(), delivery)
     }
 
@@ -561,28 +556,61 @@ impl TestApp {
         use diesel::ExpressionMethods;
         use edl::db::schema::members;
         let org = org.to_owned();
+        let domain_text = domain.to_ascii_lowercase();
         let domain = edl::domain::OrgDomain::parse(domain).expect("a domain");
         let status: edl::domain::MemberStatus = status.parse().expect("a member status");
         let alias =
             edl::domain::SecurityAlias::parse(&format!("security@{domain}")).expect("alias");
-        self.with_db(move |c| {
-            let now = db::now();
-            Ok(diesel::insert_into(members::table)
-                .values((
-                    members::org_name.eq(&org),
-                    members::org_domain.eq(&domain),
-                    members::security_alias.eq(&alias),
-                    members::policy_version.eq(policy_version),
-                    members::status.eq(status),
-                    members::joined_at.eq(now - chrono::Duration::days(400)),
-                    members::last_reviewed_at.eq(now - chrono::Duration::days(400)),
-                    members::next_review_due.eq(now - chrono::Duration::days(35)),
-                    members::created_at.eq(now),
-                    members::updated_at.eq(now),
-                ))
-                .returning(members::id)
-                .get_result(c)?)
-        })
-        .await
+        let id = self
+            .with_db(move |c| {
+                let now = db::now();
+                Ok(diesel::insert_into(members::table)
+                    .values((
+                        members::org_name.eq(&org),
+                        members::org_domain.eq(&domain),
+                        members::security_alias.eq(&alias),
+                        members::policy_version.eq(policy_version),
+                        members::status.eq(status),
+                        members::joined_at.eq(now - chrono::Duration::days(400)),
+                        members::last_reviewed_at.eq(now - chrono::Duration::days(400)),
+                        members::next_review_due.eq(now - chrono::Duration::days(35)),
+                        members::created_at.eq(now),
+                        members::updated_at.eq(now),
+                    ))
+                    .returning(members::id)
+                    .get_result(c)?)
+            })
+            .await;
+        // Every member has a usable key unless a test takes it away.
+        self.set_member_key(id, Some(&keys::public(&format!("security@{domain_text}"))))
+            .await;
+        id
     }
+
+    /// Stores `armored` as the member's key (`None`: the member has none), as the service
+    /// stores one handed in.
+    pub async fn set_member_key(&self, member_id: i64, armored: Option<&str>) {
+        let armored = armored.map(str::to_owned);
+        self.with_db(move |c| edl::membership::members::set_key(c, member_id, armored.as_deref()))
+            .await;
+    }
+}
+
+/// The first part of a PGP/MIME signed message byte for byte, as its signature covers it, and
+/// the armored signature.
+pub fn signed_content(raw: &[u8]) -> (Vec<u8>, String) {
+    let parsed = mailparse::parse_mail(raw).expect("a message");
+    assert_eq!(
+        parsed.ctype.mimetype, "multipart/signed",
+        "a signed message"
+    );
+    assert_eq!(parsed.ctype.params["protocol"], "application/pgp-signature");
+    let boundary = &parsed.ctype.params["boundary"];
+    let first = format!("--{boundary}\r\n");
+    let next = format!("\r\n--{boundary}\r\n");
+    let text = String::from_utf8_lossy(raw);
+    let start = text.find(&first).expect("the first part") + first.len();
+    let end = start + text[start..].find(&next).expect("the second part");
+    let signature = parsed.subparts[1].get_body().expect("the signature");
+    (raw[start..end].to_vec(), signature)
 }

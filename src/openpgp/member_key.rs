@@ -1,0 +1,324 @@
+//! A member's public key: whether embargoed mail can be encrypted to it now, and to which of
+//! its (sub)keys. The membership check at application time and the mailing at send time ask
+//! the same question here, so a key that expired or was revoked since the application is
+//! refused when it matters.
+
+use chrono::{DateTime, Utc};
+use pgp::composed::{Deserializable, SignedPublicKey, SignedPublicSubKey};
+use pgp::packet::{KeyFlags, Signature, SignatureType};
+use pgp::types::{KeyDetails, Tag, Timestamp};
+
+/// A public key with a few subkeys and signatures is a few KiB; far more is not a key we want
+/// to parse on a request thread.
+pub const MAX_KEY_BYTES: usize = 64 * 1024;
+
+/// A key that embargoed mail can be encrypted to now.
+#[derive(Debug, Clone)]
+pub struct UsableKey {
+    pub key: SignedPublicKey,
+    /// The primary key's fingerprint, upper-case hex.
+    pub fingerprint: String,
+    /// When the key stops being usable for encryption: the earlier of the primary key's expiry
+    /// and the chosen encryption key's. `None` when neither expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The subkey mail is encrypted to; `None` when the primary key itself encrypts.
+    encryption_subkey: Option<usize>,
+}
+
+/// The key mail is encrypted to, as rPGP takes it.
+pub enum EncryptTo<'a> {
+    Primary(&'a SignedPublicKey),
+    Subkey(&'a SignedPublicSubKey),
+}
+
+impl UsableKey {
+    pub fn encryption_key(&self) -> EncryptTo<'_> {
+        match self
+            .encryption_subkey
+            .and_then(|i| self.key.public_subkeys.get(i))
+        {
+            Some(subkey) => EncryptTo::Subkey(subkey),
+            None => EncryptTo::Primary(&self.key),
+        }
+    }
+}
+
+/// Reads an ASCII-armored public key, refusing what is not one with a sentence that says what
+/// to paste instead.
+pub fn read(armored: &str, alias: &str) -> Result<SignedPublicKey, String> {
+    let armored = armored.trim();
+    if armored.len() > MAX_KEY_BYTES {
+        return Err(format!(
+            "The key is {} KiB, more than the 64 KiB accepted; export only the public key, \
+             without third-party signatures (gpg --armor --export-options export-minimal \
+             --export {alias}).",
+            armored.len().div_ceil(1024)
+        ));
+    }
+    if armored.contains("PRIVATE KEY BLOCK") {
+        return Err(format!(
+            "This is a private (secret) key, not a public one. It was not stored; treat it as \
+             exposed, and paste the output of gpg --armor --export {alias} instead."
+        ));
+    }
+    match SignedPublicKey::from_string(armored) {
+        Ok((key, _headers)) => Ok(key),
+        Err(e) => {
+            // rPGP's messages are short, but bound what is echoed back.
+            let e: String = e.to_string().chars().take(200).collect();
+            Err(format!(
+                "The key could not be read as an OpenPGP public key: {e}. Paste the whole \
+                 ASCII-armored block from gpg --armor --export {alias}, including the BEGIN \
+                 and END lines."
+            ))
+        }
+    }
+}
+
+/// The key, if mail to `alias` can be encrypted to it at `now`; otherwise every problem, as
+/// sentences with their fix.
+pub fn usable(armored: &str, alias: &str, now: DateTime<Utc>) -> Result<UsableKey, String> {
+    let key = read(armored, alias)?;
+    let judged = judge(&key, alias, now);
+    if !judged.problems.is_empty() {
+        return Err(judged.problems.join(" "));
+    }
+    let Some((encryption_subkey, subkey_expiry)) = judged.encrypt_with else {
+        return Err("The key has no encryption-capable (sub)key.".to_owned());
+    };
+    let expires_at = match (judged.primary_expiry, subkey_expiry) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    Ok(UsableKey {
+        fingerprint: fingerprint(&key),
+        key,
+        expires_at,
+        encryption_subkey,
+    })
+}
+
+/// What the member pages and reminders show of a stored key, usable or not: its fingerprint
+/// and when it stops being usable for encryption (`None` for never, or when it cannot
+/// encrypt at all). `None` when the text is not a key.
+pub fn facts(armored: &str) -> Option<(String, Option<DateTime<Utc>>)> {
+    let key = read(armored, "").ok()?;
+    let judged = judge(&key, "", Utc::now());
+    let expiry = match (
+        judged.primary_expiry,
+        judged.encrypt_with.and_then(|(_, e)| e),
+    ) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    Some((fingerprint(&key), expiry))
+}
+
+/// The primary key's fingerprint, upper-case hex.
+pub fn fingerprint(key: &SignedPublicKey) -> String {
+    format!("{:X}", key.fingerprint())
+}
+
+struct Judged {
+    problems: Vec<String>,
+    primary_expiry: Option<DateTime<Utc>>,
+    /// The newest valid encryption key: a subkey index (or `None` for the primary) and when it
+    /// expires.
+    encrypt_with: Option<(Option<usize>, Option<DateTime<Utc>>)>,
+}
+
+/// Everything wrong with the key, each as a sentence with its fix. Only self-signatures that
+/// verify count: third-party certifications are common on real keys and must not break the
+/// check, and a forged binding must not lend a key a user ID or subkey it does not have.
+fn judge(key: &SignedPublicKey, alias: &str, now: DateTime<Utc>) -> Judged {
+    let primary = &key.primary_key;
+    let fpr = fingerprint(key);
+    let mut judged = Judged {
+        problems: Vec::new(),
+        primary_expiry: None,
+        encrypt_with: None,
+    };
+
+    if key
+        .details
+        .revocation_signatures
+        .iter()
+        .any(|sig| sig.verify_key(primary).is_ok())
+    {
+        judged.problems.push(
+            "The key has been revoked by its owner; send the key the team uses now.".to_owned(),
+        );
+        return judged;
+    }
+
+    // For each user ID its newest valid self-signature; a user ID whose newest one is a
+    // revocation no longer belongs to the key.
+    let users: Vec<(String, &Signature)> = key
+        .details
+        .users
+        .iter()
+        .filter_map(|user| {
+            let sig = newest(user.signatures.iter().filter(|s| {
+                s.verify_certification(primary, Tag::UserId, &user.id)
+                    .is_ok()
+            }))?;
+            let live = sig.typ() != Some(SignatureType::CertRevocation);
+            live.then(|| (String::from_utf8_lossy(user.id.id()).into_owned(), sig))
+        })
+        .collect();
+
+    // The primary key's expiry and flags come from its newest self-signature, as gpg rewrites
+    // every user ID's signature (or the direct-key signature) when the expiry changes.
+    let primary_sig = newest(
+        users.iter().map(|(_, sig)| *sig).chain(
+            key.details
+                .direct_signatures
+                .iter()
+                .filter(|s| s.verify_key(primary).is_ok()),
+        ),
+    );
+
+    let mut expired = false;
+    match primary_sig {
+        None => judged.problems.push(format!(
+            "The key has no self-signature that verifies, so its user IDs and expiry cannot be \
+             trusted; export it again (gpg --armor --export {alias}) and paste it unchanged."
+        )),
+        Some(sig) => {
+            judged.primary_expiry = expires_at(primary.created_at(), sig);
+            if let Some(expiry) = judged.primary_expiry {
+                if expiry <= now {
+                    expired = true;
+                    judged.problems.push(format!(
+                        "The key expired on {}; extend it and its subkeys (gpg \
+                         --quick-set-expire {fpr} 2y, then the same with '*' added) and paste \
+                         it again.",
+                        expiry.format("%Y-%m-%d")
+                    ));
+                }
+            }
+        }
+    }
+
+    // With the primary expired every subkey is unusable too; saying so again adds nothing.
+    if !expired {
+        match encryption_key(key, primary_sig, now, &fpr) {
+            Ok(found) => judged.encrypt_with = Some(found),
+            Err(problem) => judged.problems.push(problem),
+        }
+    }
+
+    let names_alias = users
+        .iter()
+        .any(|(uid, _)| uid_address(uid).eq_ignore_ascii_case(alias));
+    if !names_alias {
+        let found = if users.is_empty() {
+            "it has none that is validly signed".to_owned()
+        } else {
+            let uids: Vec<&str> = users.iter().map(|(uid, _)| uid.as_str()).collect();
+            format!("it has {}", uids.join(", "))
+        };
+        judged.problems.push(format!(
+            "No user ID of the key names {alias} ({found}); add one (gpg --quick-add-uid {fpr} \
+             'Security team <{alias}>') and paste the key again."
+        ));
+    }
+    judged
+}
+
+/// The newest unexpired, unrevoked (sub)key that can encrypt, with its expiry; otherwise what
+/// to fix.
+#[allow(clippy::type_complexity, reason = "a private helper's pair")]
+fn encryption_key(
+    key: &SignedPublicKey,
+    primary_sig: Option<&Signature>,
+    now: DateTime<Utc>,
+    fpr: &str,
+) -> Result<(Option<usize>, Option<DateTime<Utc>>), String> {
+    let primary = &key.primary_key;
+    let mut latest_expiry: Option<DateTime<Utc>> = None;
+    let mut best: Option<(usize, u32, Option<DateTime<Utc>>)> = None;
+    for (index, subkey) in key.public_subkeys.iter().enumerate() {
+        let Some(sig) = newest(
+            subkey
+                .signatures
+                .iter()
+                .filter(|s| s.verify_subkey_binding(primary, &subkey.key).is_ok()),
+        ) else {
+            continue;
+        };
+        if sig.typ() == Some(SignatureType::SubkeyRevocation)
+            || !subkey.key.algorithm().can_encrypt()
+            || !allows_encryption(&sig.key_flags())
+        {
+            continue;
+        }
+        match expires_at(subkey.key.created_at(), sig) {
+            Some(expiry) if expiry <= now => {
+                latest_expiry = latest_expiry.max(Some(expiry));
+            }
+            expiry => {
+                let created = subkey.key.created_at().as_secs();
+                if best.is_none_or(|(_, newest, _)| created >= newest) {
+                    best = Some((index, created, expiry));
+                }
+            }
+        }
+    }
+    if let Some((index, _, expiry)) = best {
+        return Ok((Some(index), expiry));
+    }
+    if primary.algorithm().can_encrypt()
+        && primary_sig.is_some_and(|s| allows_encryption(&s.key_flags()))
+    {
+        return Ok((None, None));
+    }
+    Err(match latest_expiry {
+        Some(expiry) => format!(
+            "The key's encryption subkey expired on {}; extend it (gpg --quick-set-expire \
+             {fpr} 2y '*') or add a new one (gpg --quick-add-key {fpr} cv25519 encr 2y) and \
+             paste the key again.",
+            expiry.format("%Y-%m-%d")
+        ),
+        None => format!(
+            "The key has no encryption-capable (sub)key, so embargoed mail could not be \
+             encrypted to it; add one (gpg --quick-add-key {fpr} cv25519 encr 2y) and paste \
+             the key again."
+        ),
+    })
+}
+
+/// Key flags say what a key is for; without any, the algorithm alone decides (RFC 9580 5.2.3.29).
+fn allows_encryption(flags: &KeyFlags) -> bool {
+    let any_usage = flags.certify()
+        || flags.sign()
+        || flags.encrypt_comms()
+        || flags.encrypt_storage()
+        || flags.authentication();
+    !any_usage || flags.encrypt_comms() || flags.encrypt_storage()
+}
+
+fn newest<'s>(sigs: impl Iterator<Item = &'s Signature>) -> Option<&'s Signature> {
+    sigs.max_by_key(|s| s.created().map_or(0, Timestamp::as_secs))
+}
+
+/// When a key made at `created` expires under `sig`; None for never.
+fn expires_at(created: Timestamp, sig: &Signature) -> Option<DateTime<Utc>> {
+    // A zero expiry time means "does not expire" (RFC 9580 5.2.3.13).
+    let lifetime = sig.key_expiration_time().filter(|d| d.as_secs() > 0)?;
+    DateTime::from_timestamp(
+        i64::from(created.as_secs()) + i64::from(lifetime.as_secs()),
+        0,
+    )
+}
+
+/// The address in a user ID: the part in angle brackets ("Team <a@b>"), or the whole of a
+/// bare-address user ID. Exact comparison, so "xsecurity@b" does not pass for "security@b".
+fn uid_address(uid: &str) -> &str {
+    if let (Some(start), Some(end)) = (uid.rfind('<'), uid.rfind('>')) {
+        if start < end {
+            return uid[start + 1..end].trim();
+        }
+    }
+    uid.trim()
+}
