@@ -27,7 +27,8 @@ use crate::web::auth::{self, Access, AccessTable, RouteDef};
 use crate::web::ratelimit::RateLimiter;
 use crate::web::{
     account, admin, admin_members, apply, assets, errors, health, home, login, manage_releases,
-    pages::Pages, public, receipts, releases_public, review, AppState, CONTENT_SECURITY_POLICY,
+    openpgp, pages::Pages, public, receipts, releases_public, review, AppState,
+    CONTENT_SECURITY_POLICY,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -134,6 +135,33 @@ pub fn route_table() -> Vec<RouteDef> {
         r(Method::GET, "/members", Public, || {
             web::get().to(public::roster)
         }),
+        r(Method::GET, "/openpgp.asc", Public, || {
+            web::get().to(openpgp::armored)
+        }),
+        r(
+            Method::GET,
+            "/.well-known/openpgpkey/hu/{hash}",
+            Public,
+            || web::get().to(openpgp::direct_key),
+        ),
+        r(
+            Method::GET,
+            "/.well-known/openpgpkey/policy",
+            Public,
+            || web::get().to(openpgp::direct_policy),
+        ),
+        r(
+            Method::GET,
+            "/.well-known/openpgpkey/{domain}/hu/{hash}",
+            Public,
+            || web::get().to(openpgp::advanced_key),
+        ),
+        r(
+            Method::GET,
+            "/.well-known/openpgpkey/{domain}/policy",
+            Public,
+            || web::get().to(openpgp::advanced_policy),
+        ),
         r(Method::GET, "/releases", Public, || {
             web::get().to(releases_public::list)
         }),

@@ -52,6 +52,19 @@ const MATRIX: &[(&str, &str, [Expect; 5])] = &[
     ("GET", "/criteria", [A, A, A, A, A]),
     ("GET", "/embargo-policy", [A, A, A, A, A]),
     ("GET", "/members", [A, A, A, A, A]),
+    ("GET", "/openpgp.asc", [A, A, A, A, A]),
+    ("GET", "/.well-known/openpgpkey/hu/{hash}", [A, A, A, A, A]),
+    ("GET", "/.well-known/openpgpkey/policy", [A, A, A, A, A]),
+    (
+        "GET",
+        "/.well-known/openpgpkey/{domain}/hu/{hash}",
+        [A, A, A, A, A],
+    ),
+    (
+        "GET",
+        "/.well-known/openpgpkey/{domain}/policy",
+        [A, A, A, A, A],
+    ),
     ("GET", "/releases", [A, A, A, A, A]),
     ("GET", "/releases/{id}", [V, V, V, V, V]),
     ("GET", "/feed.atom", [A, A, A, A, A]),
@@ -154,7 +167,10 @@ async fn every_route_answers_every_persona_as_the_matrix_says(backend: Backend) 
             .replace("{id}", &target.to_string())
             .replace("{name}", "style.css")
             .replace("{token}", "0123456789abcdef")
-            .replace("{patch}", "1");
+            .replace("{patch}", "1")
+            // The Web Key Directory of the default From address, edl@localhost.
+            .replace("{domain}", "localhost")
+            .replace("{hash}", "yhuces14hjpupkd5ncq377tktssajs4j");
         for (column, (persona, role)) in personas.iter().enumerate() {
             let browser = Browser::open(&app).await;
             if role.is_some() {

@@ -18,6 +18,7 @@ mod envoy_guard;
 mod feed_validators;
 mod membership;
 mod migrations;
+mod openpgp_key;
 mod outbox;
 mod releases;
 mod web;

@@ -5,6 +5,7 @@
 mod audit;
 mod calendar;
 mod mail;
+mod openpgp;
 mod release;
 mod serve;
 mod upstream;
@@ -70,6 +71,11 @@ enum Command {
         #[command(subcommand)]
         command: upstream::UpstreamCommand,
     },
+    /// The list's OpenPGP key, which signs every mail.
+    Openpgp {
+        #[command(subcommand)]
+        command: openpgp::OpenPgpCommand,
+    },
 }
 
 /// Runs a parsed command line; the exit code says how it went.
@@ -116,6 +122,7 @@ async fn dispatch(command: Command, settings: Settings, raw: RawSettings) -> Res
         Command::Release { command } => release::run(settings, command).await,
         Command::Audit { command } => audit::run(settings, command).await,
         Command::Upstream { command } => upstream::run(settings, command).await,
+        Command::Openpgp { command } => openpgp::run(settings, command).await,
     }
 }
 

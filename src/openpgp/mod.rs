@@ -7,6 +7,7 @@
 pub mod list_key;
 pub mod member_key;
 pub mod mime;
+pub mod wkd;
 
 pub use list_key::{ListKey, OpenPgpError};
 pub use member_key::UsableKey;

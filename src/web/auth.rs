@@ -345,7 +345,15 @@ pub async fn guard<B: MessageBody + 'static>(
             .map_into_right_body(),
     };
     let mut response = response;
-    if existing_csrf.is_none() {
+    // A response a shared cache may keep (the public key, assets) must not hand one visitor's
+    // CSRF cookie to the next.
+    let shared_cacheable = response
+        .response()
+        .headers()
+        .get(header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("public"));
+    if existing_csrf.is_none() && !shared_cacheable {
         let cookie = private_cookie(
             &state.cookie_key,
             CSRF_COOKIE,

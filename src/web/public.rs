@@ -87,9 +87,12 @@ pub async fn embargo_policy(
     state: web::Data<AppState>,
     viewer: Viewer,
 ) -> Result<HttpResponse, AppError> {
+    // Members check mail signatures against this key; the page says which one it is.
+    let fingerprint = crate::mail::grouped_fingerprint(&state.ctx.mailer.signer.fingerprint);
     let context = minijinja::context! {
         policy => state.ctx.policy,
         envoy_policy_url => ENVOY_POLICY_URL,
+        list_key_fingerprint => fingerprint,
     };
     state.pages.page(&viewer, "embargo_policy.html", context)
 }

@@ -3,6 +3,7 @@
 //! Its clock is the app's own: tests move time forward with [`TestApp::advance`] instead of
 //! sleeping. A test that leaves queued mail undone fails when its `TestApp` is dropped.
 
+pub mod gnupg;
 pub mod keys;
 pub mod smtp;
 
