@@ -22,6 +22,7 @@ use actix_web::{HttpResponse, ResponseError};
 
 use crate::accounts::AccountError;
 use crate::db::DbError;
+use crate::membership::keys::KeyError as MemberKeyError;
 use crate::membership::FlowError;
 use crate::releases::release::ReleaseError;
 
@@ -143,6 +144,27 @@ impl WorkflowError for AccountError {
     }
 }
 
+impl WorkflowError for MemberKeyError {
+    fn into_response(self) -> Result<Refusal, AppError> {
+        match self {
+            MemberKeyError::NotFound => Err(AppError::NotFound),
+            MemberKeyError::Removed | MemberKeyError::Void(_) => {
+                Ok(Refusal::conflict(self.to_string()))
+            }
+            MemberKeyError::Unusable(why) => Ok(Refusal::Invalid(FieldErrors::from([(
+                "pgp_key".to_owned(),
+                why,
+            )]))),
+            MemberKeyError::WrongCode { .. } => Ok(Refusal::Invalid(FieldErrors::from([(
+                "code".to_owned(),
+                self.to_string(),
+            )]))),
+            MemberKeyError::Mail(mail) => Err(AppError::internal(mail)),
+            MemberKeyError::Db(db) => Err(db.into()),
+        }
+    }
+}
+
 impl From<Refusal> for AppError {
     fn from(refusal: Refusal) -> Self {
         match refusal {
@@ -166,7 +188,7 @@ macro_rules! workflow_into_app_error {
     )*};
 }
 
-workflow_into_app_error!(ReleaseError, FlowError, AccountError);
+workflow_into_app_error!(ReleaseError, FlowError, AccountError, MemberKeyError);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {

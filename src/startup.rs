@@ -186,6 +186,15 @@ pub fn route_table() -> Vec<RouteDef> {
             Public,
             || web::post().to(public::accept_policy),
         ),
+        r(Method::GET, "/members/key/{token}", Public, || {
+            web::get().to(crate::web::member_key::page)
+        }),
+        r(Method::POST, "/members/key/{token}", Public, || {
+            web::post().to(crate::web::member_key::submit)
+        }),
+        r(Method::POST, "/members/key/{token}/confirm", Public, || {
+            web::post().to(crate::web::member_key::confirm)
+        }),
         r(Method::GET, "/apply", Public, || web::get().to(apply::form)),
         r(Method::POST, "/apply", Public, || {
             web::post().to(apply::submit)
@@ -348,6 +357,12 @@ pub fn route_table() -> Vec<RouteDef> {
             "/admin/members/{id}/breach",
             Role(Admin),
             || web::post().to(admin_members::breach),
+        ),
+        r(
+            Method::POST,
+            "/admin/members/{id}/key-link",
+            Role(Admin),
+            || web::post().to(admin_members::key_link),
         ),
     ]
 }
@@ -601,11 +616,14 @@ pub fn spawn_scheduler(
             })
             .await;
             match result {
-                Ok(report) if report.reminders + report.policy_requests > 0 => {
+                Ok(report)
+                    if report.reminders + report.policy_requests + report.key_reminders > 0 =>
+                {
                     ctx.mailer.wake_workers();
                     tracing::info!(
                         reminders = report.reminders,
                         policy_requests = report.policy_requests,
+                        key_reminders = report.key_reminders,
                         "Scheduled mail queued."
                     );
                 }

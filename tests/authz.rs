@@ -71,6 +71,9 @@ const MATRIX: &[(&str, &str, [Expect; 5])] = &[
     ("GET", "/calendar.ics", [A, A, A, A, A]),
     ("GET", "/members/accept-policy/{token}", [V, V, V, V, V]),
     ("POST", "/members/accept-policy/{token}", [V, V, V, V, V]),
+    ("GET", "/members/key/{token}", [V, V, V, V, V]),
+    ("POST", "/members/key/{token}", [V, V, V, V, V]),
+    ("POST", "/members/key/{token}/confirm", [V, V, V, V, V]),
     ("GET", "/apply", [A, A, A, A, A]),
     ("POST", "/apply", [A, A, A, A, A]),
     ("GET", "/apply/confirm/{token}", [V, V, V, V, V]),
@@ -110,6 +113,7 @@ const MATRIX: &[(&str, &str, [Expect; 5])] = &[
     ("POST", "/admin/members/{id}/remove", [S, F, F, F, V]),
     ("POST", "/admin/members/{id}/reviewed", [S, F, F, F, V]),
     ("POST", "/admin/members/{id}/breach", [S, F, F, F, V]),
+    ("POST", "/admin/members/{id}/key-link", [S, F, F, F, V]),
 ];
 
 #[test]

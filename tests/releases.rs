@@ -962,6 +962,10 @@ async fn cancelling_or_postponing_tells_the_members_who_were_mailed(backend: Bac
     assert!(
         mail.text().contains("A regression was found.") && mail.text().contains(&later.to_string())
     );
+    // The new date is embargoed too: the postponement travels encrypted, under the neutral
+    // subject.
+    assert!(mail.encrypted);
+    assert!(!mail.wire_decoded().contains("A regression was found."));
     let moved = find(&s, id).await;
     assert_eq!(moved.release_at.date(), later);
     assert!(

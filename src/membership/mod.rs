@@ -5,6 +5,7 @@
 
 pub mod application;
 pub mod checks;
+pub mod keys;
 pub mod members;
 pub mod policy;
 pub mod review;
@@ -842,11 +843,14 @@ pub fn accept_policy(
 pub struct JobReport {
     pub reminders: usize,
     pub policy_requests: usize,
+    /// Members reminded that their OpenPGP key expires soon.
+    pub key_reminders: usize,
 }
 
 /// Reminds reviewers of applications waiting longer than `review_reminder_days` (once per
-/// such period), and asks members on an older policy version to accept the current one (once
-/// per version). Dedupe keys make a second run, or a second process, a no-op.
+/// such period), asks members on an older policy version to accept the current one (once
+/// per version), and reminds members whose OpenPGP key expires soon (once per key). Dedupe
+/// keys make a second run, or a second process, a no-op.
 pub fn run_jobs(
     conn: &mut DbConnection,
     ctx: &Context,
@@ -923,6 +927,7 @@ pub fn run_jobs(
             )?;
             report.policy_requests += usize::from(queued.is_some());
         }
+        report.key_reminders = keys::remind_expiring(conn, ctx, now)?;
         Ok::<_, FlowError>(())
     })?;
     Ok(report)

@@ -10,6 +10,7 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
+use serde::Serialize;
 use serde_json::json;
 
 use crate::app::Context;
@@ -38,9 +39,6 @@ pub const WITHHELD_FOR_KEY: &str = "embargoed_withheld";
 /// The outer subject of every encrypted embargoed mail. It names no release: the real subject
 /// travels inside the encrypted part.
 pub const ENCRYPTED_SUBJECT: &str = "[EMBARGOED] Security release mail";
-
-/// How long a link to replace a member's key stays valid.
-pub const KEY_LINK_DAYS: i64 = 14;
 
 /// How embargoed content may reach one member now.
 #[derive(Debug, Clone)]
@@ -377,6 +375,116 @@ fn stale_reason(
     Ok(None)
 }
 
+/// One message of a release's delivery ledger: what each member was sent, whether it left
+/// encrypted, and, for a member without a usable key, why it got the notice instead.
+#[derive(Debug, Clone, Serialize)]
+pub struct LedgerLine {
+    pub org_name: String,
+    pub revision: Option<i32>,
+    pub status: OutboxStatus,
+    pub message_id: String,
+    pub sent_at: Option<NaiveDateTime>,
+    pub last_error: Option<String>,
+    pub held_reason: Option<String>,
+    /// Once sent, whether it left encrypted.
+    pub encrypted: Option<bool>,
+    /// For the notice sent instead of the content: why the member's key is not usable now,
+    /// or that it works now and the mailing follows at the next run.
+    pub no_key: Option<String>,
+    pub acknowledged_at: Option<NaiveDateTime>,
+}
+
+/// The delivery ledger of a release at `now`: every embargoed message and every notice sent
+/// instead, by member.
+pub fn ledger(
+    conn: &mut DbConnection,
+    release_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<LedgerLine>, DbError> {
+    use crate::db::schema::release_receipts;
+    type Row = (
+        (i64, String, String, Option<String>),
+        (
+            String,
+            Option<i32>,
+            OutboxStatus,
+            String,
+            Option<NaiveDateTime>,
+        ),
+        (Option<String>, Option<String>, Option<bool>),
+        Option<NaiveDateTime>,
+    );
+    let rows: Vec<Row> = outbox::table
+        .inner_join(members::table)
+        .left_join(
+            release_receipts::table.on(release_receipts::release_id
+                .nullable()
+                .eq(outbox::release_id)
+                .and(release_receipts::member_id.nullable().eq(outbox::member_id))
+                .and(release_receipts::revision.nullable().eq(outbox::revision))),
+        )
+        .filter(outbox::release_id.eq(release_id))
+        .filter(outbox::template.eq_any([EMBARGOED, WITHHELD_FOR_KEY]))
+        .order((members::org_name, outbox::id))
+        .select((
+            (
+                members::id,
+                members::org_name,
+                members::security_alias,
+                members::pgp_key,
+            ),
+            (
+                outbox::template,
+                outbox::revision,
+                outbox::status,
+                outbox::message_id,
+                outbox::sent_at,
+            ),
+            (outbox::last_error, outbox::held_reason, outbox::encrypted),
+            release_receipts::acknowledged_at.nullable(),
+        ))
+        .load(conn)?;
+    // Members whose notice was followed by the mailing itself, once their key worked.
+    let mailed: std::collections::HashSet<(i64, Option<i32>)> = rows
+        .iter()
+        .filter(|(_, (template, ..), ..)| template == EMBARGOED)
+        .map(|((member, ..), (_, revision, ..), ..)| (*member, *revision))
+        .collect();
+    Ok(rows
+        .into_iter()
+        .map(
+            |(
+                (member, org_name, alias, key),
+                (template, revision, status, message_id, sent_at),
+                (last_error, held_reason, encrypted),
+                acknowledged_at,
+            )| {
+                let no_key = (template == WITHHELD_FOR_KEY).then(|| {
+                    if mailed.contains(&(member, revision)) {
+                        return "The mailing followed once the key worked.".to_owned();
+                    }
+                    match member_seal(Encryption::Required, key.as_deref(), &alias, now) {
+                        KeySeal::Withhold(why) => why,
+                        _ => "The key works now; the mailing goes out at the next run.".to_owned(),
+                    }
+                });
+                LedgerLine {
+                    org_name,
+                    revision,
+                    status,
+                    message_id,
+                    sent_at,
+                    last_error,
+                    held_reason,
+                    encrypted,
+                    no_key,
+                    acknowledged_at,
+                }
+            },
+        )
+        .collect())
+}
+
 /// Queues, once per revision, the signed notice that tells a member without a usable key that
 /// an embargoed mailing was withheld, with a link to add a key. Returns whether it was queued
 /// now.
@@ -394,8 +502,7 @@ fn withhold_for_key(
     why: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, crate::mail::MailError> {
-    let expires = now + chrono::Duration::days(KEY_LINK_DAYS);
-    let link = ctx.links.key_link(member_id, expires.timestamp());
+    let (key_url, expires) = crate::membership::keys::key_link(ctx, member_id, now);
     let when = Moment::new(release.release_at.and_utc(), ctx.timezone());
     let queued = ctx.mailer.enqueue_for_member(
         conn,
@@ -405,7 +512,7 @@ fn withhold_for_key(
             "org_name": org_name,
             "why": why,
             "release_at_utc": when.utc_text(),
-            "key_url": ctx.url(&format!("/members/key/{link}")),
+            "key_url": key_url,
             "key_url_expires": expires.format("%Y-%m-%d").to_string(),
             "policy_url": ctx.url("/embargo-policy"),
         }),
@@ -456,10 +563,10 @@ fn alert_withheld(
 }
 
 /// Everything checked just before a message leaves: stale embargoed mail is held back; the
-/// upstream rule reads the attachments, refusing any that may not be redistributed; and
-/// embargoed mail is encrypted to the member's key as it is now, or held (with the notice
-/// queued) when encryption is required and the key is no longer usable. Every other mail is
-/// signed.
+/// upstream rule reads the attachments, refusing any that may not be redistributed; and mail
+/// to a member about a release is encrypted to the member's key as it is now. Embargoed mail
+/// whose member's key no longer works is held (with the notice queued) when encryption is
+/// required. Every mail is signed.
 pub fn before_send(
     conn: &mut DbConnection,
     ctx: &Context,
@@ -467,9 +574,12 @@ pub fn before_send(
     now: NaiveDateTime,
 ) -> Result<Verdict, DbError> {
     let mut seal = Seal::Signed;
-    if row.template == EMBARGOED {
-        if let Some(reason) = stale_reason(conn, row, now)? {
-            return Ok(Verdict::Hold(reason.to_owned()));
+    let for_member = row.release_id.is_some() && row.member_id.is_some();
+    if for_member && row.template != WITHHELD_FOR_KEY {
+        if row.template == EMBARGOED {
+            if let Some(reason) = stale_reason(conn, row, now)? {
+                return Ok(Verdict::Hold(reason.to_owned()));
+            }
         }
         let member: Option<(String, String, Option<String>)> = members::table
             .filter(members::id.eq(row.member_id.unwrap_or_default()))
@@ -491,6 +601,9 @@ pub fn before_send(
                     outer_subject: ENCRYPTED_SUBJECT.to_owned(),
                 }
             }
+            // A postponement or cancellation carries no content: it goes signed rather than
+            // not at all, so a member is never left believing an old date.
+            KeySeal::Clear | KeySeal::Withhold(_) if row.template != EMBARGOED => {}
             KeySeal::Clear => {}
             KeySeal::Withhold(why) => {
                 // The key was usable when the mail was queued and is not now.

@@ -1,6 +1,6 @@
 //! `/admin/members`: suspend, reinstate and remove members with a reason, record breaches, and
-//! mark yearly reviews done. Members on an older policy version and members due for review
-//! are flagged.
+//! mark yearly reviews done, and mail a member a link to give a new OpenPGP key. Members on an
+//! older policy version, members due for review and keys that expire soon are flagged.
 
 use std::collections::BTreeMap;
 
@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 use crate::db;
 use crate::domain::MemberStatus;
 use crate::error::AppError;
+use crate::membership::keys::{self, KeySummary};
 use crate::membership::members::{self, Breach, Member};
 use crate::membership::{self, MemberAction};
-use crate::web::auth::{CsrfForm, SignedIn, Viewer};
+use crate::web::auth::{CsrfForm, EmptyForm, SignedIn, Viewer};
 use crate::web::form::{act, see_other};
 use crate::web::AppState;
 
@@ -24,6 +25,9 @@ struct Row {
     breaches: Vec<Breach>,
     outdated_policy: bool,
     review_due: bool,
+    key: KeySummary,
+    /// When a message last left encrypted to the member's key.
+    last_encrypted: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -38,8 +42,9 @@ async fn list_page(
     notice: Option<&'static str>,
     error: Option<String>,
 ) -> Result<HttpResponse, AppError> {
-    let rows = db::run(&state.pool, |c| {
+    let (rows, deliveries) = db::run(&state.pool, |c| {
         let breaches = members::all_breaches(c)?;
+        let deliveries = keys::last_encrypted_deliveries(c)?;
         let rows: Vec<(Member, Vec<Breach>)> = members::all(c)?
             .into_iter()
             .map(|member| {
@@ -51,7 +56,7 @@ async fn list_page(
                 (member, own)
             })
             .collect();
-        Ok::<_, db::DbError>(rows)
+        Ok::<_, db::DbError>((rows, deliveries))
     })
     .await?;
     let now = state.ctx.clock.now_naive();
@@ -62,6 +67,10 @@ async fn list_page(
             outdated_policy: member.status == MemberStatus::Active
                 && member.policy_version < version,
             review_due: member.status != MemberStatus::Removed && member.next_review_due <= now,
+            key: keys::summary(&member, now),
+            last_encrypted: deliveries
+                .get(&member.id)
+                .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string()),
             member,
             breaches,
         })
@@ -83,6 +92,7 @@ pub async fn list(
         Some("removed") => Some("The member was removed and told why."),
         Some("reviewed") => Some("The yearly review was recorded."),
         Some("breach") => Some("The breach was recorded."),
+        Some("key-link") => Some("A link to give a new OpenPGP key was mailed to the member."),
         _ => None,
     };
     list_page(&state, &viewer, StatusCode::OK, notice, None).await
@@ -263,4 +273,33 @@ pub async fn breach(
     })
     .await?;
     Ok(see_other("/admin/members?notice=breach"))
+}
+
+/// Mails the member a fresh link to give the list a new OpenPGP key.
+pub async fn key_link(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    SignedIn(admin): SignedIn,
+    id: web::Path<i64>,
+    CsrfForm(_): CsrfForm<EmptyForm>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    let (state, viewer): (&AppState, &Viewer) = (&state, &viewer);
+    let ctx = state.ctx.clone();
+    act(
+        state,
+        move |c| keys::send_key_link(c, &ctx, id, &admin),
+        |()| "/admin/members?notice=key-link".to_owned(),
+        |refusal| async move {
+            list_page(
+                state,
+                viewer,
+                refusal.status(),
+                None,
+                Some(refusal.message()),
+            )
+            .await
+        },
+    )
+    .await
 }

@@ -13,15 +13,14 @@ use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::db;
-use crate::domain::{OutboxStatus, ReleaseKind, Severity};
+use crate::domain::{ReleaseKind, Severity};
 use crate::error::{AppError, FieldErrors, Refusal};
 use crate::releases::calendar::Moment;
-use crate::releases::distribution::EMBARGOED;
 use crate::releases::patch::MAX_PATCH_BYTES;
 use crate::releases::release::{
     self, Actor, AdvisoryForm, Plan, Postponement, Release, ReleaseError, Upload,
 };
-use crate::releases::{approval, feeds, upstream, visibility};
+use crate::releases::{approval, distribution, feeds, upstream, visibility};
 use crate::web::auth::{CsrfForm, CsrfToken, EmptyForm, SignedIn, Viewer, CSRF_FIELD};
 use crate::web::form::act;
 use crate::web::AppState;
@@ -212,81 +211,6 @@ pub async fn plan(
     .await
 }
 
-/// One member's line in the delivery ledger.
-#[derive(Debug, Serialize)]
-struct LedgerRow {
-    org_name: String,
-    revision: Option<i32>,
-    status: OutboxStatus,
-    message_id: String,
-    sent_at: Option<NaiveDateTime>,
-    last_error: Option<String>,
-    held_reason: Option<String>,
-    acknowledged_at: Option<NaiveDateTime>,
-}
-
-fn ledger(conn: &mut db::DbConnection, id: i64) -> Result<Vec<LedgerRow>, db::DbError> {
-    use crate::db::schema::{members, outbox, release_receipts};
-    use diesel::prelude::*;
-    type Row = (
-        String,
-        Option<i32>,
-        OutboxStatus,
-        String,
-        Option<NaiveDateTime>,
-        Option<String>,
-        Option<String>,
-        Option<NaiveDateTime>,
-    );
-    let rows: Vec<Row> = outbox::table
-        .inner_join(members::table)
-        .left_join(
-            release_receipts::table.on(release_receipts::release_id
-                .nullable()
-                .eq(outbox::release_id)
-                .and(release_receipts::member_id.nullable().eq(outbox::member_id))
-                .and(release_receipts::revision.nullable().eq(outbox::revision))),
-        )
-        .filter(outbox::release_id.eq(id))
-        .filter(outbox::template.eq(EMBARGOED))
-        .order((members::org_name, outbox::id))
-        .select((
-            members::org_name,
-            outbox::revision,
-            outbox::status,
-            outbox::message_id,
-            outbox::sent_at,
-            outbox::last_error,
-            outbox::held_reason,
-            release_receipts::acknowledged_at.nullable(),
-        ))
-        .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(
-                org_name,
-                revision,
-                status,
-                message_id,
-                sent_at,
-                last_error,
-                held_reason,
-                acknowledged_at,
-            )| LedgerRow {
-                org_name,
-                revision,
-                status,
-                message_id,
-                sent_at,
-                last_error,
-                held_reason,
-                acknowledged_at,
-            },
-        )
-        .collect())
-}
-
 #[derive(Debug, Deserialize)]
 pub struct DetailQuery {
     notice: Option<String>,
@@ -310,6 +234,7 @@ async fn detail_page(
     error: Option<String>,
     echo: Echo,
 ) -> Result<HttpResponse, AppError> {
+    let now = state.ctx.clock.now();
     let data = db::run(&state.pool, move |c| {
         let Some(r) = release::find(c, id)? else {
             return Ok::<_, db::DbError>(None);
@@ -319,7 +244,7 @@ async fn detail_page(
         let blockers = approval::blockers(c, &r)?;
         let upstreams = upstream::list(c)?;
         let revisions = release::revisions_of(c, id)?;
-        let ledger = ledger(c, id)?;
+        let ledger = distribution::ledger(c, id, now)?;
         Ok(Some((
             r, advisories, patches, blockers, upstreams, revisions, ledger,
         )))

@@ -66,3 +66,42 @@ pub fn gpg(home: &Path, args: &[&str], stdin: &[u8]) -> Output {
         .expect("write to gpg");
     child.wait_with_output().expect("gpg runs")
 }
+
+/// A key pair made by gpg in `home` for `alias`: Ed25519 signing and a Curve25519 encryption
+/// subkey, both expiring after `expiry` (gpg's form: `1y`, `20d`). Returns the armored public
+/// key.
+pub fn gnupg_key(home: &Path, alias: &str, expiry: &str) -> String {
+    let uid = format!("Security team <{alias}>");
+    let made = gpg(
+        home,
+        &["--quick-gen-key", &uid, "ed25519", "sign", expiry],
+        b"",
+    );
+    assert!(made.status.success(), "{made:?}");
+    let listed = gpg(home, &["--with-colons", "--list-keys", alias], b"");
+    let fingerprint = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("fpr:")
+                .map(|r| r.trim_matches(':').to_owned())
+        })
+        .expect("a fingerprint");
+    let sub = gpg(
+        home,
+        &["--quick-add-key", &fingerprint, "cv25519", "encr", expiry],
+        b"",
+    );
+    assert!(sub.status.success(), "{sub:?}");
+    let exported = gpg(home, &["--armor", "--export", alias], b"");
+    assert!(exported.status.success(), "{exported:?}");
+    String::from_utf8(exported.stdout).expect("armored text")
+}
+
+/// The fingerprint GnuPG reports in a `[GNUPG:] VALIDSIG` status line.
+pub fn valid_signer(status: &[u8]) -> Option<String> {
+    String::from_utf8_lossy(status).lines().find_map(|l| {
+        l.strip_prefix("[GNUPG:] VALIDSIG ")
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(str::to_owned)
+    })
+}
