@@ -644,6 +644,36 @@ async fn an_imported_tree_flags_open_patches_and_declared_paths_are_the_projects
     assert!(flagged().await);
     let refused = site.approver.post(&format!("{page}/approve"), &[]).await;
     assert_eq!(refused.status(), 409);
+    // A fix that adds a file to Envoy's tree is not in any list taken before it: the layout
+    // still recognises it.
+    let (id3, page3) = release(&site, 3).await;
+    let new_file =
+        "diff --git a/source/common/http/header_guard.cc b/source/common/http/header_guard.cc
+new file mode 100644
+--- /dev/null
++++ b/source/common/http/header_guard.cc
+@@ -0,0 +1,2 @@
++// Rejects header blocks that exceed the configured count.
++bool guardHeaderCount(unsigned count, unsigned limit) { return count <= limit; }
+";
+    let response = site
+        .planner
+        .post_file(
+            &format!("{page3}/patches"),
+            &[
+                ("release_line", "1.9.5"),
+                ("origin", ""),
+                ("security_fix", "yes"),
+            ],
+            ("guard.patch", new_file.as_bytes()),
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let stored = site.app.with_db(move |c| release::patches_of(c, id3)).await;
+    assert!(
+        stored.iter().all(|p| p.blocks()),
+        "a new file of Envoy's tree is flagged"
+    );
     let listed = site.app.edl(&["upstream", "list"], "");
     assert!(
         String::from_utf8_lossy(&listed.stdout).contains("4 files imported"),

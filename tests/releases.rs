@@ -34,6 +34,11 @@ on_both_backends!(
     an_envoy_patch_filed_under_another_upstream_is_flagged_too,
     queued_embargoed_mail_is_not_sent_once_cancelled_or_public,
     concurrent_plans_by_one_account_each_get_their_own_release,
+    reclassifying_a_patch_into_a_withheld_upstream_flags_its_copies,
+    reasons_passed_on_to_members_or_the_approver_carry_no_diff_or_envoy_code,
+    an_unknown_upstream_is_a_field_error,
+    a_zero_days_notice_is_checked_by_the_workflow,
+    the_set_origin_form_shows_the_current_origin_and_keeps_a_refused_choice,
 );
 
 const PROJECT_PATCH: &str = "From 1111111111111111111111111111111111111111 Mon Sep 17 00:00:00 2001
@@ -1552,4 +1557,550 @@ async fn concurrent_plans_by_one_account_each_get_their_own_release(backend: Bac
             audited[0].details
         );
     }
+}
+
+async fn reclassify(
+    s: &Setup,
+    id: i64,
+    patch: i64,
+    upstream: Option<i64>,
+    reason: &str,
+) -> Result<(), ReleaseError> {
+    let (planner, reason) = (s.planner.clone(), reason.to_owned());
+    s.app
+        .with_db(move |c| {
+            Ok(release::reclassify_patch(
+                c, id, patch, upstream, &reason, &planner,
+            ))
+        })
+        .await
+}
+
+async fn patch_of(s: &Setup, id: i64, patch: i64) -> release::Patch {
+    s.app
+        .with_db(move |c| release::patches_of(c, id))
+        .await
+        .into_iter()
+        .find(|p| p.id == patch)
+        .expect("the patch")
+}
+
+/// The message a re-rendered page shows in the error paragraph with the id `id`.
+fn error_beside(html: &str, id: &str) -> Option<String> {
+    let pattern = format!(r#"<p class="error" id="{id}">([^<]*)</p>"#);
+    let found = regex::Regex::new(&pattern).ok()?.captures(html)?;
+    Some(found[1].to_owned())
+}
+
+/// The same change as `PROJECT_PATCH` (the same hunk), with other bytes.
+fn project_patch_resent() -> String {
+    PROJECT_PATCH.replace(
+        "Subject: [PATCH] Normalize paths before authorization",
+        "Subject: [PATCH] authz: clean paths first",
+    )
+}
+
+async fn reclassifying_a_patch_into_a_withheld_upstream_flags_its_copies(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    // The same project patch in two releases, and the same hunk in a third.
+    let first = planned(&s, Utc::now()).await;
+    let second = planned(&s, Utc::now()).await;
+    let third = planned(&s, Utc::now()).await;
+    let original = add_patch(&s, first, "0001-paths.patch", PROJECT_PATCH, None)
+        .await
+        .expect("stored");
+    let copy = add_patch(&s, second, "0001-paths.patch", PROJECT_PATCH, None)
+        .await
+        .expect("stored");
+    let resent = project_patch_resent();
+    let same_hunk = add_patch(&s, third, "0001-clean.patch", &resent, None)
+        .await
+        .expect("stored");
+    assert!(!patch_of(&s, second, copy).await.blocks());
+    assert!(!patch_of(&s, third, same_hunk).await.blocks());
+
+    // A person finds it is Envoy's after all.
+    reclassify(
+        &s,
+        first,
+        original,
+        Some(s.envoy),
+        "It is Envoy's fix under Envoy's embargo.",
+    )
+    .await
+    .expect("reclassified");
+    for (id, patch) in [(second, copy), (third, same_hunk)] {
+        let stored = patch_of(&s, id, patch).await;
+        assert!(stored.blocks(), "the copy in release {id} is flagged");
+        assert_eq!(
+            stored.upstream_signals.first().map(String::as_str),
+            Some(format!("The same change was filed as Envoy's (patch {original}). Set its origin to Envoy.").as_str())
+        );
+        let approver = s.approver.clone();
+        let refused = s
+            .app
+            .with_db(move |c| Ok(approval::approve(c, id, &approver)))
+            .await;
+        assert!(
+            matches!(&refused, Err(ReleaseError::Refused(why)) if why.contains("looks like an upstream's")),
+            "{refused:?}"
+        );
+    }
+    // Moved back to the project and to Envoy again, a copy carries the sentence once.
+    reclassify(&s, first, original, None, "Our own fix after all.")
+        .await
+        .expect("no other copy is Envoy's");
+    reclassify(&s, first, original, Some(s.envoy), "Envoy's after all.")
+        .await
+        .expect("reclassified");
+    let signals = patch_of(&s, second, copy).await.upstream_signals;
+    assert_eq!(
+        signals
+            .iter()
+            .filter(|signal| signal.contains(&format!("(patch {original})")))
+            .count(),
+        1,
+        "{signals:?}"
+    );
+    // The copy cannot be moved back to the project now; it stays Envoy's.
+    let back = reclassify(&s, second, copy, None, "Ours.").await;
+    assert!(
+        matches!(&back, Err(ReleaseError::Invalid(e)) if e["origin"].contains("stays that upstream's")),
+        "{back:?}"
+    );
+    // Filed as Envoy's, it is withheld and no longer blocks.
+    reclassify(&s, second, copy, Some(s.envoy), "The same Envoy fix.")
+        .await
+        .expect("reclassified");
+    approve(&s, second, &s.approver)
+        .await
+        .expect("approved once filed as Envoy's");
+    approve(&s, first, &s.approver)
+        .await
+        .expect("the release it was moved in is approved");
+}
+
+/// A form of the release page with a reason: its action, the fields sent, the id of the
+/// message beside the reason, and how the typed reason shows again.
+type ReasonCase<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str, &'a str);
+
+async fn reasons_passed_on_to_members_or_the_approver_carry_no_diff_or_envoy_code(
+    backend: Backend,
+) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    let id = planned(&s, Utc::now()).await;
+    let r = find(&s, id).await;
+    let page = format!("/manage/releases/{id}");
+    let planner = Browser::open(&s.app).await;
+    planner.sign_in("rm1@project.example", PASSWORD).await;
+
+    // The workflow refuses it beside the field, whoever calls it.
+    let (env, by) = (s.app.state.ctx.clone(), s.planner.clone());
+    let refused = s
+        .app
+        .with_db(move |c| {
+            Ok(release::cancel(
+                c,
+                &env,
+                id,
+                "Superseded by namespace Envoy { namespace Http {",
+                &by,
+            ))
+        })
+        .await;
+    assert!(
+        matches!(&refused, Err(ReleaseError::Invalid(e)) if e["reason"].starts_with("The reason cannot be used: the text carries Envoy")),
+        "{refused:?}"
+    );
+
+    let later = {
+        use chrono::Datelike;
+        let first = chrono::NaiveDate::from_ymd_opt(r.release_at.year(), r.release_at.month(), 1)
+            .expect("date")
+            .checked_add_months(chrono::Months::new(1))
+            .expect("month");
+        s.app
+            .settings
+            .calendar()
+            .month(first.year(), first.month())
+            .expect("next Patch Tuesday")
+            .patch_tuesday
+            .to_string()
+    };
+    let cases: [ReasonCase; 3] = [
+        (
+            "cancel",
+            vec![("reason", "Replaced; see Envoy::Http::Utility::parse")],
+            "c-reason-error",
+            "value=\"Replaced; see Envoy::Http::Utility::parse\"",
+        ),
+        (
+            "postpone",
+            vec![
+                ("patch_tuesday", later.as_str()),
+                ("reason", "@@ -10,7 +10,9 @@ bool validate()"),
+            ],
+            "pp-reason-error",
+            "value=\"@@ -10,7 +10,9 @@ bool validate()\"",
+        ),
+        (
+            "exception",
+            vec![("reason", "Needed by Envoy::Http::Utility")],
+            "e-reason-error",
+            "value=\"Needed by Envoy::Http::Utility\"",
+        ),
+    ];
+    for (form, fields, error_id, kept) in cases {
+        let response = planner.post(&format!("{page}/{form}"), &fields).await;
+        assert_eq!(response.status(), 422, "{form}");
+        let html = response.text().await.expect("page");
+        let message = error_beside(&html, error_id)
+            .unwrap_or_else(|| panic!("{form}: no message beside the reason: {html}"));
+        assert!(
+            message.starts_with("The reason cannot be used: the text carries"),
+            "{form}: {message}"
+        );
+        assert!(html.contains(kept), "{form}: the reason typed is kept");
+    }
+    let unchanged = find(&s, id).await;
+    assert_eq!(
+        (
+            unchanged.revision,
+            unchanged.release_at,
+            unchanged.cancelled_at,
+            unchanged.non_security_exception
+        ),
+        (r.revision, r.release_at, None, None),
+        "nothing was changed"
+    );
+    // Prose goes through.
+    let done = planner
+        .post(
+            &format!("{page}/exception"),
+            &[("reason", "Needed to build the fix.")],
+        )
+        .await;
+    assert_eq!(done.status(), 303);
+    let done = planner
+        .post(
+            &format!("{page}/cancel"),
+            &[("reason", "Fixed in a later release instead.")],
+        )
+        .await;
+    assert_eq!(done.status(), 303);
+    assert_eq!(
+        find(&s, id).await.cancel_reason.as_deref(),
+        Some("Fixed in a later release instead.")
+    );
+}
+
+async fn an_unknown_upstream_is_a_field_error(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    let id = planned(&s, Utc::now()).await;
+    let calendar = s.app.settings.calendar();
+    let planner = s.planner.clone();
+    let (upload, plan) = s
+        .app
+        .with_db(move |c| {
+            let upload = release::add_patch(
+                c,
+                id,
+                &Upload {
+                    filename: "0001.patch".into(),
+                    bytes: PROJECT_PATCH.as_bytes().to_vec(),
+                    release_line: "1.9.5".into(),
+                    upstream_id: Some(987_654),
+                    is_security_fix: true,
+                },
+                &planner,
+            );
+            let plan = release::plan(
+                c,
+                &calendar,
+                &Plan {
+                    release_at: Some(Utc::now() + chrono::Duration::days(3)),
+                    upstream_id: Some(987_654),
+                    ..plan_of(ReleaseKind::ThirdParty)
+                },
+                &planner,
+                Utc::now(),
+            );
+            Ok((upload, plan))
+        })
+        .await;
+    assert!(
+        matches!(&upload, Err(ReleaseError::Invalid(e)) if e["origin"] == "There is no such upstream."),
+        "{upload:?}"
+    );
+    assert!(
+        matches!(&plan, Err(ReleaseError::Invalid(e)) if e["upstream_id"] == "There is no such upstream."),
+        "{plan:?}"
+    );
+
+    let page = format!("/manage/releases/{id}");
+    let planner = Browser::open(&s.app).await;
+    planner.sign_in("rm1@project.example", PASSWORD).await;
+    for (origin, message) in [
+        ("envoy", "Choose the project or one of the upstreams."),
+        ("987654", "There is no such upstream."),
+    ] {
+        let response = planner
+            .post_file(
+                &format!("{page}/patches"),
+                &[
+                    ("release_line", "1.9.5"),
+                    ("origin", origin),
+                    ("security_fix", "yes"),
+                ],
+                ("0001-normalize-paths.patch", PROJECT_PATCH.as_bytes()),
+            )
+            .await;
+        assert_eq!(response.status(), 422, "origin {origin}");
+        let html = response.text().await.expect("page");
+        assert_eq!(
+            error_beside(&html, "u-origin-error").as_deref(),
+            Some(message),
+            "origin {origin}"
+        );
+        assert!(html
+            .contains("id=\"u-line\" name=\"release_line\" placeholder=\"1.9.5\" value=\"1.9.5\""));
+        assert!(html.contains("name=\"security_fix\" value=\"yes\" checked"));
+    }
+    let stored = s.app.with_db(move |c| release::patches_of(c, id)).await;
+    assert!(stored.is_empty(), "nothing was filed as the project's");
+
+    let response = planner
+        .post(
+            "/manage/releases",
+            &[
+                ("kind", "third-party"),
+                ("title", "Security release 1.9.6"),
+                ("release_lines", "1.9.6"),
+                ("release_at", "2099-01-05T12:00"),
+                ("upstream_id", "987654"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+    let html = response.text().await.expect("page");
+    assert_eq!(
+        error_beside(&html, "p-upstream_id-error").as_deref(),
+        Some("There is no such upstream.")
+    );
+    assert!(
+        html.contains("value=\"Security release 1.9.6\"")
+            && html.contains("value=\"2099-01-05T12:00\"")
+    );
+    assert_eq!(s.app.with_db(release::list).await.len(), 1);
+}
+
+async fn a_zero_days_notice_is_checked_by_the_workflow(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    let plan = |hours: &str| {
+        edl_cli(
+            &s.app,
+            &[
+                "release",
+                "plan",
+                "--kind",
+                "zero-day",
+                "--title",
+                "Urgent fix 1.9.5",
+                "--line",
+                "1.9.5",
+                "--at",
+                "2099-01-05T12:00:00Z",
+                "--notice-hours",
+                hours,
+                "--as",
+                "rm1@project.example",
+            ],
+        )
+    };
+    let refused = plan("500");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("Give the member notice in whole hours, from 0 to 72."),
+        "{stderr}"
+    );
+    assert!(s.app.with_db(release::list).await.is_empty());
+    // The most it allows is given as asked, not capped.
+    let planned = plan("72");
+    assert!(
+        planned.status.success(),
+        "{}",
+        String::from_utf8_lossy(&planned.stderr)
+    );
+    let r = s.app.with_db(release::list).await.remove(0);
+    assert_eq!(r.notice_hours, 72);
+    assert_eq!(
+        r.release_at - r.disclosure_at.expect("notice"),
+        chrono::Duration::hours(72)
+    );
+
+    // The web form reads the number and leaves the limit to the workflow.
+    let planner = Browser::open(&s.app).await;
+    planner.sign_in("rm1@project.example", PASSWORD).await;
+    let response = planner
+        .post(
+            "/manage/releases",
+            &[
+                ("kind", "zero-day"),
+                ("title", "Urgent fix 1.9.6"),
+                ("release_lines", "1.9.6"),
+                ("notice_hours", "500"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+    let html = response.text().await.expect("page");
+    assert_eq!(
+        error_beside(&html, "p-notice_hours-error").as_deref(),
+        Some("Give the member notice in whole hours, from 0 to 72.")
+    );
+    assert!(html.contains("value=\"500\"") && html.contains("value=\"Urgent fix 1.9.6\""));
+    assert_eq!(s.app.with_db(release::list).await.len(), 1);
+}
+
+/// The `<select>` of the "Set origin" form of patch `patch`.
+fn origin_select(html: &str, patch: i64) -> &str {
+    let start = html
+        .find(&format!("<select id=\"o-{patch}\""))
+        .unwrap_or_else(|| panic!("patch {patch} has a Set origin form: {html}"));
+    let end = html[start..].find("</select>").expect("the end") + start;
+    &html[start..end]
+}
+
+/// The `<article>` of patch `patch` on the release page.
+fn article_of(html: &str, patch: i64) -> &str {
+    let start = html
+        .find(&format!("<article class=\"patch\" id=\"patch-{patch}\">"))
+        .unwrap_or_else(|| panic!("patch {patch} is listed"));
+    let end = html[start..].find("</article>").expect("the end") + start;
+    &html[start..end]
+}
+
+async fn the_set_origin_form_shows_the_current_origin_and_keeps_a_refused_choice(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    let id = planned(&s, Utc::now()).await;
+    let elsewhere = planned(&s, Utc::now()).await;
+    let project = add_patch(&s, id, "0001-paths.patch", PROJECT_PATCH, None)
+        .await
+        .expect("stored");
+    let flagged = add_patch(&s, id, "0002-jwt.patch", ENVOY_PATCH, None)
+        .await
+        .expect("stored, flagged");
+    assert!(patch_of(&s, id, flagged).await.blocks());
+    let page = format!("/manage/releases/{id}");
+    let planner = Browser::open(&s.app).await;
+    planner.sign_in("rm1@project.example", PASSWORD).await;
+    let envoy = s.envoy.to_string();
+    let envoy_option = format!("<option value=\"{envoy}\" selected>Envoy</option>");
+
+    let html = planner.get(&page).await.text().await.expect("page");
+    let select = origin_select(&html, project);
+    assert!(
+        select.contains("<option value=\"project\" selected>project</option>")
+            && select.matches(" selected").count() == 1
+            && !select.contains("required"),
+        "{select}"
+    );
+    // A flagged patch nobody classified has no default: a reason alone cannot move it.
+    let select = origin_select(&html, flagged);
+    assert!(
+        select.contains(" required")
+            && select.contains("<option value=\"\" selected>choose…</option>")
+            && select.matches(" selected").count() == 1,
+        "{select}"
+    );
+
+    // A refusal shows the message beside that patch's form, with what was chosen.
+    let response = planner
+        .post(
+            &format!("{page}/patches/{flagged}/reclassify"),
+            &[("origin", envoy.as_str()), ("reason", " ")],
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+    let html = response.text().await.expect("page");
+    let article = article_of(&html, flagged);
+    assert_eq!(
+        error_beside(article, &format!("r-{flagged}-error")).as_deref(),
+        Some("Give the reason for the classification.")
+    );
+    assert!(article.contains("<details open>"), "{article}");
+    assert!(origin_select(article, flagged).contains(&envoy_option));
+    assert!(
+        !article_of(&html, project).contains("class=\"error\""),
+        "only the form that was sent shows the message"
+    );
+    let response = planner
+        .post(
+            &format!("{page}/patches/{flagged}/reclassify"),
+            &[("origin", "upstream"), ("reason", "Looked at it twice.")],
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+    let html = response.text().await.expect("page");
+    let article = article_of(&html, flagged);
+    assert_eq!(
+        error_beside(article, &format!("o-{flagged}-error")).as_deref(),
+        Some("Choose the project or one of the upstreams.")
+    );
+    assert!(
+        article.contains("value=\"Looked at it twice.\""),
+        "{article}"
+    );
+    assert!(patch_of(&s, id, flagged).await.blocks(), "nothing moved");
+
+    let done = planner
+        .post(
+            &format!("{page}/patches/{flagged}/reclassify"),
+            &[("origin", envoy.as_str()), ("reason", "Envoy's fix.")],
+        )
+        .await;
+    assert_eq!(done.status(), 303);
+    let html = planner.get(&page).await.text().await.expect("page");
+    let select = origin_select(&html, flagged);
+    assert!(
+        select.contains(&envoy_option) && !select.contains("required"),
+        "{select}"
+    );
+
+    // Moving it away from Envoy while another release has the same change as Envoy's is
+    // refused beside the form, and the reason typed stays.
+    add_patch(&s, elsewhere, "0001-jwt.patch", ENVOY_PATCH, Some(s.envoy))
+        .await
+        .expect("stored as Envoy's");
+    let response = planner
+        .post(
+            &format!("{page}/patches/{flagged}/reclassify"),
+            &[
+                ("origin", "project"),
+                ("reason", "Our own rewrite, reviewed."),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+    let html = response.text().await.expect("page");
+    let article = article_of(&html, flagged);
+    let message = error_beside(article, &format!("o-{flagged}-error")).expect("a message");
+    assert!(message.contains("stays that upstream"), "{message}");
+    assert!(
+        article.contains("value=\"Our own rewrite, reviewed.\""),
+        "{article}"
+    );
+    assert!(origin_select(article, flagged).contains("<option value=\"project\" selected>"));
+    assert_eq!(patch_of(&s, id, flagged).await.upstream_id, Some(s.envoy));
 }

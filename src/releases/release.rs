@@ -443,9 +443,66 @@ pub struct Plan {
     /// For a 0-day: when it ships (default now); for a third-party release: the embargo lift.
     pub release_at: Option<DateTime<Utc>>,
     pub upstream_id: Option<i64>,
+    /// For a 0-day: hours of member notice before it ships, at most [`MAX_NOTICE_HOURS`].
     pub notice_hours: u32,
     pub members_may_deploy: bool,
     pub notes: String,
+}
+
+/// The most hours of notice a 0-day release gives members (docs/GUIDE.md), checked here for
+/// the web form and the command line alike.
+pub const MAX_NOTICE_HOURS: u32 = 72;
+
+/// One message per field whose text may not go where it goes (members' mail, public pages,
+/// the approver): a piece of a diff, or Envoy's code. Each item is (field, label, text).
+pub(crate) fn free_text_errors<'a>(
+    texts: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
+) -> FieldErrors {
+    texts
+        .into_iter()
+        .filter_map(|(field, label, text)| {
+            upstream::free_text_problem(text).map(|problem| {
+                (
+                    field.to_owned(),
+                    format!("{label} cannot be used: {problem}."),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The reason typed for a change, trimmed; refused, beside the field "reason", when it is
+/// empty (with `missing`) or carries what may not be passed on.
+fn checked_reason<'a>(reason: &'a str, missing: &str) -> Result<&'a str, ReleaseError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(ReleaseError::invalid("reason", missing));
+    }
+    let errors = free_text_errors([("reason", "The reason", reason)]);
+    if !errors.is_empty() {
+        return Err(ReleaseError::Invalid(errors));
+    }
+    Ok(reason)
+}
+
+/// Refuses, beside `field`, an upstream id that names no upstream.
+fn upstream_exists(
+    conn: &mut DbConnection,
+    field: &str,
+    upstream_id: Option<i64>,
+) -> Result<(), ReleaseError> {
+    use crate::db::schema::upstreams;
+    let Some(id) = upstream_id else {
+        return Ok(());
+    };
+    let found: i64 = upstreams::table
+        .filter(upstreams::id.eq(id))
+        .count()
+        .get_result(conn)?;
+    if found == 0 {
+        return Err(ReleaseError::invalid(field, "There is no such upstream."));
+    }
+    Ok(())
 }
 
 /// Release lines as typed: separated by commas or new lines.
@@ -484,24 +541,19 @@ pub fn plan(
             "Name at least one release line, e.g. 1.9.5.",
         ));
     }
-    // What goes into members' mail and onto public pages must not carry an upstream's code.
-    let mut errors = FieldErrors::new();
-    for (field, label, text) in [
-        ("title", "The title", title.to_owned()),
-        (
-            "release_lines",
-            "The release lines",
-            plan.release_lines.join("\n"),
-        ),
-        ("notes", "The notes for members", plan.notes.clone()),
-    ] {
-        if let Some(problem) = upstream::free_text_problem(&text) {
-            errors.insert(
-                field.to_owned(),
-                format!("{label} cannot be used: {problem}."),
-            );
-        }
+    if plan.notice_hours > MAX_NOTICE_HOURS {
+        return Err(ReleaseError::invalid(
+            "notice_hours",
+            format!("Give the member notice in whole hours, from 0 to {MAX_NOTICE_HOURS}."),
+        ));
     }
+    // What goes into members' mail and onto public pages must not carry an upstream's code.
+    let lines = plan.release_lines.join("\n");
+    let errors = free_text_errors([
+        ("title", "The title", title),
+        ("release_lines", "The release lines", lines.as_str()),
+        ("notes", "The notes for members", plan.notes.as_str()),
+    ]);
     if !errors.is_empty() {
         return Err(ReleaseError::Invalid(errors));
     }
@@ -533,9 +585,8 @@ pub fn plan(
         }
         ReleaseKind::ZeroDay => {
             let release_at = plan.release_at.unwrap_or(now);
-            let notice = (plan.notice_hours > 0).then(|| {
-                release_at - chrono::Duration::hours(i64::from(plan.notice_hours.min(72)))
-            });
+            let notice = (plan.notice_hours > 0)
+                .then(|| release_at - chrono::Duration::hours(i64::from(plan.notice_hours)));
             (release_at, notice, None)
         }
         ReleaseKind::ThirdParty => {
@@ -573,8 +624,16 @@ pub fn plan(
         announce_at.map(whole),
     );
     db::write_transaction(conn, |conn| {
-        let knowledge = upstream::Knowledge::load(conn)?;
-        if let Some(problem) = upstream::title_problem(title, &knowledge) {
+        let upstreams = upstream::list(conn)?;
+        if let Some(id) = plan.upstream_id {
+            if !upstreams.iter().any(|u| u.id == id) {
+                return Err(ReleaseError::invalid(
+                    "upstream_id",
+                    "There is no such upstream.",
+                ));
+            }
+        }
+        if let Some(problem) = upstream::title_problem(title, &upstreams) {
             return Err(ReleaseError::invalid("title", problem));
         }
         let now_naive = db::now();
@@ -590,7 +649,7 @@ pub fn plan(
                 releases::release_lines.eq(JsonList::to_json(&plan.release_lines)),
                 releases::members_may_deploy.eq(plan.members_may_deploy),
                 releases::notes.eq(plan.notes.trim()),
-                releases::notice_hours.eq(i32::try_from(plan.notice_hours.min(72)).unwrap_or(0)),
+                releases::notice_hours.eq(i32::try_from(plan.notice_hours).unwrap_or(0)),
                 releases::created_by.eq(by.account_id),
                 releases::created_at.eq(now_naive),
                 releases::updated_at.eq(now_naive),
@@ -770,20 +829,20 @@ impl AdvisoryForm {
             );
         }
         // Every field goes into members' mail, and onto public pages at the release time.
-        for (field, label, text) in [
-            ("summary", "The summary", &self.summary),
+        errors.extend(free_text_errors([
+            ("summary", "The summary", self.summary.as_str()),
             (
                 "affected_versions",
                 "The affected versions",
-                &self.affected_versions,
+                self.affected_versions.as_str(),
             ),
-            ("fixed_versions", "The fixed versions", &self.fixed_versions),
-            ("cvss_vector", "The CVSS vector", &self.cvss_vector),
-        ] {
-            if let Some(problem) = upstream::free_text_problem(text) {
-                errors.insert(field.into(), format!("{label} cannot be used: {problem}."));
-            }
-        }
+            (
+                "fixed_versions",
+                "The fixed versions",
+                self.fixed_versions.as_str(),
+            ),
+            ("cvss_vector", "The CVSS vector", self.cvss_vector.as_str()),
+        ]));
         match (cve_id, severity) {
             (Some(cve_id), Some(severity)) if errors.is_empty() => Ok(NewAdvisory {
                 cve_id,
@@ -851,6 +910,7 @@ pub fn add_patch(
         ));
     }
     revise(conn, id, by, ReleaseChange::PatchAdded, |conn, release| {
+        upstream_exists(conn, "origin", upload.upstream_id)?;
         if !release.lines().iter().any(|l| l == line) {
             return Err(ReleaseError::invalid(
                 "release_line",
@@ -878,21 +938,7 @@ pub fn add_patch(
             .returning(patches::id)
             .get_result(conn)?;
         record_evidence(conn, patch_id, &analysis)?;
-        let withheld_name: Option<String> = match upload.upstream_id {
-            Some(id) => {
-                use crate::db::schema::upstreams;
-                upstreams::table
-                    .filter(upstreams::id.eq(id))
-                    .filter(upstreams::may_redistribute.eq(false))
-                    .select(upstreams::name)
-                    .first(conn)
-                    .optional()?
-            }
-            None => None,
-        };
-        if let Some(name) = withheld_name {
-            upstream::flag_earlier_copies(conn, patch_id, &analysis, &name)?;
-        }
+        upstream::patch_filed_under(conn, patch_id, upload.upstream_id)?;
         Ok((
             patch_id,
             json!({ "patch": patch_id, "sha256": analysis.sha256, "upstream": upload.upstream_id, "flagged": judged.flagged }),
@@ -1034,6 +1080,7 @@ pub fn reclassify_patch(
                     patch_reclassifications::revision.eq(revision),
                 ))
                 .execute(conn)?;
+            upstream::patch_filed_under(conn, patch_id, upstream_id)?;
             Ok((
                 (),
                 json!({ "patch": patch_id, "upstream": upstream_id, "reason": reason.trim() }),
@@ -1049,17 +1096,13 @@ pub fn set_exception(
     reason: &str,
     by: &Actor,
 ) -> Result<(), ReleaseError> {
-    if reason.trim().is_empty() {
-        return Err(ReleaseError::invalid(
-            "reason",
-            "Give the reason for the exception.",
-        ));
-    }
+    // The approver reads it.
+    let reason = checked_reason(reason, "Give the reason for the exception.")?;
     revise(conn, id, by, ReleaseChange::ExceptionRecorded, |conn, _| {
         diesel::update(releases::table.filter(releases::id.eq(id)))
-            .set(releases::non_security_exception.eq(Some(reason.trim())))
+            .set(releases::non_security_exception.eq(Some(reason)))
             .execute(conn)?;
-        Ok(((), json!({ "reason": reason.trim() })))
+        Ok(((), json!({ "reason": reason })))
     })
 }
 
@@ -1088,19 +1131,17 @@ pub fn cancel(
     reason: &str,
     by: &Actor,
 ) -> Result<(), ReleaseError> {
-    if reason.trim().is_empty() {
-        return Err(ReleaseError::invalid(
-            "reason",
-            "Give the reason for cancelling; members who were told receive it.",
-        ));
-    }
+    let reason = checked_reason(
+        reason,
+        "Give the reason for cancelling; members who were told receive it.",
+    )?;
     db::write_transaction(conn, |conn| {
         db::lock_for_transaction(conn, &subject(id))?;
         let release = open_release(conn, id)?;
         diesel::update(releases::table.filter(releases::id.eq(id)))
             .set((
                 releases::cancelled_at.eq(Some(db::now())),
-                releases::cancel_reason.eq(Some(reason.trim())),
+                releases::cancel_reason.eq(Some(reason)),
             ))
             .execute(conn)?;
         let told = members_told(conn, id)?;
@@ -1109,7 +1150,7 @@ pub fn cancel(
                 conn,
                 "release_cancelled",
                 alias,
-                json!({ "org_name": org_name, "title": release.title, "reason": reason.trim(), "policy_url": ctx.url("/embargo-policy") }),
+                json!({ "org_name": org_name, "title": release.title, "reason": reason, "policy_url": ctx.url("/embargo-policy") }),
                 crate::mail::ReleaseMail {
                     dedupe_key: format!("release:{id}:cancelled:member:{member_id}"),
                     release_id: id,
@@ -1124,7 +1165,7 @@ pub fn cancel(
             &by.email,
             "release.cancelled",
             &subject(id),
-            json!({ "reason": reason.trim(), "members_told": told.len() }),
+            json!({ "reason": reason, "members_told": told.len() }),
         )?;
         Ok(())
     })
@@ -1149,12 +1190,10 @@ pub fn postpone(
     reason: &str,
     by: &Actor,
 ) -> Result<(), ReleaseError> {
-    if reason.trim().is_empty() {
-        return Err(ReleaseError::invalid(
-            "reason",
-            "Give the reason for postponing; members who were told receive it.",
-        ));
-    }
+    let reason = checked_reason(
+        reason,
+        "Give the reason for postponing; members who were told receive it.",
+    )?;
     revise(conn, id, by, ReleaseChange::Postponed, |conn, release| {
         let (release_at, disclosure_at) = match (release.kind, to) {
             (ReleaseKind::PatchTuesday, Postponement::PatchTuesday(day)) => {
@@ -1216,7 +1255,7 @@ pub fn postpone(
                 json!({
                     "org_name": org_name,
                     "title": release.title,
-                    "reason": reason.trim(),
+                    "reason": reason,
                     "release_at_utc": when.utc_text(),
                     "release_at_local": when.local_text(),
                     "policy_url": ctx.url("/embargo-policy"),
@@ -1232,7 +1271,7 @@ pub fn postpone(
         }
         Ok((
             (),
-            json!({ "to": release_at.to_rfc3339(), "reason": reason.trim(), "members_told": told.len() }),
+            json!({ "to": release_at.to_rfc3339(), "reason": reason, "members_told": told.len() }),
         ))
     })
 }

@@ -247,15 +247,23 @@ fn latin_lookalike(c: char) -> char {
         .map_or(c, |(_, to)| *to)
 }
 
-/// A path as the guard compares it: [`fold`]ed, lower case, `/` separators, no `./`, no
-/// doubled or trailing separators, no surrounding white space.
+/// A path as the guard compares it: [`fold`]ed, lower case, `/` separators, `.` and `..`
+/// resolved, no doubled or trailing separators, no surrounding white space.
 pub fn normalise_path(path: &str) -> String {
     let lower = fold(path).trim().replace('\\', "/").to_lowercase();
-    lower
-        .split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .collect::<Vec<_>>()
-        .join("/")
+    // `..` is resolved as a file system would, so `ours/../../theirs` is `theirs`: a path
+    // cannot pass for one folder while naming a file in another.
+    let mut parts: Vec<&str> = Vec::new();
+    for component in lower.split('/') {
+        match component {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    parts.join("/")
 }
 
 /// An upstream's exact file list, as imported: every path, and every suffix of two or more
@@ -439,11 +447,13 @@ impl Knowledge {
             .filter(|(_, tree)| tree.contains(path))
             .map(|(u, _)| u)
             .collect();
-        let envoy_imported = self
-            .trees
-            .iter()
-            .any(|(u, _)| Some(u.id) == self.envoy.as_ref().map(|e| e.id));
-        if !envoy_imported && envoy_layout().contains(path) {
+        // The layout still counts once a file list is imported: a fix that adds a file is not
+        // in any list taken before it.
+        if envoy_layout().contains(path)
+            && !owners
+                .iter()
+                .any(|u| self.envoy.as_ref().is_some_and(|e| e.id == u.id))
+        {
             if let Some(envoy) = &self.envoy {
                 owners.push(envoy);
             }
@@ -526,11 +536,11 @@ pub fn free_text_problem(text: &str) -> Option<String> {
     None
 }
 
-/// Why a release title may not go public at its pre-announcement: it names an upstream whose
-/// fixes are withheld, which would reveal that the upstream has an embargo running.
-pub fn title_problem(title: &str, knowledge: &Knowledge) -> Option<String> {
+/// Why a release title may not go public at its pre-announcement: it names one of `upstreams`
+/// whose fixes are withheld, which would reveal that the upstream has an embargo running.
+pub fn title_problem(title: &str, upstreams: &[Upstream]) -> Option<String> {
     let lower = fold(title).to_lowercase();
-    knowledge.withheld.iter().find_map(|u| {
+    upstreams.iter().filter(|u| !u.may_redistribute).find_map(|u| {
         let named = [u.name.to_lowercase(), u.slug.to_lowercase()]
             .iter()
             .any(|word| contains_word(&lower, word));
@@ -624,18 +634,38 @@ pub fn duplicate_of_withheld(
     }))
 }
 
-/// When a patch is filed under a withheld upstream, every patch filed earlier as the
-/// project's (or a redistributable upstream's) that is the same change becomes flagged again:
-/// it blocks its release's approval, and the last check before sending refuses it. Returns
-/// how many were flagged.
-pub fn flag_earlier_copies(
+/// A patch has just been filed under `upstream_id`, at upload or by a reclassification. When
+/// that upstream's fixes are withheld, every other patch that is the same change (identical
+/// bytes, or a hunk in common) and is filed as the project's or a redistributable upstream's
+/// becomes flagged again: it blocks its release's approval, and the last check before sending
+/// refuses it. Reads the patch's recorded hunks. Returns how many were flagged.
+pub fn patch_filed_under(
     conn: &mut DbConnection,
     withheld_patch: i64,
-    analysis: &PatchAnalysis,
-    upstream_name: &str,
+    upstream_id: Option<i64>,
 ) -> Result<usize, DbError> {
+    let Some(upstream_id) = upstream_id else {
+        return Ok(0);
+    };
+    let withheld: Option<String> = upstreams::table
+        .filter(upstreams::id.eq(upstream_id))
+        .filter(upstreams::may_redistribute.eq(false))
+        .select(upstreams::name)
+        .first(conn)
+        .optional()?;
+    let Some(upstream_name) = withheld else {
+        return Ok(0);
+    };
+    let sha256: String = patches::table
+        .filter(patches::id.eq(withheld_patch))
+        .select(patches::sha256)
+        .first(conn)?;
+    let hunks: Vec<String> = patch_hunks::table
+        .filter(patch_hunks::patch_id.eq(withheld_patch))
+        .select(patch_hunks::hunk_sha256)
+        .load(conn)?;
     let same_hunk = patch_hunks::table
-        .filter(patch_hunks::hunk_sha256.eq_any(&analysis.hunks))
+        .filter(patch_hunks::hunk_sha256.eq_any(&hunks))
         .select(patch_hunks::patch_id);
     let copies: Vec<(i64, crate::domain::JsonList<String>)> = patches::table
         .left_join(upstreams::table)
@@ -648,19 +678,19 @@ pub fn flag_earlier_copies(
         )
         .filter(
             patches::sha256
-                .eq(&analysis.sha256)
+                .eq(&sha256)
                 .or(patches::id.eq_any(same_hunk)),
         )
         .select((patches::id, patches::upstream_signals))
         .load(conn)?;
+    let sentence = format!(
+        "The same change was filed as {upstream_name}'s (patch {withheld_patch}). Set its origin to {upstream_name}."
+    );
     for (id, signals) in &copies {
         let mut signals = signals.0.clone();
-        signals.insert(
-            0,
-            format!(
-                "The same change was filed as {upstream_name}'s (patch {withheld_patch}). Set its origin to {upstream_name}."
-            ),
-        );
+        // Filed under it again after a move away: said once.
+        signals.retain(|s| *s != sentence);
+        signals.insert(0, sentence.clone());
         diesel::update(patches::table.filter(patches::id.eq(id)))
             .set((
                 patches::looks_like_upstream.eq(true),
@@ -1434,6 +1464,17 @@ index 3333333..4444444 100644
             "validate();",
         );
         assert!(!signals(&vendored, &k).is_empty());
+        // `..` cannot make a file elsewhere pass for one under the declared folder.
+        let escaping =
+            "source/extensions/filters/http/istio_stats/../../../../common/http/utility.cc";
+        let escaped = diff(
+            &format!("a/{escaping}"),
+            &format!("b/{escaping}"),
+            "Envoy::Http::Utility::parse(value);",
+        );
+        assert!(!signals(&escaped, &k).is_empty());
+        assert_eq!(normalise_path(escaping), "source/common/http/utility.cc");
+        assert_eq!(normalise_path("../../x/./y//z"), "x/y/z");
     }
 
     #[test]
@@ -1550,13 +1591,19 @@ index 3333333..4444444 100644
 
     #[test]
     fn a_title_may_not_name_a_withheld_upstream() {
-        let k = knowledge();
+        let mut friendly = upstream(2, "friendly-lib", "Friendly Lib");
+        friendly.may_redistribute = true;
+        let k = [upstream(1, ENVOY_SLUG, "Envoy"), friendly];
         assert!(title_problem("Envoy CVE fix 1.31.3", &k).is_some());
         assert!(title_problem("security release for ENVOY users", &k).is_some());
         assert!(title_problem("Security release 1.9.5", &k).is_none());
         assert!(
             title_problem("Envoyance 2.0", &k).is_none(),
             "a word, not a prefix"
+        );
+        assert!(
+            title_problem("Friendly Lib update 2.1", &k).is_none(),
+            "an upstream that may be redistributed has no embargo to reveal"
         );
     }
 }

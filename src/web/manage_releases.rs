@@ -86,6 +86,7 @@ async fn list_page(
         errors => refusal.as_ref().map(Refusal::field_errors).unwrap_or_default(),
         error => refusal.as_ref().map(Refusal::message),
         timezone => state.settings.timezone.name(),
+        max_notice_hours => release::MAX_NOTICE_HOURS,
     };
     state
         .pages
@@ -143,19 +144,19 @@ impl PlanForm {
                 None
             }),
         };
+        // How many hours a 0-day may give is the workflow's rule; here only a number is read.
         let notice_hours = match self.notice_hours.trim() {
             "" => 0,
-            hours => hours
-                .parse::<u32>()
-                .ok()
-                .filter(|h| *h <= 72)
-                .unwrap_or_else(|| {
-                    errors.insert(
-                        "notice_hours".into(),
-                        "Give the member notice in whole hours, from 0 to 72.".into(),
-                    );
-                    0
-                }),
+            hours => hours.parse::<u32>().unwrap_or_else(|_| {
+                errors.insert(
+                    "notice_hours".into(),
+                    format!(
+                        "Give the member notice in whole hours, from 0 to {}.",
+                        release::MAX_NOTICE_HOURS
+                    ),
+                );
+                0
+            }),
         };
         let upstream_id = match self.upstream_id.trim() {
             "" => None,
@@ -216,13 +217,26 @@ pub struct DetailQuery {
     notice: Option<String>,
 }
 
-/// A form of the release page shown again after a refusal: which form, what was typed, and
-/// the messages beside its fields.
+/// A form of the release page shown again after a refusal: which form (and for a form that
+/// each patch has, which patch), what was typed, and the messages beside its fields.
 #[derive(Debug, Default, Serialize)]
 struct Echo {
     form: &'static str,
+    patch: Option<i64>,
     values: BTreeMap<String, String>,
     errors: FieldErrors,
+}
+
+/// A patch's origin as chosen on a form: empty or "project" for the project's own, otherwise
+/// an upstream's id (whether it names one is the workflow's check).
+fn parse_origin(text: &str) -> Result<Option<i64>, String> {
+    match text.trim() {
+        "" | "project" => Ok(None),
+        id => id
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| "Choose the project or one of the upstreams.".to_owned()),
+    }
 }
 
 async fn detail_page(
@@ -460,18 +474,27 @@ pub async fn upload_patch(
         values: fields.clone(),
         ..Echo::default()
     };
-    let Some((filename, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
-        let refusal = Refusal::Invalid(FieldErrors::from([(
+    let mut errors = FieldErrors::new();
+    let upstream_id = parse_origin(fields.get("origin").map_or("", String::as_str))
+        .map_err(|message| errors.insert("origin".to_owned(), message))
+        .ok()
+        .flatten();
+    let file = file.filter(|(_, b)| !b.is_empty());
+    if file.is_none() {
+        errors.insert(
             "file".to_owned(),
             "Choose a patch file to upload.".to_owned(),
-        )]));
-        return refused(&state, &viewer, id, echo, refusal).await;
+        );
+    }
+    let (filename, bytes) = match file {
+        Some(file) if errors.is_empty() => file,
+        _ => return refused(&state, &viewer, id, echo, Refusal::Invalid(errors)).await,
     };
     let upload = Upload {
         filename,
         bytes,
         release_line: fields.get("release_line").cloned().unwrap_or_default(),
-        upstream_id: fields.get("origin").and_then(|o| o.parse::<i64>().ok()),
+        upstream_id,
         is_security_fix: fields.get("security_fix").is_some_and(|v| !v.is_empty()),
     };
     let by = Actor::from(&user);
@@ -499,10 +522,17 @@ pub async fn reclassify(
     let (id, patch) = path.into_inner();
     let echo = Echo {
         form: "reclassify",
+        patch: Some(patch),
         values: typed(&form),
         ..Echo::default()
     };
-    let upstream = form.origin.trim().parse::<i64>().ok();
+    let upstream = match parse_origin(&form.origin) {
+        Ok(upstream) => upstream,
+        Err(message) => {
+            let refusal = Refusal::Invalid(FieldErrors::from([("origin".to_owned(), message)]));
+            return refused(&state, &viewer, id, echo, refusal).await;
+        }
+    };
     let by = Actor::from(&user);
     change(&state, &viewer, id, "reclassified", echo, move |c| {
         release::reclassify_patch(c, id, patch, upstream, &form.reason, &by)

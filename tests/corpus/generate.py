@@ -1515,6 +1515,11 @@ def build_case():
         git_diff([EF_EXTAUTHZ], paths=["sour\u200bce/exten\u200dsions/filters/http/ext_authz/ext_authz.cc"]))
 
 
+    add("envoy/case-12-dotdot-out-of-declared-folder.patch", "case", "caught",
+        "a path that starts in the project's declared istio_stats/ folder and leaves it with .. into source/common/",
+        git_diff([EF_UTIL], paths=["source/extensions/filters/http/istio_stats/../../../../common/http/utility.cc"]))
+
+
 def git_diff_quoted(fd, a, b):
     out = git_file(fd, a=a, b=b)
     return "\n".join(out) + "\n"
