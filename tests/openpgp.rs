@@ -24,6 +24,7 @@ on_both_backends!(
     under_when_key_a_member_without_a_key_gets_clear_mail_and_the_ledger_says_so,
     a_key_that_stops_working_before_sending_holds_the_mail,
     a_member_that_adds_a_key_gets_the_mailing_at_the_next_run,
+    a_cancellation_to_a_member_whose_key_broke_is_held_not_sent_in_clear,
 );
 
 const PASSWORD: &str = "tangerine-kettle-orbit-42";
@@ -275,7 +276,7 @@ async fn embargoed_mail_decrypts_with_gnupg_and_members_without_a_usable_key_get
         .get_first_value("Subject")
         .expect("protected subject");
     assert!(subject.contains(TITLE), "{subject}");
-    let text = String::from_utf8_lossy(&decrypted.stdout);
+    let text = crate::helpers::smtp::decoded_mime(&decrypted.stdout);
     assert!(text.contains("encoded slashes"), "the advisory is inside");
     fn attachments(part: &mailparse::ParsedMail<'_>, out: &mut Vec<Vec<u8>>) {
         if part
@@ -533,6 +534,83 @@ async fn a_key_that_stops_working_before_sending_holds_the_mail(backend: Backend
         .all(|m| !m.wire_decoded().contains(SECRET_LINE)));
     let line = ledger_line(&site, id, "Alpha").await;
     assert!(line.contains("no usable key"), "{line}");
+    // Release managers are told, as at queueing.
+    worker.pass(None).await.expect("pass");
+    site.app
+        .smtp()
+        .wait_for("rm1@project.example", "without a usable key")
+        .await;
+
+    // Once the member stores a key that works, the held mailing goes out, encrypted.
+    site.app
+        .set_member_key(alpha, Some(&keys::public("security@alpha.example")))
+        .await;
+    let pass = worker.pass(None).await.expect("pass");
+    assert_eq!(pass.sent, 1, "{pass:?}");
+    let mail = site
+        .app
+        .smtp()
+        .wait_for("security@alpha.example", TITLE)
+        .await;
+    assert!(mail.encrypted);
+    let lines = ledger_lines(&site, id, "Alpha").await;
+    assert!(
+        lines.iter().any(|l| l.contains("sent, encrypted")),
+        "{lines:#?}"
+    );
+    assert!(lines.iter().any(|l| l.contains("followed")), "{lines:#?}");
+}
+
+async fn a_cancellation_to_a_member_whose_key_broke_is_held_not_sent_in_clear(backend: Backend) {
+    let Some(site) = open_site(backend, &[]).await else {
+        return;
+    };
+    let alpha = site
+        .app
+        .add_member("Alpha", "alpha.example", "active", 1)
+        .await;
+    let (id, _) = approved_release(&site).await;
+    disclose(&site).await;
+    let smtp = site.app.smtp();
+    smtp.wait_for("security@alpha.example", TITLE).await;
+    // The member's key stops working; then the release is cancelled.
+    site.app
+        .set_member_key(
+            alpha,
+            Some(&keys::generate("Wrong <other@alpha.example>").1),
+        )
+        .await;
+    let (ctx, planner) = (site.app.state.ctx.clone(), site.planner.clone());
+    site.app
+        .with_db(move |c| {
+            release::cancel(c, &ctx, id, "Withdrawn: the fix was incomplete.", &planner)
+                .map_err(|e| edl::db::DbError::Task(e.to_string()))
+        })
+        .await;
+    site.app.outbox_idle().await;
+    let cancellation = site
+        .app
+        .outbox_rows()
+        .await
+        .into_iter()
+        .find(|r| r.template == "release_cancelled")
+        .expect("the cancellation");
+    assert_eq!(cancellation.status, OutboxStatus::Held);
+    for message in smtp.to("security@alpha.example") {
+        let clear = message.wire_decoded();
+        assert!(
+            !clear.contains(TITLE) && !clear.contains("incomplete"),
+            "in clear: {clear}"
+        );
+    }
+    // With a working key again, the cancellation goes out encrypted.
+    site.app
+        .set_member_key(alpha, Some(&keys::public("security@alpha.example")))
+        .await;
+    site.app.outbox_idle().await;
+    let told = smtp.wait_for("security@alpha.example", "Cancelled").await;
+    assert!(told.encrypted);
+    assert!(told.text().contains("incomplete"));
 }
 
 async fn a_member_that_adds_a_key_gets_the_mailing_at_the_next_run(backend: Backend) {

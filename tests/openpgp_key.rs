@@ -206,7 +206,7 @@ async fn the_web_key_directory_serves_the_key_for_the_from_address_only(backend:
     };
     let key = app.state.ctx.mailer.signer.public_binary();
     assert_eq!(
-        gpg_fingerprint(&key),
+        gpg_fingerprint(key),
         app.state.ctx.mailer.signer.fingerprint
     );
     let hash = wkd_hash("Security.Team");
@@ -225,7 +225,7 @@ async fn the_web_key_directory_serves_the_key_for_the_from_address_only(backend:
         );
         assert_eq!(headers["access-control-allow-origin"], "*", "{path}");
         let body = response.bytes().await.expect("body");
-        assert_eq!(body.as_ref(), key.as_slice(), "{path}: the same key bytes");
+        assert_eq!(body.as_ref(), key, "{path}: the same key bytes");
     }
     for path in [
         "/.well-known/openpgpkey/policy".to_owned(),

@@ -9,6 +9,7 @@ use crate::domain::OutboxStatus;
 use crate::mail::transport::{mask_address, Transport};
 use crate::mail::worker::Worker;
 use crate::mail::{outbox, MailError, Mailer};
+use crate::openpgp::ListKey;
 use crate::startup;
 
 #[derive(Subcommand)]
@@ -39,16 +40,25 @@ pub enum Part {
 }
 
 pub async fn run(settings: Settings, command: MailCommand) -> Result<(), String> {
-    let mailer = Mailer::new(&settings).map_err(|e| e.to_string())?;
+    // Listing and previewing sign nothing: they read the key if there is one, and never make
+    // one (a key made by an operator's account could be unreadable by the service's).
+    let templates = || -> Result<_, String> {
+        let key = ListKey::existing(&settings).map_err(|e| e.to_string())?;
+        let fingerprint = key.map_or_else(
+            || "(the list key's fingerprint)".to_owned(),
+            |k| crate::mail::grouped_fingerprint(&k.fingerprint),
+        );
+        Ok(Mailer::templates(&settings, &fingerprint))
+    };
     match command {
         MailCommand::List => {
-            for name in mailer.templates.names() {
+            for name in templates()?.names() {
                 println!("{name}");
             }
             Ok(())
         }
         MailCommand::Preview { name, part } => {
-            let mail = mailer.templates.preview(&name).map_err(|e| e.to_string())?;
+            let mail = templates()?.preview(&name).map_err(|e| e.to_string())?;
             match part {
                 Part::Subject => println!("{}", mail.subject),
                 Part::Text => print!("{}", mail.text),
@@ -63,7 +73,10 @@ pub async fn run(settings: Settings, command: MailCommand) -> Result<(), String>
             }
             Ok(())
         }
-        MailCommand::Test { to } => test(settings, mailer, &to).await,
+        MailCommand::Test { to } => {
+            let mailer = Mailer::new(&settings).map_err(|e| e.to_string())?;
+            test(settings, mailer, &to).await
+        }
         MailCommand::Status => {
             let pool = super::open_database(&settings).await?;
             let (counts, recent) = db::run(&pool, |conn| {

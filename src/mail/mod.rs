@@ -66,24 +66,30 @@ impl Mailer {
     }
 
     pub fn with_key(settings: &Settings, signer: Arc<ListKey>) -> Self {
-        let globals = Globals {
-            list_name: settings.list_name.clone(),
-            project_name: settings.project_name.clone(),
-            base_url: settings.base_url.to_string(),
-            list_key_fingerprint: grouped_fingerprint(&signer.fingerprint),
-        };
         let id_domain = settings
             .base_url
             .host_str()
             .map(str::to_owned)
             .unwrap_or_else(|| settings.mail_from.email.domain().to_owned());
         Self {
-            templates: MailTemplates::new(&globals, settings.templates_dir.as_deref()),
+            templates: Self::templates(settings, &grouped_fingerprint(&signer.fingerprint)),
             from: settings.mail_from.clone(),
             signer,
             id_domain,
             wake: Arc::new(Notify::new()),
         }
+    }
+
+    /// The templates as the list's mail renders them, with `fingerprint` (as people read it)
+    /// in every footer.
+    pub fn templates(settings: &Settings, fingerprint: &str) -> MailTemplates {
+        let globals = Globals {
+            list_name: settings.list_name.clone(),
+            project_name: settings.project_name.clone(),
+            base_url: settings.base_url.to_string(),
+            list_key_fingerprint: fingerprint.to_owned(),
+        };
+        MailTemplates::new(&globals, settings.templates_dir.as_deref())
     }
 
     /// Renders `template` for `recipient` and adds it to the outbox on `conn`, which should be

@@ -397,6 +397,30 @@ pub fn release(conn: &mut DbConnection, ids: &[i64], worker: &str) -> Result<usi
     Ok(n)
 }
 
+/// Puts a member's held release mail back in the queue, due at `now`, so that the last check
+/// before sending decides again (after the member's key changed, say). Returns how many.
+pub fn requeue_held_for_member(
+    conn: &mut DbConnection,
+    member_id: i64,
+    now: NaiveDateTime,
+) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        outbox::table
+            .filter(outbox::member_id.eq(member_id))
+            .filter(outbox::release_id.is_not_null())
+            .filter(outbox::status.eq(Held)),
+    )
+    .set((
+        outbox::status.eq(Queued),
+        outbox::held_reason.eq(None::<String>),
+        outbox::next_attempt_at.eq(now),
+        outbox::lease_until.eq(None::<NaiveDateTime>),
+        outbox::leased_by.eq(None::<String>),
+        outbox::updated_at.eq(now),
+    ))
+    .execute(conn)?)
+}
+
 /// How long to wait before attempt `attempt + 1`: the base doubled per attempt, capped, then
 /// "equal jitter" (a random point in the upper half) so that a burst of failures spreads out.
 pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {

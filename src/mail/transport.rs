@@ -125,9 +125,15 @@ impl Transport {
         &self,
         from: &Mailbox,
         envelope: &Envelope,
-        signer: &ListKey,
+        signer: &Arc<ListKey>,
     ) -> Result<(), SendError> {
-        let message = build_message(from, envelope, signer)?;
+        // Signing and encrypting are CPU work: off the async threads that serve pages.
+        let (from_owned, envelope_owned, signer) = (from.clone(), envelope.clone(), signer.clone());
+        let message = tokio::task::spawn_blocking(move || {
+            build_message(&from_owned, &envelope_owned, &signer)
+        })
+        .await
+        .map_err(|e| SendError::Transient(format!("building the message stopped: {e}")))??;
         match self {
             Self::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(classify_smtp),
             Self::Files(dir) => {
@@ -177,17 +183,19 @@ pub fn build_message(
         .recipient
         .parse()
         .map_err(|e| SendError::Permanent(format!("the recipient address is not valid: {e}")))?;
+    // Transfer encodings chosen, not guessed: a signed part must survive servers that strip
+    // trailing spaces or rewrite lines starting "From " (RFC 3156 section 3). Patches are full
+    // of both, and notes and advisories may hold either; lettre's quoted-printable leaves
+    // "From " alone, so every part is base64.
+    let text_part = |content_type: header::ContentType, body: &str| {
+        SinglePart::builder()
+            .header(content_type)
+            .header(header::ContentTransferEncoding::Base64)
+            .body(body.to_owned())
+    };
     let alternative = MultiPart::alternative()
-        .singlepart(
-            SinglePart::builder()
-                .header(header::ContentType::TEXT_PLAIN)
-                .body(envelope.text.clone()),
-        )
-        .singlepart(
-            SinglePart::builder()
-                .header(header::ContentType::TEXT_HTML)
-                .body(envelope.html.clone()),
-        );
+        .singlepart(text_part(header::ContentType::TEXT_PLAIN, &envelope.text))
+        .singlepart(text_part(header::ContentType::TEXT_HTML, &envelope.html));
     let body = if envelope.attachments.is_empty() {
         alternative
     } else {
@@ -196,8 +204,11 @@ pub fn build_message(
         let mut mixed = MultiPart::mixed().multipart(alternative);
         for file in &envelope.attachments {
             mixed = mixed.singlepart(
-                lettre::message::Attachment::new(file.filename.clone())
-                    .body(file.content.clone(), patch_type.clone()),
+                SinglePart::builder()
+                    .header(patch_type.clone())
+                    .header(header::ContentDisposition::attachment(&file.filename))
+                    .header(header::ContentTransferEncoding::Base64)
+                    .body(file.content.clone()),
             );
         }
         mixed
@@ -276,6 +287,29 @@ pub fn mask_address(address: &str) -> String {
     }
 }
 
+/// `text` with every address in it masked as [`mask_address`] does: reasons (a mail server's
+/// answer, a key's user IDs) name people, and logs should not.
+pub fn mask_addresses(text: &str) -> String {
+    text.split(' ')
+        .map(|word| {
+            if !word.contains('@') {
+                return word.to_owned();
+            }
+            let start = word.find(|c: char| c.is_alphanumeric()).unwrap_or(0);
+            let end = word
+                .rfind(|c: char| c.is_alphanumeric())
+                .map_or(word.len(), |e| e + 1);
+            format!(
+                "{}{}{}",
+                &word[..start],
+                mask_address(&word[start..end]),
+                &word[end..]
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,6 +331,26 @@ mod tests {
 
     fn from() -> Mailbox {
         "List <edl@example.org>".parse().expect("from")
+    }
+
+    /// Every header and part of a message, decoded from its transfer encoding.
+    fn decoded(raw: &[u8]) -> String {
+        fn walk(part: &mailparse::ParsedMail<'_>, out: &mut String) {
+            for header in &part.headers {
+                out.push_str(&format!("{}: {}\n", header.get_key(), header.get_value()));
+            }
+            if part.subparts.is_empty() {
+                out.push_str(&String::from_utf8_lossy(
+                    &part.get_body_raw().unwrap_or_default(),
+                ));
+            }
+            for sub in &part.subparts {
+                walk(sub, out);
+            }
+        }
+        let mut out = String::new();
+        walk(&mailparse::parse_mail(raw).expect("a message"), &mut out);
+        out
     }
 
     fn list_key() -> ListKey {
@@ -330,8 +384,9 @@ mod tests {
             text.contains("Message-ID: <abc123@edl.example.org>"),
             "{text}"
         );
-        assert!(text.contains("multipart/alternative") && text.contains("plain body"));
-        assert!(text.contains("<p>html body</p>"));
+        let decoded = decoded(&raw);
+        assert!(text.contains("multipart/alternative") && decoded.contains("plain body"));
+        assert!(decoded.contains("<p>html body</p>"));
         let (signed, signature) = signed_parts(&raw);
         let (signature, _) = DetachedSignature::from_string(&signature).expect("signature");
         signature
@@ -384,14 +439,37 @@ mod tests {
             inner.headers.get_first_value("Subject").as_deref(),
             Some("[EMBARGOED] Security release 1.9.5")
         );
-        let inner_text = String::from_utf8_lossy(&plaintext);
+        let inner_text = decoded(&plaintext);
         assert!(inner_text.contains("plain body") && inner_text.contains("0001-fix.patch"));
+        assert!(inner_text.contains("+fixed"), "the patch is inside");
         // Another key cannot read it.
         let (other, _) = member_keypair("Other <security@other.example>");
         let (message, _) = pgp::composed::Message::from_string(&armored).expect("message");
         assert!(message
             .decrypt(&pgp::types::Password::empty(), &other)
             .is_err());
+    }
+
+    #[test]
+    fn signed_parts_are_encoded_so_that_servers_cannot_change_them() {
+        let key = list_key();
+        let mut mail = envelope("security@vendor.example");
+        mail.text = "From the list:\n-- \nfooter".into();
+        mail.attachments = vec![Attachment {
+            filename: "0001-fix.patch".into(),
+            content: b"From 1234 Mon Sep 17 00:00:00 2001\n \n+fixed\n".to_vec(),
+        }];
+        let raw = build_message(&from(), &mail, &key)
+            .expect("build")
+            .formatted();
+        let (signed, _) = signed_parts(&raw);
+        let text = String::from_utf8(signed).expect("ascii");
+        assert!(
+            text.lines()
+                .all(|l| !l.ends_with(' ') && !l.starts_with("From ")),
+            "{text}"
+        );
+        assert_eq!(text.matches("Content-Transfer-Encoding: base64").count(), 3);
     }
 
     #[test]
@@ -406,7 +484,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let transport = Transport::Files(dir.path().join("out"));
         transport
-            .send(&from(), &envelope("security@vendor.example"), &list_key())
+            .send(
+                &from(),
+                &envelope("security@vendor.example"),
+                &Arc::new(list_key()),
+            )
             .await
             .expect("send");
         let names: Vec<_> = std::fs::read_dir(dir.path().join("out"))
@@ -420,5 +502,13 @@ mod tests {
     fn addresses_are_masked() {
         assert_eq!(mask_address("alice@example.org"), "a***@example.org");
         assert_eq!(mask_address("nonsense"), "***");
+        assert_eq!(
+            mask_addresses("no usable key: it has Maria Lopez <maria@vendor.example>, (b@c.d)."),
+            "no usable key: it has Maria Lopez <m***@vendor.example>, (b***@c.d)."
+        );
+        assert_eq!(
+            mask_addresses("550 5.1.1 no such mailbox"),
+            "550 5.1.1 no such mailbox"
+        );
     }
 }

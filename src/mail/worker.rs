@@ -15,7 +15,9 @@ use crate::clock::Clock;
 use crate::config::OutboxSettings;
 use crate::db::{self, DbConnection, DbError, DbPool};
 use crate::mail::outbox::{self, OutboxRow};
-use crate::mail::transport::{mask_address, Attachment, Envelope, Seal, SendError, Transport};
+use crate::mail::transport::{
+    mask_address, mask_addresses, Attachment, Envelope, Seal, SendError, Transport,
+};
 use crate::openpgp::ListKey;
 
 /// The answer of the last check before a message leaves.
@@ -184,19 +186,19 @@ impl Worker {
             // Only reachable when workers died mid-send again and again.
             let reason = format!("gave up after {} attempts without a reply", attempts - 1);
             self.record(row.id, Record::Failed(reason.clone())).await;
-            tracing::error!(outbox_id = row.id, %recipient, %reason, "Mail marked failed.");
+            tracing::error!(outbox_id = row.id, %recipient, reason = %mask_addresses(&reason), "Mail marked failed.");
             return Outcome::Failed;
         }
         let (attachments, seal) = match self.check(row).await {
             Ok(Verdict::Send { attachments, seal }) => (attachments, seal),
             Ok(Verdict::Hold(reason)) => {
                 self.record(row.id, Record::Held(reason.clone())).await;
-                tracing::info!(outbox_id = row.id, %recipient, %reason, "Mail held back.");
+                tracing::info!(outbox_id = row.id, %recipient, reason = %mask_addresses(&reason), "Mail held back.");
                 return Outcome::Held;
             }
             Ok(Verdict::Refuse(reason)) => {
                 self.record(row.id, Record::Failed(reason.clone())).await;
-                tracing::error!(outbox_id = row.id, %recipient, %reason, "Mail refused.");
+                tracing::error!(outbox_id = row.id, %recipient, reason = %mask_addresses(&reason), "Mail refused.");
                 return Outcome::Failed;
             }
             Err(error) => {
@@ -231,7 +233,7 @@ impl Worker {
                     outbox::backoff(attempts, self.settings.retry_base, self.settings.retry_max);
                 let next = self.clock.now_naive()
                     + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::minutes(1));
-                tracing::warn!(outbox_id = row.id, %recipient, attempt = attempts, %reason, retry_in = ?delay, "Mail delivery failed; it will be retried.");
+                tracing::warn!(outbox_id = row.id, %recipient, attempt = attempts, reason = %mask_addresses(&reason), retry_in = ?delay, "Mail delivery failed; it will be retried.");
                 self.record(row.id, Record::Retry(reason, next)).await;
                 Outcome::Retry
             }
@@ -240,7 +242,7 @@ impl Worker {
                     SendError::Transient(r) => format!("gave up after {attempts} attempts: {r}"),
                     SendError::Permanent(r) => r,
                 };
-                tracing::error!(outbox_id = row.id, %recipient, attempt = attempts, %reason, "Mail marked failed.");
+                tracing::error!(outbox_id = row.id, %recipient, attempt = attempts, reason = %mask_addresses(&reason), "Mail marked failed.");
                 self.record(row.id, Record::Failed(reason)).await;
                 Outcome::Failed
             }

@@ -49,6 +49,10 @@ pub fn set_key(conn: &mut DbConnection, id: i64, armored: Option<&str>) -> Resul
             members::updated_at.eq(db::now()),
         ))
         .execute(conn)?;
+    // Release mail held because the old key did not work is decided again with this one.
+    if armored.is_some() {
+        crate::mail::outbox::requeue_held_for_member(conn, id, db::now())?;
+    }
     Ok(())
 }
 

@@ -28,6 +28,8 @@ pub enum OpenPgpError {
     Read { path: String, why: String },
     #[error("the list's OpenPGP key cannot be written to {path}: {why}")]
     Write { path: String, why: String },
+    #[error("a key is already at {0}")]
+    Exists(String),
     #[error("the list's OpenPGP key cannot be used: {0}")]
     Unusable(String),
     #[error("OpenPGP: {0}")]
@@ -43,9 +45,14 @@ impl From<pgp::errors::Error> for OpenPgpError {
 /// The list's signing key, unlocked for use.
 #[derive(Clone)]
 pub struct ListKey {
+    /// As stored (locked, if it has a passphrase): what `write` writes.
     secret: SignedSecretKey,
+    /// The primary key unlocked once at load, so a signature does not derive the passphrase's
+    /// key again.
+    signing: pgp::packet::SecretKey,
     public: SignedPublicKey,
-    passphrase: Option<Secret>,
+    public_armored: String,
+    public_binary: Vec<u8>,
     /// Upper-case hex fingerprint of the primary key.
     pub fingerprint: String,
     /// Where it was read from.
@@ -79,7 +86,13 @@ impl ListKey {
             return Self::load(&path, None);
         }
         let key = Self::generate(&user_id(settings), None)?;
-        key.write(&path)?;
+        match key.write(&path) {
+            Ok(()) => {}
+            // Another process starting at the same moment wrote its key first: use that one,
+            // so every process signs with the key on disk.
+            Err(OpenPgpError::Exists(_)) => return Self::load(&path, None),
+            Err(error) => return Err(error),
+        }
         tracing::info!(fingerprint = %key.fingerprint, path = %path.display(), "Generated the list's OpenPGP signing key.");
         Ok(Self { path, ..key })
     }
@@ -94,24 +107,34 @@ impl ListKey {
             path: path.display().to_string(),
             why: e.to_string(),
         })?;
-        let key = Self::from_secret(secret, passphrase, path.to_path_buf());
-        // Sign once, so a wrong passphrase or a key that cannot sign stops the start, not the
-        // first mail.
-        key.sign_detached(b"edl").map_err(|e| {
-            OpenPgpError::Unusable(format!("{e} (is EDL_OPENPGP_KEY_PASSPHRASE right?)"))
-        })?;
+        let key = Self::from_secret(secret, passphrase.as_ref(), path.to_path_buf())?;
+        // Sign once, so a key that cannot sign stops the start, not the first mail.
+        key.sign_detached(b"edl")
+            .map_err(|e| OpenPgpError::Unusable(e.to_string()))?;
         Ok(key)
     }
 
-    fn from_secret(secret: SignedSecretKey, passphrase: Option<Secret>, path: PathBuf) -> Self {
+    /// The key, unlocked with `passphrase` if it is locked, with its public parts read once.
+    fn from_secret(
+        secret: SignedSecretKey,
+        passphrase: Option<&Secret>,
+        path: PathBuf,
+    ) -> Result<Self, OpenPgpError> {
+        let mut signing = secret.primary_key.clone();
+        let password = passphrase.map_or_else(Password::empty, |p| Password::from(p.expose()));
+        signing.remove_password(&password).map_err(|e| {
+            OpenPgpError::Unusable(format!("{e} (is EDL_OPENPGP_KEY_PASSPHRASE right?)"))
+        })?;
         let public = secret.to_public_key();
-        Self {
+        Ok(Self {
             fingerprint: format!("{:X}", secret.fingerprint()),
+            public_armored: public.to_armored_string(ArmorOptions::default())?,
+            public_binary: public.to_bytes()?,
             secret,
+            signing,
             public,
-            passphrase,
             path,
-        }
+        })
     }
 
     /// A new Ed25519 signing key (the v4 format every GnuPG since 2.1 reads) for `user_id`,
@@ -130,11 +153,11 @@ impl ListKey {
             .build()
             .map_err(|e| OpenPgpError::Pgp(e.to_string()))?;
         let secret = params.generate(OsRng)?;
-        Ok(Self::from_secret(secret, passphrase, PathBuf::new()))
+        Self::from_secret(secret, passphrase.as_ref(), PathBuf::new())
     }
 
-    /// Writes the armored secret key, readable by the service account alone, whole or not at
-    /// all.
+    /// Writes the armored secret key to `path`, readable by the service account alone, whole
+    /// or not at all, and never over a file that is there ([`OpenPgpError::Exists`]).
     pub fn write(&self, path: &Path) -> Result<(), OpenPgpError> {
         let fail = |e: std::io::Error| OpenPgpError::Write {
             path: path.display().to_string(),
@@ -145,7 +168,7 @@ impl ListKey {
             std::fs::create_dir_all(dir).map_err(fail)?;
             restrict(dir, 0o700).map_err(fail)?;
         }
-        let temp = path.with_extension("asc.tmp");
+        let temp = path.with_extension(format!("asc.{}.tmp", std::process::id()));
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
         #[cfg(unix)]
@@ -157,29 +180,43 @@ impl ListKey {
         file.write_all(armored.as_bytes()).map_err(fail)?;
         file.sync_all().map_err(fail)?;
         restrict(&temp, 0o600).map_err(fail)?;
-        std::fs::rename(&temp, path).map_err(fail)
+        // A link, unlike a rename, fails when the name is taken.
+        let linked = std::fs::hard_link(&temp, path);
+        let _ = std::fs::remove_file(&temp);
+        match linked {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(OpenPgpError::Exists(path.display().to_string()))
+            }
+            Err(e) => Err(fail(e)),
+        }
+    }
+
+    /// The key already configured or generated, without generating one.
+    pub fn existing(settings: &Settings) -> Result<Option<Self>, OpenPgpError> {
+        if let Some(path) = &settings.openpgp_key_file {
+            return Self::load(path, settings.openpgp_key_passphrase.clone()).map(Some);
+        }
+        let path = generated_path(&settings.data_dir);
+        if path.exists() {
+            Self::load(&path, None).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
     /// The public key, ASCII-armored, as `/openpgp.asc` serves it.
-    pub fn public_armored(&self) -> String {
-        self.public
-            .to_armored_string(ArmorOptions::default())
-            .unwrap_or_default()
+    pub fn public_armored(&self) -> &str {
+        &self.public_armored
     }
 
     /// The public key in binary, as the Web Key Directory serves it.
-    pub fn public_binary(&self) -> Vec<u8> {
-        self.public.to_bytes().unwrap_or_default()
+    pub fn public_binary(&self) -> &[u8] {
+        &self.public_binary
     }
 
     pub fn public_key(&self) -> &SignedPublicKey {
         &self.public
-    }
-
-    fn password(&self) -> Password {
-        self.passphrase
-            .as_ref()
-            .map_or_else(Password::empty, |p| Password::from(p.expose()))
     }
 
     /// An ASCII-armored detached signature over `data`, exactly as given (PGP/MIME signs the
@@ -187,8 +224,8 @@ impl ListKey {
     pub fn sign_detached(&self, data: &[u8]) -> Result<String, OpenPgpError> {
         let signature = DetachedSignature::sign_binary_data(
             OsRng,
-            &self.secret.primary_key,
-            &self.password(),
+            &self.signing,
+            &Password::empty(),
             HashAlgorithm::Sha256,
             data,
         )?;
@@ -204,11 +241,7 @@ impl ListKey {
     ) -> Result<String, OpenPgpError> {
         let mut builder = MessageBuilder::from_bytes("", plaintext)
             .seipd_v1(OsRng, SymmetricKeyAlgorithm::AES256);
-        builder.sign(
-            &self.secret.primary_key,
-            self.password(),
-            HashAlgorithm::Sha256,
-        );
+        builder.sign(&self.signing, Password::empty(), HashAlgorithm::Sha256);
         match recipient.encryption_key() {
             EncryptTo::Subkey(subkey) => builder.encrypt_to_key(OsRng, subkey)?,
             EncryptTo::Primary(key) => builder.encrypt_to_key(OsRng, key)?,

@@ -83,12 +83,9 @@ pub fn usable(armored: &str, alias: &str, now: DateTime<Utc>) -> Result<UsableKe
     if !judged.problems.is_empty() {
         return Err(judged.problems.join(" "));
     }
-    let Some((encryption_subkey, subkey_expiry)) = judged.encrypt_with else {
+    let expires_at = judged.expiry();
+    let Some(encryption_subkey) = judged.encrypt_with else {
         return Err("The key has no encryption-capable (sub)key.".to_owned());
-    };
-    let expires_at = match (judged.primary_expiry, subkey_expiry) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
     };
     Ok(UsableKey {
         fingerprint: fingerprint(&key),
@@ -99,19 +96,13 @@ pub fn usable(armored: &str, alias: &str, now: DateTime<Utc>) -> Result<UsableKe
 }
 
 /// What the member pages and reminders show of a stored key, usable or not: its fingerprint
-/// and when it stops being usable for encryption (`None` for never, or when it cannot
-/// encrypt at all). `None` when the text is not a key.
+/// and when it stops (or stopped) being usable for encryption: the primary key's expiry or its
+/// encryption subkey's, whichever is earlier, also when that is past. `None` for a key that
+/// never expires, or has no encryption subkey at all. `None` when the text is not a key.
 pub fn facts(armored: &str) -> Option<(String, Option<DateTime<Utc>>)> {
     let key = read(armored, "").ok()?;
     let judged = judge(&key, "", Utc::now());
-    let expiry = match (
-        judged.primary_expiry,
-        judged.encrypt_with.and_then(|(_, e)| e),
-    ) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
-    Some((fingerprint(&key), expiry))
+    Some((fingerprint(&key), judged.expiry()))
 }
 
 /// The primary key's fingerprint, upper-case hex.
@@ -122,9 +113,21 @@ pub fn fingerprint(key: &SignedPublicKey) -> String {
 struct Judged {
     problems: Vec<String>,
     primary_expiry: Option<DateTime<Utc>>,
-    /// The newest valid encryption key: a subkey index (or `None` for the primary) and when it
-    /// expires.
-    encrypt_with: Option<(Option<usize>, Option<DateTime<Utc>>)>,
+    /// The newest valid encryption key: a subkey index, or `None` for the primary.
+    encrypt_with: Option<Option<usize>>,
+    /// When that key expires, or, when none is valid, when the last one expired.
+    encryption_expiry: Option<DateTime<Utc>>,
+}
+
+impl Judged {
+    /// When the key stops (or stopped) being usable for encryption: the earlier of the primary
+    /// key's expiry and the encryption key's.
+    fn expiry(&self) -> Option<DateTime<Utc>> {
+        match (self.primary_expiry, self.encryption_expiry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 /// Everything wrong with the key, each as a sentence with its fix. Only self-signatures that
@@ -137,6 +140,7 @@ fn judge(key: &SignedPublicKey, alias: &str, now: DateTime<Utc>) -> Judged {
         problems: Vec::new(),
         primary_expiry: None,
         encrypt_with: None,
+        encryption_expiry: None,
     };
 
     if key
@@ -203,8 +207,14 @@ fn judge(key: &SignedPublicKey, alias: &str, now: DateTime<Utc>) -> Judged {
     // With the primary expired every subkey is unusable too; saying so again adds nothing.
     if !expired {
         match encryption_key(key, primary_sig, now, &fpr) {
-            Ok(found) => judged.encrypt_with = Some(found),
-            Err(problem) => judged.problems.push(problem),
+            Ok((found, expiry)) => {
+                judged.encrypt_with = Some(found);
+                judged.encryption_expiry = expiry;
+            }
+            Err((problem, lapsed)) => {
+                judged.problems.push(problem);
+                judged.encryption_expiry = lapsed;
+            }
         }
     }
 
@@ -227,14 +237,14 @@ fn judge(key: &SignedPublicKey, alias: &str, now: DateTime<Utc>) -> Judged {
 }
 
 /// The newest unexpired, unrevoked (sub)key that can encrypt, with its expiry; otherwise what
-/// to fix.
-#[allow(clippy::type_complexity, reason = "a private helper's pair")]
+/// to fix, and when the last encryption subkey expired, if one did.
+#[expect(clippy::type_complexity, reason = "a private helper's pairs")]
 fn encryption_key(
     key: &SignedPublicKey,
     primary_sig: Option<&Signature>,
     now: DateTime<Utc>,
     fpr: &str,
-) -> Result<(Option<usize>, Option<DateTime<Utc>>), String> {
+) -> Result<(Option<usize>, Option<DateTime<Utc>>), (String, Option<DateTime<Utc>>)> {
     let primary = &key.primary_key;
     let mut latest_expiry: Option<DateTime<Utc>> = None;
     let mut best: Option<(usize, u32, Option<DateTime<Utc>>)> = None;
@@ -273,7 +283,7 @@ fn encryption_key(
     {
         return Ok((None, None));
     }
-    Err(match latest_expiry {
+    let problem = match latest_expiry {
         Some(expiry) => format!(
             "The key's encryption subkey expired on {}; extend it (gpg --quick-set-expire \
              {fpr} 2y '*') or add a new one (gpg --quick-add-key {fpr} cv25519 encr 2y) and \
@@ -285,7 +295,8 @@ fn encryption_key(
              encrypted to it; add one (gpg --quick-add-key {fpr} cv25519 encr 2y) and paste \
              the key again."
         ),
-    })
+    };
+    Err((problem, latest_expiry))
 }
 
 /// Key flags say what a key is for; without any, the algorithm alone decides (RFC 9580 5.2.3.29).
@@ -321,4 +332,26 @@ fn uid_address(uid: &str) -> &str {
         }
     }
     uid.trim()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_whose_encryption_subkey_lapsed_shows_when_it_stopped_working() {
+        let stale = include_str!("../../data/testdata/stale-encryption-subkey.asc");
+        let (_, expiry) = facts(stale).expect("a key");
+        assert_eq!(
+            expiry.map(|e| e.format("%Y-%m-%d").to_string()).as_deref(),
+            Some("2025-01-02"),
+            "not shown as never expiring"
+        );
+        let vendor = include_str!("../../data/testdata/vendor-psirt.asc");
+        let (_, expiry) = facts(vendor).expect("a key");
+        assert_eq!(
+            expiry.map(|e| e.format("%Y-%m-%d").to_string()).as_deref(),
+            Some("2027-01-01")
+        );
+    }
 }

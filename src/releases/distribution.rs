@@ -180,7 +180,8 @@ fn mail_members(
             members::pgp_key,
         ))
         .load(conn)?;
-    // Members that have this revision's mail already need nothing more from this tick.
+    // Members that have this revision's mail need nothing more from this tick. (One held
+    // because the member's key stopped working is queued again when a key is stored.)
     let has_revision: std::collections::HashSet<i64> = outbox::table
         .filter(outbox::release_id.eq(release.id))
         .filter(outbox::template.eq(EMBARGOED))
@@ -278,7 +279,7 @@ fn mail_members(
         sent += usize::from(queued.is_some());
     }
     if withheld_now > 0 {
-        alert_withheld(conn, ctx, release, withheld_now)?;
+        alert_withheld(conn, ctx, release)?;
     }
     if sent > 0 {
         if release.disclosed_at.is_none() {
@@ -342,10 +343,12 @@ fn alert_failures(conn: &mut DbConnection, ctx: &Context) -> Result<usize, Relea
 }
 
 /// Why an embargoed message must not leave any more, however long it waited in the queue: its
-/// release was cancelled or is already public, or its member is no longer active.
+/// release was cancelled or is already public, or its member (whose status is given) is no
+/// longer active.
 fn stale_reason(
     conn: &mut DbConnection,
     row: &OutboxRow,
+    member: MemberStatus,
     now: NaiveDateTime,
 ) -> Result<Option<&'static str>, DbError> {
     let release: Option<(Option<NaiveDateTime>, NaiveDateTime)> = releases::table
@@ -364,12 +367,7 @@ fn stale_reason(
             "the release is already public, so embargoed mail is no longer sent",
         ));
     }
-    let status: Option<MemberStatus> = members::table
-        .filter(members::id.eq(row.member_id.unwrap_or_default()))
-        .select(members::status)
-        .first(conn)
-        .optional()?;
-    if status != Some(MemberStatus::Active) {
+    if member != MemberStatus::Active {
         return Ok(Some("the member is no longer active"));
     }
     Ok(None)
@@ -403,7 +401,7 @@ pub fn ledger(
 ) -> Result<Vec<LedgerLine>, DbError> {
     use crate::db::schema::release_receipts;
     type Row = (
-        (i64, String, String, Option<String>),
+        (i64, String),
         (
             String,
             Option<i32>,
@@ -427,12 +425,7 @@ pub fn ledger(
         .filter(outbox::template.eq_any([EMBARGOED, WITHHELD_FOR_KEY]))
         .order((members::org_name, outbox::id))
         .select((
-            (
-                members::id,
-                members::org_name,
-                members::security_alias,
-                members::pgp_key,
-            ),
+            (members::id, members::org_name),
             (
                 outbox::template,
                 outbox::revision,
@@ -447,14 +440,31 @@ pub fn ledger(
     // Members whose notice was followed by the mailing itself, once their key worked.
     let mailed: std::collections::HashSet<(i64, Option<i32>)> = rows
         .iter()
-        .filter(|(_, (template, ..), ..)| template == EMBARGOED)
-        .map(|((member, ..), (_, revision, ..), ..)| (*member, *revision))
+        .filter(|(_, (template, _, status, ..), ..)| {
+            template == EMBARGOED && *status == OutboxStatus::Sent
+        })
+        .map(|((member, _), (_, revision, ..), ..)| (*member, *revision))
+        .collect();
+    // Why the others' keys do not work now: their keys are read, and only theirs.
+    let waiting: Vec<i64> = rows
+        .iter()
+        .filter(|((member, _), (template, revision, ..), ..)| {
+            template == WITHHELD_FOR_KEY && !mailed.contains(&(*member, *revision))
+        })
+        .map(|((member, _), ..)| *member)
+        .collect();
+    let keys: std::collections::HashMap<i64, (String, Option<String>)> = members::table
+        .filter(members::id.eq_any(&waiting))
+        .select((members::id, members::security_alias, members::pgp_key))
+        .load::<(i64, String, Option<String>)>(conn)?
+        .into_iter()
+        .map(|(id, alias, key)| (id, (alias, key)))
         .collect();
     Ok(rows
         .into_iter()
         .map(
             |(
-                (member, org_name, alias, key),
+                (member, org_name),
                 (template, revision, status, message_id, sent_at),
                 (last_error, held_reason, encrypted),
                 acknowledged_at,
@@ -463,6 +473,7 @@ pub fn ledger(
                     if mailed.contains(&(member, revision)) {
                         return "The mailing followed once the key worked.".to_owned();
                     }
+                    let (alias, key) = keys.get(&member).cloned().unwrap_or_default();
                     match member_seal(Encryption::Required, key.as_deref(), &alias, now) {
                         KeySeal::Withhold(why) => why,
                         _ => "The key works now; the mailing goes out at the next run.".to_owned(),
@@ -503,7 +514,6 @@ fn withhold_for_key(
     now: DateTime<Utc>,
 ) -> Result<bool, crate::mail::MailError> {
     let (key_url, expires) = crate::membership::keys::key_link(ctx, member_id, now);
-    let when = Moment::new(release.release_at.and_utc(), ctx.timezone());
     let queued = ctx.mailer.enqueue_for_member(
         conn,
         WITHHELD_FOR_KEY,
@@ -511,7 +521,6 @@ fn withhold_for_key(
         json!({
             "org_name": org_name,
             "why": why,
-            "release_at_utc": when.utc_text(),
             "key_url": key_url,
             "key_url_expires": expires.format("%Y-%m-%d").to_string(),
             "policy_url": ctx.url("/embargo-policy"),
@@ -530,14 +539,20 @@ fn withhold_for_key(
     Ok(queued.is_some())
 }
 
-/// Tells every release manager how many members got the notice instead of the content.
+/// Tells every release manager how many members of the release's current revision got the
+/// notice instead of the content, once for each new total.
 fn alert_withheld(
     conn: &mut DbConnection,
     ctx: &Context,
     release: &Release,
-    count: usize,
 ) -> Result<(), ReleaseError> {
     use crate::accounts::{self, Role};
+    let count: i64 = outbox::table
+        .filter(outbox::release_id.eq(release.id))
+        .filter(outbox::revision.eq(release.revision))
+        .filter(outbox::template.eq(WITHHELD_FOR_KEY))
+        .count()
+        .get_result(conn)?;
     for manager in accounts::with_role(conn, Role::ReleaseManager)? {
         ctx.mailer.enqueue(
             conn,
@@ -551,11 +566,8 @@ fn alert_withheld(
                 "release_url": ctx.url(&format!("/manage/releases/{}", release.id)),
             }),
             Some(format!(
-                "no-key:{}:{}:{}:{}",
-                release.id,
-                release.revision,
-                manager.id,
-                crate::db::now().and_utc().timestamp()
+                "no-key:{}:{}:{}:{count}",
+                release.id, release.revision, manager.id
             )),
         )?;
     }
@@ -563,10 +575,11 @@ fn alert_withheld(
 }
 
 /// Everything checked just before a message leaves: stale embargoed mail is held back; the
-/// upstream rule reads the attachments, refusing any that may not be redistributed; and mail
-/// to a member about a release is encrypted to the member's key as it is now. Embargoed mail
-/// whose member's key no longer works is held (with the notice queued) when encryption is
-/// required. Every mail is signed.
+/// upstream rule reads the attachments, refusing any that may not be redistributed; and every
+/// mail to a member about a release (the mailing, a postponement, a cancellation: each names
+/// the release) is encrypted to the member's key as it is now. When encryption is required and
+/// the key no longer works, it is held, the notice is queued and release managers are told; the
+/// next run sends it once the key works. Every mail is signed.
 pub fn before_send(
     conn: &mut DbConnection,
     ctx: &Context,
@@ -574,21 +587,27 @@ pub fn before_send(
     now: NaiveDateTime,
 ) -> Result<Verdict, DbError> {
     let mut seal = Seal::Signed;
-    let for_member = row.release_id.is_some() && row.member_id.is_some();
-    if for_member && row.template != WITHHELD_FOR_KEY {
+    let about_release = row.release_id.is_some() && row.template != WITHHELD_FOR_KEY;
+    if about_release || row.template == EMBARGOED {
+        let member: Option<(MemberStatus, String, String, Option<String>)> = members::table
+            .filter(members::id.eq(row.member_id.unwrap_or_default()))
+            .select((
+                members::status,
+                members::security_alias,
+                members::org_name,
+                members::pgp_key,
+            ))
+            .first(conn)
+            .optional()?;
+        // A release's mail always names its member; one that does not is never sent as is.
+        let Some((status, alias, org_name, key)) = member else {
+            return Ok(Verdict::Hold("the member no longer exists".to_owned()));
+        };
         if row.template == EMBARGOED {
-            if let Some(reason) = stale_reason(conn, row, now)? {
+            if let Some(reason) = stale_reason(conn, row, status, now)? {
                 return Ok(Verdict::Hold(reason.to_owned()));
             }
         }
-        let member: Option<(String, String, Option<String>)> = members::table
-            .filter(members::id.eq(row.member_id.unwrap_or_default()))
-            .select((members::security_alias, members::org_name, members::pgp_key))
-            .first(conn)
-            .optional()?;
-        let Some((alias, org_name, key)) = member else {
-            return Ok(Verdict::Hold("the member no longer exists".to_owned()));
-        };
         match member_seal(
             ctx.settings.encryption,
             key.as_deref(),
@@ -601,15 +620,12 @@ pub fn before_send(
                     outer_subject: ENCRYPTED_SUBJECT.to_owned(),
                 }
             }
-            // A postponement or cancellation carries no content: it goes signed rather than
-            // not at all, so a member is never left believing an old date.
-            KeySeal::Clear | KeySeal::Withhold(_) if row.template != EMBARGOED => {}
             KeySeal::Clear => {}
             KeySeal::Withhold(why) => {
                 // The key was usable when the mail was queued and is not now.
                 if let Some(release) = find(conn, row.release_id.unwrap_or_default())? {
                     let member_id = row.member_id.unwrap_or_default();
-                    withhold_for_key(
+                    let noticed = withhold_for_key(
                         conn,
                         ctx,
                         &release,
@@ -620,6 +636,10 @@ pub fn before_send(
                         now.and_utc(),
                     )
                     .map_err(|e| DbError::Task(e.to_string()))?;
+                    if noticed {
+                        alert_withheld(conn, ctx, &release)
+                            .map_err(|e| DbError::Task(e.to_string()))?;
+                    }
                 }
                 return Ok(Verdict::Hold(format!("no usable key: {why}")));
             }

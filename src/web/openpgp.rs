@@ -21,7 +21,7 @@ pub async fn armored(state: web::Data<AppState>) -> HttpResponse {
             header::CONTENT_DISPOSITION,
             "inline; filename=\"openpgp.asc\"",
         ))
-        .body(state.ctx.mailer.signer.public_armored())
+        .body(state.ctx.mailer.signer.public_armored().to_owned())
 }
 
 /// `GET /.well-known/openpgpkey/hu/{hash}` (direct method).
@@ -73,7 +73,7 @@ fn key_for(state: &AppState, domain: Option<&str>, hash: &str) -> Result<HttpRes
         .insert_header((header::CACHE_CONTROL, CACHE_CONTROL))
         // The draft asks for this, so web-based mail clients can fetch the key.
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-        .body(state.ctx.mailer.signer.public_binary()))
+        .body(state.ctx.mailer.signer.public_binary().to_vec()))
 }
 
 /// The policy file: its presence says the directory is served; it states no policy flags.

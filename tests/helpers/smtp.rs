@@ -20,18 +20,22 @@ pub struct Received {
     /// MIME entity (with its protected headers), opened with the recipient's test key;
     /// otherwise the same as `data`.
     pub opened: Vec<u8>,
-    /// Whether it arrived PGP/MIME encrypted (and was opened).
+    /// Whether it arrived PGP/MIME encrypted.
     pub encrypted: bool,
 }
 
 impl Received {
     pub fn new(mail_from: String, rcpt_to: Vec<String>, data: Vec<u8>) -> Self {
+        // Encrypted is what crossed the wire, whether or not this test holds the key to open
+        // it: one it cannot open stays as it came, and nothing inside it can be read.
+        let encrypted =
+            mailparse::parse_mail(&data).is_ok_and(|m| m.ctype.mimetype == "multipart/encrypted");
         let opened = rcpt_to
             .first()
             .and_then(|to| open(&data, to))
             .unwrap_or_else(|| data.clone());
         Self {
-            encrypted: opened != data,
+            encrypted,
             mail_from,
             rcpt_to,
             data,
@@ -56,7 +60,6 @@ impl Received {
     }
 
     /// A header as it crossed the wire.
-    #[allow(dead_code, reason = "used by some test modules and not others")]
     pub fn wire_header(&self, name: &str) -> Option<String> {
         use mailparse::MailHeaderMap;
         self.wire().headers.get_first_value(name)
@@ -334,6 +337,14 @@ impl Received {
             .map_or(text.len(), |e| start + e);
         Some(text[start..end].to_owned())
     }
+}
+
+/// A MIME entity (a message, or what a member decrypted) as a reader sees it: every header
+/// and every part decoded from its transfer encoding.
+pub fn decoded_mime(raw: &[u8]) -> String {
+    let mut out = String::new();
+    walk_decoded(&mailparse::parse_mail(raw).expect("MIME"), &mut out);
+    out
 }
 
 /// Every header and every part, decoded from its transfer encoding.
