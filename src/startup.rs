@@ -412,9 +412,15 @@ pub async fn prepare_database(settings: &Settings) -> Result<DbPool, DbError> {
     if applied > 0 {
         tracing::info!(applied, "Database migrations applied.");
     }
-    // What this version knows of upstreams' trees may be more than the one that stored the
-    // patches: record what earlier versions did not, and check open releases again.
-    let (recorded, flagged) = db::run(&pool, |conn| {
+    Ok(pool)
+}
+
+/// Facts this version derives from stored rows that an earlier version may not have derived:
+/// the files of patches stored before they were recorded, the patches of open releases checked
+/// again with what this version knows of upstreams' trees, and members' key fingerprints. Run
+/// by the long-lived processes and `edl migrate` at start, not by every command.
+pub async fn bring_derived_facts_up_to_date(pool: &DbPool) -> Result<(), DbError> {
+    let (recorded, flagged) = db::run(pool, |conn| {
         let recorded = crate::releases::release::record_missing_evidence(conn)?;
         let flagged = crate::releases::upstream::recheck_open_patches(conn)?;
         crate::membership::members::record_missing_key_facts(conn)?;
@@ -428,7 +434,7 @@ pub async fn prepare_database(settings: &Settings) -> Result<DbPool, DbError> {
             "Patches checked again: files recorded, and patches of open releases flagged."
         );
     }
-    Ok(pool)
+    Ok(())
 }
 
 /// How the application is assembled; the defaults are what `edl serve` runs.
@@ -462,6 +468,7 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings, options: Options) -> Result<Self, StartupError> {
         let pool = prepare_database(&settings).await?;
+        bring_derived_facts_up_to_date(&pool).await?;
         let transport = match options.transport {
             Some(t) => t,
             None => Transport::from_settings(&settings)?,

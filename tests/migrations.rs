@@ -239,6 +239,9 @@ async fn existing_rows_move_into_the_columns_made_for_them(backend: Backend) {
     let pool = edl::startup::prepare_database(&settings)
         .await
         .expect("prepare");
+    edl::startup::bring_derived_facts_up_to_date(&pool)
+        .await
+        .expect("derived facts");
     let patches = db::run(&pool, |conn| release::patches_of(conn, 1))
         .await
         .expect("patches");

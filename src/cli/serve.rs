@@ -37,6 +37,9 @@ pub async fn worker(settings: Settings) -> Result<(), String> {
         return Err("EDL_OUTBOX_WORKERS is 0: this process would do nothing".into());
     }
     let pool = super::open_database(&settings).await?;
+    startup::bring_derived_facts_up_to_date(&pool)
+        .await
+        .map_err(|e| e.to_string())?;
     let transport = Transport::from_settings(&settings).map_err(|e| e.to_string())?;
     let mailer = Mailer::new(&settings).map_err(|e| e.to_string())?;
     let clock = Clock::system();
@@ -59,7 +62,11 @@ pub async fn worker(settings: Settings) -> Result<(), String> {
 }
 
 pub async fn migrate(settings: Settings) -> Result<(), String> {
-    drop(super::open_database(&settings).await?);
+    let pool = super::open_database(&settings).await?;
+    startup::bring_derived_facts_up_to_date(&pool)
+        .await
+        .map_err(|e| e.to_string())?;
+    drop(pool);
     println!(
         "The {} database is up to date.",
         settings.database_url.backend_name()

@@ -345,15 +345,16 @@ pub async fn guard<B: MessageBody + 'static>(
             .map_into_right_body(),
     };
     let mut response = response;
-    // A response a shared cache may keep (the public key, assets) must not hand one visitor's
-    // CSRF cookie to the next.
-    let shared_cacheable = response
+    // The CSRF cookie goes with pages, where forms are. Other answers (the public key, the
+    // feed, assets) may be kept by shared caches, which would hand one visitor's cookie to the
+    // next.
+    let is_page = response
         .response()
         .headers()
-        .get(header::CACHE_CONTROL)
+        .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("public"));
-    if existing_csrf.is_none() && !shared_cacheable {
+        .is_some_and(|v| v.starts_with("text/html"));
+    if existing_csrf.is_none() && is_page {
         let cookie = private_cookie(
             &state.cookie_key,
             CSRF_COOKIE,
