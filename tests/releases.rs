@@ -1872,6 +1872,27 @@ async fn an_unknown_upstream_is_a_field_error(backend: Backend) {
             .contains("id=\"u-line\" name=\"release_line\" placeholder=\"1.9.5\" value=\"1.9.5\""));
         assert!(html.contains("name=\"security_fix\" value=\"yes\" checked"));
     }
+    // A file over the size limit is refused beside its field, and the form keeps the rest.
+    let huge = vec![b'+'; 5 * 1024 * 1024 + 100 * 1024];
+    let response = planner
+        .post_file(
+            &format!("{page}/patches"),
+            &[
+                ("release_line", "1.9.5"),
+                ("origin", ""),
+                ("security_fix", "yes"),
+            ],
+            ("0002-huge.patch", &huge),
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+    let html = response.text().await.expect("page");
+    assert!(
+        error_beside(&html, "u-file-error").is_some_and(|m| m.contains("larger than 5 MiB")),
+        "{:?}",
+        error_beside(&html, "u-file-error")
+    );
+    assert!(html.contains("name=\"security_fix\" value=\"yes\" checked"));
     let stored = s.app.with_db(move |c| release::patches_of(c, id)).await;
     assert!(stored.is_empty(), "nothing was filed as the project's");
 

@@ -405,20 +405,21 @@ pub async fn add_advisory(
     .await
 }
 
-/// Reads an upload: the CSRF token, the form fields and one file, within the size limit.
-async fn read_upload(
-    req: &HttpRequest,
-    mut payload: Multipart,
-) -> Result<(BTreeMap<String, String>, Option<(String, Vec<u8>)>), AppError> {
+/// What an upload form sent: its fields, and its file unless that was over the size limit.
+struct UploadForm {
+    fields: BTreeMap<String, String>,
+    file: Option<(String, Vec<u8>)>,
+    /// The file was larger than the limit; what was read of it is dropped.
+    too_large: bool,
+}
+
+/// Reads an upload: the CSRF token, the form fields and one file. A file over the size limit
+/// is read to its end and dropped, so the form can be shown again with what was typed.
+async fn read_upload(req: &HttpRequest, mut payload: Multipart) -> Result<UploadForm, AppError> {
     let expected = req.extensions().get::<CsrfToken>().map(|t| t.0.clone());
     let mut fields = BTreeMap::new();
     let mut file = None;
-    let too_large = || {
-        AppError::BadRequest(format!(
-            "The upload is larger than {} MiB.",
-            MAX_PATCH_BYTES / (1024 * 1024)
-        ))
-    };
+    let mut too_large = false;
     while let Some(mut field) = payload
         .try_next()
         .await
@@ -430,18 +431,24 @@ async fn read_upload(
             .and_then(|d| d.get_filename())
             .map(str::to_owned);
         let mut bytes = Vec::new();
+        let mut over = false;
         while let Some(chunk) = field
             .try_next()
             .await
             .map_err(|e| AppError::BadRequest(format!("The upload could not be read: {e}")))?
         {
-            if bytes.len() + chunk.len() > MAX_PATCH_BYTES + 64 * 1024 {
-                return Err(too_large());
+            over |= bytes.len() + chunk.len() > MAX_PATCH_BYTES + 64 * 1024;
+            if over {
+                bytes.clear();
+            } else {
+                bytes.extend_from_slice(&chunk);
             }
-            bytes.extend_from_slice(&chunk);
         }
         match filename {
+            Some(_) if name == "file" && over => too_large = true,
             Some(filename) if name == "file" => file = Some((filename, bytes)),
+            // A form field is never large: one that is, is dropped.
+            _ if over => {}
             _ => {
                 fields.insert(name, String::from_utf8_lossy(&bytes).into_owned());
             }
@@ -452,7 +459,11 @@ async fn read_upload(
         (Some(expected), Some(sent))
             if crate::web::auth::constant_time_eq(expected.as_bytes(), sent.as_bytes()) =>
         {
-            Ok((fields, file))
+            Ok(UploadForm {
+                fields,
+                file,
+                too_large,
+            })
         }
         _ => Err(AppError::Csrf),
     }
@@ -467,7 +478,11 @@ pub async fn upload_patch(
     payload: Multipart,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    let (mut fields, file) = read_upload(&req, payload).await?;
+    let UploadForm {
+        mut fields,
+        file,
+        too_large,
+    } = read_upload(&req, payload).await?;
     fields.remove(CSRF_FIELD);
     let echo = Echo {
         form: "patch",
@@ -480,7 +495,15 @@ pub async fn upload_patch(
         .ok()
         .flatten();
     let file = file.filter(|(_, b)| !b.is_empty());
-    if file.is_none() {
+    if too_large {
+        errors.insert(
+            "file".to_owned(),
+            format!(
+                "The file is larger than {} MiB; upload the patch itself (a patch series can be uploaded one file at a time).",
+                MAX_PATCH_BYTES / (1024 * 1024)
+            ),
+        );
+    } else if file.is_none() {
         errors.insert(
             "file".to_owned(),
             "Choose a patch file to upload.".to_owned(),
