@@ -216,12 +216,13 @@ pub async fn detail(
     .await
 }
 
-/// Runs a review action; a refusal shows the page again with the reason.
+/// Runs a review action; a refusal shows the page again with the reason and what was typed.
 async fn act<F>(
     state: &AppState,
     viewer: &Viewer,
     id: i64,
     notice: &'static str,
+    values: BTreeMap<&'static str, String>,
     action: F,
 ) -> Result<HttpResponse, AppError>
 where
@@ -236,6 +237,7 @@ where
             let feedback = Feedback {
                 error: Some(refusal.message()),
                 errors: refusal.field_errors(),
+                values,
                 ..Feedback::default()
             };
             detail_page(state, viewer, id, status, feedback).await
@@ -291,7 +293,8 @@ pub async fn vote(
         .await;
     };
     let ctx = state.ctx.clone();
-    act(&state, &viewer, id, "voted", move |c| {
+    let typed = BTreeMap::from([("vote", form.vote), ("reason", form.reason)]);
+    act(&state, &viewer, id, "voted", typed, move |c| {
         membership::vote(c, &ctx, id, &user, choice, &reason).map(|_| ())
     })
     .await
@@ -331,7 +334,8 @@ pub async fn comment(
         )
         .await;
     }
-    act(&state, &viewer, id, "commented", move |c| {
+    let typed = BTreeMap::from([("body", form.body)]);
+    act(&state, &viewer, id, "commented", typed, move |c| {
         membership::comment(c, id, &user, &body)
     })
     .await
@@ -346,7 +350,7 @@ pub async fn approve(
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     let ctx = state.ctx.clone();
-    act(&state, &viewer, id, "approved", move |c| {
+    act(&state, &viewer, id, "approved", BTreeMap::new(), move |c| {
         membership::final_approve(c, &ctx, id, &user).map(|_| ())
     })
     .await
@@ -387,7 +391,8 @@ pub async fn decline(
         .await;
     }
     let ctx = state.ctx.clone();
-    act(&state, &viewer, id, "declined", move |c| {
+    let typed = BTreeMap::from([("decline_reason", form.reason)]);
+    act(&state, &viewer, id, "declined", typed, move |c| {
         membership::decline(c, &ctx, id, &user, &reason)
     })
     .await
