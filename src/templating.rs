@@ -28,6 +28,48 @@ fn formatter(out: &mut Output<'_>, state: &State<'_, '_>, value: &Value) -> Resu
     minijinja::escape_formatter(out, state, value)
 }
 
+/// Adds the `when` filter: an instant (RFC 3339, or a UTC date and time as the database
+/// stores it) shown in the list's zone with UTC beside it. In HTML it is marked up as
+/// `<time datetime="…">`; in text parts it is the plain words. `{{ t|when("day") }}` gives
+/// the local weekday and date alone.
+pub fn add_time_filters(env: &mut Environment<'static>, timezone: chrono_tz::Tz) {
+    env.add_filter(
+        "when",
+        move |state: &State<'_, '_>, value: Value, form: Option<String>| -> Result<Value, Error> {
+            let text = value
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| value.to_string());
+            let at = crate::releases::calendar::parse_instant(&text).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("{text:?} is not an instant"),
+                )
+            })?;
+            let moment = crate::releases::calendar::Moment::new(at, timezone);
+            let words = match form.as_deref() {
+                None => moment.text(),
+                Some("day") => moment.local_day(),
+                Some(other) => {
+                    return Err(Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("when: unknown form {other:?}"),
+                    ))
+                }
+            };
+            Ok(if matches!(state.auto_escape(), AutoEscape::Html) {
+                Value::from_safe_string(format!(
+                    "<time datetime=\"{}\">{}</time>",
+                    moment.machine(),
+                    escape_html(&words)
+                ))
+            } else {
+                Value::from(words)
+            })
+        },
+    );
+}
+
 /// An environment with the settings both kinds of template use: strict about undefined values when printed
 /// (a typo fails loudly in tests rather than rendering blank), autoescaped by file extension.
 pub fn environment() -> Environment<'static> {
@@ -60,6 +102,35 @@ mod tests {
             out,
             "<a href=\"https://github.com/envoyproxy/envoy/security/policy\">&lt;b&gt;&quot;x&quot; &amp; &#39;y&#39;&lt;/b&gt;</a>"
         );
+    }
+
+    #[test]
+    fn instants_show_in_the_list_zone_and_are_marked_up_on_pages() {
+        let mut env = environment();
+        add_time_filters(&mut env, chrono_tz::America::Los_Angeles);
+        env.add_template("t.html", "{{ at|when }}")
+            .expect("template");
+        env.add_template("t.txt", "{{ at|when }} / {{ at|when(\"day\") }}")
+            .expect("template");
+        let html = env
+            .get_template("t.html")
+            .and_then(|t| t.render(minijinja::context! { at => "2027-01-13T00:00:00" }));
+        assert_eq!(
+            html.expect("render"),
+            "<time datetime=\"2027-01-13T00:00:00Z\">2027-01-12 16:00 PST (2027-01-13 00:00 UTC)</time>"
+        );
+        let text = env
+            .get_template("t.txt")
+            .and_then(|t| t.render(minijinja::context! { at => "2027-01-13T00:00:00Z" }));
+        assert_eq!(
+            text.expect("render"),
+            "2027-01-12 16:00 PST (2027-01-13 00:00 UTC) / Tuesday 12 January 2027"
+        );
+        // Something that is not an instant fails loudly rather than printing nonsense.
+        let bad = env
+            .get_template("t.txt")
+            .and_then(|t| t.render(minijinja::context! { at => "soon" }));
+        assert!(bad.is_err());
     }
 
     #[test]

@@ -42,6 +42,9 @@ pub struct Globals {
     pub base_url: String,
     /// The list key's fingerprint, in groups of four, for every mail's footer.
     pub list_key_fingerprint: String,
+    /// The list's zone, in which every time in a mail is shown (with UTC beside it).
+    #[serde(skip)]
+    pub timezone: chrono_tz::Tz,
 }
 
 #[derive(Clone)]
@@ -63,6 +66,7 @@ impl MailTemplates {
             globals.base_url.trim_end_matches('/').to_owned(),
         );
         env.add_global("list_key_fingerprint", globals.list_key_fingerprint.clone());
+        crate::templating::add_time_filters(&mut env, globals.timezone);
         Self {
             env: Arc::new(env),
             override_dir: override_dir.map(Path::to_path_buf),
@@ -180,6 +184,7 @@ mod tests {
             project_name: "Example".into(),
             base_url: "https://edl.example.org/".into(),
             list_key_fingerprint: "ABCD 0123".into(),
+            timezone: chrono_tz::UTC,
         }
     }
 

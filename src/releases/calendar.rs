@@ -186,6 +186,69 @@ impl Moment {
             .format("%Y-%m-%d %H:%M %Z")
             .to_string()
     }
+
+    /// How an instant is shown to a person everywhere: "2027-01-12 16:00 PST (2027-01-13
+    /// 00:00 UTC)", the list's zone first so the local day is the one people read, and UTC
+    /// beside it. A list that runs in UTC says it once.
+    pub fn text(&self) -> String {
+        if self.is_utc() {
+            self.utc_text()
+        } else {
+            format!("{} ({})", self.local_text(), self.utc_text())
+        }
+    }
+
+    /// The local date with its weekday, "Tuesday 12 January 2027", for announcement prose.
+    pub fn local_day(&self) -> String {
+        self.at
+            .with_timezone(&self.timezone)
+            .format("%A %-d %B %Y")
+            .to_string()
+    }
+
+    /// The machine-readable form for `<time datetime>` and feeds: RFC 3339 in UTC.
+    pub fn machine(&self) -> String {
+        self.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    }
+
+    /// UTC by any of its names (London in winter is at UTC's offset but is not UTC).
+    fn is_utc(&self) -> bool {
+        matches!(
+            self.timezone.name(),
+            "UTC"
+                | "Etc/UTC"
+                | "Etc/UCT"
+                | "UCT"
+                | "Etc/Universal"
+                | "Universal"
+                | "Etc/Zulu"
+                | "Zulu"
+        )
+    }
+}
+
+impl std::fmt::Display for Moment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text())
+    }
+}
+
+/// Reads an instant as templates and the database hand it over: RFC 3339 with an offset, or
+/// a date and time without one, which the database stores in UTC.
+pub fn parse_instant(value: &str) -> Option<DateTime<Utc>> {
+    let value = value.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+        return Some(t.with_timezone(&Utc));
+    }
+    [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(value, f).ok())
+    .map(|t| t.and_utc())
 }
 
 #[cfg(test)]
@@ -426,6 +489,47 @@ mod tests {
             cal.month(2026, 11).expect("november").early_disclosure,
             date("2026-10-20")
         );
+    }
+
+    #[test]
+    fn moments_read_in_the_list_zone_with_utc_beside() {
+        let la = chrono_tz::America::Los_Angeles;
+        // The January 2027 Patch Tuesday at 16:00 in Los Angeles is already Wednesday in UTC.
+        let pt = Calendar {
+            timezone: la,
+            ..calendar(la)
+        }
+        .month(2027, 1)
+        .expect("january");
+        let m = Moment::new(pt.release_at, la);
+        assert_eq!(m.text(), "2027-01-12 16:00 PST (2027-01-13 00:00 UTC)");
+        assert_eq!(m.local_day(), "Tuesday 12 January 2027");
+        assert_eq!(m.machine(), "2027-01-13T00:00:00Z");
+        // Summer time has its own abbreviation.
+        let july = Moment::new(utc("2027-07-13T23:00:00Z"), la);
+        assert_eq!(july.text(), "2027-07-13 16:00 PDT (2027-07-13 23:00 UTC)");
+        // In UTC the time is said once.
+        let m = Moment::new(utc("2027-01-12T16:00:00Z"), chrono_tz::UTC);
+        assert_eq!(m.text(), "2027-01-12 16:00 UTC");
+        assert_eq!(
+            Moment::new(utc("2027-01-12T16:00:00Z"), chrono_tz::Etc::UTC).text(),
+            "2027-01-12 16:00 UTC"
+        );
+        // London in winter is at UTC's offset but is not UTC: its name says so.
+        assert_eq!(
+            Moment::new(utc("2027-01-12T16:00:00Z"), chrono_tz::Europe::London).text(),
+            "2027-01-12 16:00 GMT (2027-01-12 16:00 UTC)"
+        );
+    }
+
+    #[test]
+    fn instants_parse_from_either_form() {
+        let t = utc("2027-01-13T00:00:00Z");
+        assert_eq!(parse_instant("2027-01-13T00:00:00Z"), Some(t));
+        assert_eq!(parse_instant("2027-01-12T16:00:00-08:00"), Some(t));
+        assert_eq!(parse_instant("2027-01-13T00:00:00"), Some(t));
+        assert_eq!(parse_instant("2027-01-13 00:00:00.000"), Some(t));
+        assert_eq!(parse_instant("next tuesday"), None);
     }
 
     #[test]
