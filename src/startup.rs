@@ -383,6 +383,19 @@ pub fn send_guard(ctx: Context) -> SendGuard {
     Arc::new(move |conn, row, now| crate::releases::distribution::before_send(conn, &ctx, row, now))
 }
 
+/// HEAD is answered by the GET route of the same path, as HTTP asks: uptime checkers and link
+/// checkers use it. The request reaches the route as a GET; the connection still knows it was
+/// a HEAD and sends the headers without the body.
+async fn head_as_get(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    if req.method() == actix_web::http::Method::HEAD {
+        req.head_mut().method = actix_web::http::Method::GET;
+    }
+    next.call(req).await
+}
+
 /// Registers the route table, one resource per path.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     let table = route_table();
@@ -517,6 +530,7 @@ impl Application {
                 .app_data(app_state.clone())
                 .app_data(web::FormConfig::default().limit(256 * 1024))
                 .wrap(actix_web::middleware::from_fn(auth::guard))
+                .wrap(actix_web::middleware::from_fn(head_as_get))
                 .wrap(ErrorHandlers::new().default_handler(errors::render_error_page))
                 .wrap(security_headers(https))
                 .wrap(TracingLogger::<RequestSpan>::new())

@@ -204,6 +204,7 @@ async fn every_route_answers_every_persona_as_the_matrix_says(backend: Backend) 
                 .get("location")
                 .and_then(|l| l.to_str().ok())
                 .map(str::to_owned);
+            let content_type = response.headers().get("content-type").cloned();
             let body = response.text().await.unwrap_or_default();
             // A refusal by the access guard says "Sign in first"; a 401 from the sign-in form
             // itself (wrong credentials) is the route serving the request.
@@ -228,6 +229,24 @@ async fn every_route_answers_every_persona_as_the_matrix_says(backend: Backend) 
                 ok,
                 "{method} {path} as {persona}: expected {expected:?}, got {status}"
             );
+            if method == "GET" {
+                // HEAD answers as GET does, with the same status and headers and no body.
+                let head = browser.head(&path).await;
+                assert_eq!(
+                    head.status().as_u16(),
+                    status,
+                    "HEAD {path} as {persona} answers differently from GET"
+                );
+                assert_eq!(
+                    head.headers().get("content-type"),
+                    content_type.as_ref(),
+                    "HEAD {path} as {persona}: content type"
+                );
+                assert!(
+                    head.bytes().await.expect("HEAD response").is_empty(),
+                    "HEAD {path} as {persona} sent a body"
+                );
+            }
         }
     }
 }

@@ -429,6 +429,14 @@ impl Browser {
             .expect("the server answers")
     }
 
+    pub async fn head(&self, path: &str) -> reqwest::Response {
+        self.client
+            .head(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("the server answers")
+    }
+
     /// Posts a form with this browser's CSRF token added.
     pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
         let mut all: Vec<(&str, &str)> = vec![("csrf_token", self.csrf.as_str())];
