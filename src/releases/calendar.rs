@@ -36,6 +36,9 @@ pub struct PatchTuesday {
     pub early_disclosure_local: String,
 }
 
+/// How long after its planned moment a mailing still counts as on time.
+pub const LATE_AFTER: chrono::Duration = chrono::Duration::hours(1);
+
 /// The 2nd Tuesday of a month: the first Tuesday falls on day 1 to 7, so this is day 8 to 14.
 pub fn second_tuesday(year: i32, month: u32) -> Option<NaiveDate> {
     NaiveDate::from_weekday_of_month_opt(year, month, Weekday::Tue, 2)
@@ -85,13 +88,41 @@ impl Calendar {
         })
     }
 
-    /// `count` consecutive months of Patch Tuesdays starting with the given month.
+    /// The usual early-disclosure moment for a release at `release_at`: on a Patch Tuesday,
+    /// the calendar's own (so daylight-saving changes and the order of the two times of day
+    /// are the calendar's, not a count of hours); for any other release, `lead_days` whole
+    /// days before it.
+    pub fn usual_disclosure(&self, release_at: DateTime<Utc>) -> DateTime<Utc> {
+        let day = release_at.with_timezone(&self.timezone).date_naive();
+        match self.on(day) {
+            Some(pt) if pt.release_at == release_at => pt.early_disclosure_at,
+            _ => release_at - chrono::Duration::days(i64::from(self.lead_days)),
+        }
+    }
+
+    /// Whether mail queued at `queued_at` for a release at `release_at`, planned to go out at
+    /// `planned` (the revision's early-disclosure moment), gives members less than the usual
+    /// lead time: it was queued after its planned moment, or the plan itself was later than
+    /// the usual moment (a 0-day, or an embargo that lifts sooner than the lead time). Up to
+    /// [`LATE_AFTER`] after the moment counts as on time: the scheduler ticks, servers restart.
+    pub fn is_short_notice(
+        &self,
+        release_at: DateTime<Utc>,
+        planned: Option<DateTime<Utc>>,
+        queued_at: DateTime<Utc>,
+    ) -> bool {
+        let usual = self.usual_disclosure(release_at);
+        let planned = planned.unwrap_or(release_at);
+        queued_at > planned + LATE_AFTER || planned > usual + LATE_AFTER
+    }
+
     /// The Patch Tuesday on `day`, if `day` is one.
     pub fn on(&self, day: NaiveDate) -> Option<PatchTuesday> {
         self.month(day.year(), day.month())
             .filter(|pt| pt.patch_tuesday == day)
     }
 
+    /// `count` consecutive months of Patch Tuesdays starting with the given month.
     pub fn months_from(&self, year: i32, month: u32, count: u32) -> Vec<PatchTuesday> {
         let mut out = Vec::with_capacity(count as usize);
         let (mut y, mut m) = (year, month);
@@ -530,6 +561,173 @@ mod tests {
         assert_eq!(parse_instant("2027-01-13T00:00:00"), Some(t));
         assert_eq!(parse_instant("2027-01-13 00:00:00.000"), Some(t));
         assert_eq!(parse_instant("next tuesday"), None);
+    }
+
+    fn at(t: &str) -> NaiveTime {
+        NaiveTime::parse_from_str(t, "%H:%M").expect("test time")
+    }
+
+    /// The zones the short-notice rule is tested in, each with both daylight-saving changes.
+    fn zones() -> [Tz; 3] {
+        [
+            chrono_tz::America::Los_Angeles,
+            chrono_tz::Europe::Berlin,
+            chrono_tz::Pacific::Auckland,
+        ]
+    }
+
+    #[test]
+    fn a_mailing_on_its_planned_moment_is_never_short_notice() {
+        // Every Patch Tuesday of 2026-2028, in three zones, with lead times of one to five weeks,
+        // and the disclosure time of day before, equal to and after the release time of day.
+        let orders = [("16:00", "09:00"), ("16:00", "16:00"), ("09:00", "18:00")];
+        let mut old_rule_was_wrong = 0;
+        let mut windows_across_a_change = std::collections::BTreeSet::new();
+        for tz in zones() {
+            for lead_days in [7, 14, 21, 35] {
+                for (disclosure, release) in orders {
+                    let cal = Calendar {
+                        timezone: tz,
+                        lead_days,
+                        disclosure_time: at(disclosure),
+                        release_time: at(release),
+                    };
+                    for pt in cal.months_from(2026, 1, 36) {
+                        let planned = Some(pt.early_disclosure_at);
+                        let on_time = pt.early_disclosure_at;
+                        let case = format!("{tz} lead {lead_days} {disclosure}/{release} {pt:?}");
+                        assert!(
+                            !cal.is_short_notice(pt.release_at, planned, on_time),
+                            "{case}"
+                        );
+                        assert!(
+                            !cal.is_short_notice(
+                                pt.release_at,
+                                planned,
+                                on_time + chrono::Duration::minutes(59)
+                            ),
+                            "{case}"
+                        );
+                        assert!(
+                            cal.is_short_notice(
+                                pt.release_at,
+                                planned,
+                                on_time + chrono::Duration::minutes(61)
+                            ),
+                            "{case}"
+                        );
+                        assert_eq!(cal.usual_disclosure(pt.release_at), pt.early_disclosure_at);
+                        // The rule this replaces counted hours against the lead time.
+                        let notice = pt.release_at - on_time;
+                        let lead = chrono::Duration::days(i64::from(lead_days));
+                        if notice < lead - chrono::Duration::hours(1) {
+                            old_rule_was_wrong += 1;
+                        }
+                        let offset = |t: DateTime<Utc>| {
+                            use chrono::Offset;
+                            t.with_timezone(&tz).offset().fix().local_minus_utc()
+                        };
+                        let (before, after) =
+                            (offset(pt.early_disclosure_at), offset(pt.release_at));
+                        if before != after {
+                            windows_across_a_change.insert((
+                                tz.name(),
+                                pt.patch_tuesday.year(),
+                                if after > before { "forward" } else { "back" },
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            old_rule_was_wrong > 0,
+            "the cases include ones the old rule got wrong"
+        );
+        // Both changes of every year in every zone fall inside some tested lead window.
+        for tz in zones() {
+            for year in 2026..=2028 {
+                for way in ["forward", "back"] {
+                    assert!(
+                        windows_across_a_change.contains(&(tz.name(), year, way)),
+                        "no window across {tz}'s {way} change of {year}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_real_notice_of_an_on_time_mailing_is_stated_not_assumed() {
+        // A week's lead in Los Angeles, releasing at 09:00 and disclosing at 16:00: an on-time
+        // mailing gives 6 days and 17 hours, and that is the usual lead time, not a short one.
+        let cal = Calendar {
+            timezone: chrono_tz::America::Los_Angeles,
+            lead_days: 7,
+            disclosure_time: at("16:00"),
+            release_time: at("09:00"),
+        };
+        let pt = cal.month(2027, 1).expect("january");
+        assert_eq!(pt.early_disclosure_local, "2027-01-05 16:00 PST");
+        assert_eq!(pt.release_local, "2027-01-12 09:00 PST");
+        assert_eq!(
+            pt.release_at - pt.early_disclosure_at,
+            chrono::Duration::hours(6 * 24 + 17)
+        );
+        assert!(!cal.is_short_notice(
+            pt.release_at,
+            Some(pt.early_disclosure_at),
+            pt.early_disclosure_at
+        ));
+        // Across the autumn change in Berlin with the default fortnight, 16:00 to 16:00 is 14
+        // days and an hour; across the spring change in Auckland, an hour more (New Zealand's
+        // clocks go back in April).
+        let berlin = calendar(chrono_tz::Europe::Berlin)
+            .month(2027, 11)
+            .expect("november");
+        assert_eq!(
+            berlin.release_at - berlin.early_disclosure_at,
+            chrono::Duration::hours(14 * 24 + 1)
+        );
+        let auckland = calendar(chrono_tz::Pacific::Auckland)
+            .month(2026, 4)
+            .expect("april");
+        assert_eq!(
+            auckland.release_at - auckland.early_disclosure_at,
+            chrono::Duration::hours(14 * 24 + 1)
+        );
+        let la = calendar(chrono_tz::America::Los_Angeles)
+            .month(2028, 3)
+            .expect("march");
+        assert_eq!(
+            la.release_at - la.early_disclosure_at,
+            chrono::Duration::hours(14 * 24 - 1)
+        );
+        assert!(!calendar(chrono_tz::America::Los_Angeles).is_short_notice(
+            la.release_at,
+            Some(la.early_disclosure_at),
+            la.early_disclosure_at
+        ));
+    }
+
+    #[test]
+    fn zero_days_and_early_lifts_are_short_notice_even_on_time() {
+        let cal = calendar(chrono_tz::Europe::Berlin);
+        // A 0-day on a Wednesday with three days' notice, mailed exactly as planned.
+        let release_at = utc("2027-03-31T12:00:00Z");
+        let planned = release_at - chrono::Duration::hours(72);
+        assert!(cal.is_short_notice(release_at, Some(planned), planned));
+        // A third-party lift planned with the full fortnight is not, across the spring change.
+        let planned = release_at - chrono::Duration::days(14);
+        assert!(!cal.is_short_notice(release_at, Some(planned), planned));
+        // ...unless the mail goes out late.
+        assert!(cal.is_short_notice(
+            release_at,
+            Some(planned),
+            planned + chrono::Duration::hours(3)
+        ));
+        // A release with no disclosure moment (a 0-day without notice) is short notice.
+        assert!(cal.is_short_notice(release_at, None, release_at));
     }
 
     #[test]

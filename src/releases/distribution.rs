@@ -218,8 +218,11 @@ fn mail_members(
     let release_at = release.release_at.and_utc();
     let when = Moment::new(release_at, ctx.timezone());
     let notice = release_at - now;
-    let full_lead = notice
-        >= chrono::Duration::days(i64::from(ctx.settings.lead_days)) - chrono::Duration::hours(1);
+    let short_notice = ctx.settings.calendar().is_short_notice(
+        release_at,
+        release.disclosure_at.map(|t| t.and_utc()),
+        now,
+    );
     // Members mailed about an earlier revision get this one marked as revised.
     let mailed_before: std::collections::HashSet<i64> = outbox::table
         .filter(outbox::release_id.eq(release.id))
@@ -249,7 +252,7 @@ fn mail_members(
             "release_at_local": when.local_text(),
             "timezone": ctx.timezone().name(),
             "notice": notice_text(notice),
-            "short_notice": !full_lead,
+            "short_notice": short_notice,
             "release_lines": release.lines(),
             "advisories": advisories,
             "members_may_deploy": release.members_may_deploy,
