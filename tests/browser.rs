@@ -257,7 +257,7 @@ async fn the_whole_path_in_a_real_browser() {
     // The vendor applies, first with a mistake in the alias.
     let vendor = browser(&driver, &profiles.path().join("vendor")).await;
     vendor.goto(&format!("{base}/")).await.expect("home");
-    expect_text(&vendor, "Next scheduled security release").await;
+    expect_text(&vendor, "Coming Patch Tuesdays").await;
     camera.shoot(&vendor, "home").await;
     click(&vendor, "a.button[href='/apply']").await;
     for (name, value) in [

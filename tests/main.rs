@@ -23,4 +23,5 @@ mod openpgp;
 mod openpgp_key;
 mod outbox;
 mod releases;
+mod times;
 mod web;

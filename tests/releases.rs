@@ -14,7 +14,7 @@ use crate::helpers::smtp::{Received, SmtpServer};
 use crate::helpers::{Backend, Browser, TestApp};
 use crate::on_both_backends;
 
-const PASSWORD: &str = "tangerine-kettle-orbit-42";
+pub(crate) const PASSWORD: &str = "tangerine-kettle-orbit-42";
 
 on_both_backends!(
     an_approved_release_reaches_eligible_members_with_only_the_projects_patches,
@@ -41,7 +41,8 @@ on_both_backends!(
     the_set_origin_form_shows_the_current_origin_and_keeps_a_refused_choice,
 );
 
-const PROJECT_PATCH: &str = "From 1111111111111111111111111111111111111111 Mon Sep 17 00:00:00 2001
+pub(crate) const PROJECT_PATCH: &str =
+    "From 1111111111111111111111111111111111111111 Mon Sep 17 00:00:00 2001
 From: Pat Maintainer <pat@project.example>
 Date: Tue, 10 Nov 2026 10:00:00 +0000
 Subject: [PATCH] Normalize paths before authorization
@@ -79,29 +80,31 @@ index 3333333..4444444 100644
  }
 ";
 
-struct Setup {
-    app: TestApp,
-    smtp: SmtpServer,
-    planner: Actor,
-    approver: Actor,
-    envoy: i64,
+pub(crate) struct Setup {
+    pub app: TestApp,
+    pub smtp: SmtpServer,
+    pub planner: Actor,
+    pub approver: Actor,
+    pub envoy: i64,
 }
 
 async fn setup(backend: Backend) -> Option<Setup> {
+    setup_with(backend, &[]).await
+}
+
+/// The release tests' app, with settings of the caller's added (a time zone, a lead time).
+pub(crate) async fn setup_with(backend: Backend, extra: &[(&str, &str)]) -> Option<Setup> {
     let smtp = SmtpServer::start().await;
     let url = smtp.url();
-    let app = TestApp::spawn_with(
-        backend,
-        &[
-            ("EDL_SMTP_URL", url.as_str()),
-            ("EDL_SCHEDULER_INTERVAL", "1h"),
-            // Tests that stop the SMTP server keep retrying while they act, however slow the
-            // machine, instead of giving up after ten quick attempts.
-            ("EDL_OUTBOX_MAX_ATTEMPTS", "100"),
-        ],
-        None,
-    )
-    .await?;
+    let mut vars = vec![
+        ("EDL_SMTP_URL", url.as_str()),
+        ("EDL_SCHEDULER_INTERVAL", "1h"),
+        // Tests that stop the SMTP server keep retrying while they act, however slow the
+        // machine, instead of giving up after ten quick attempts.
+        ("EDL_OUTBOX_MAX_ATTEMPTS", "100"),
+    ];
+    vars.extend_from_slice(extra);
+    let app = TestApp::spawn_with(backend, &vars, None).await?;
     let planner_id = app
         .add_account(
             "rm1@project.example",
@@ -141,17 +144,22 @@ async fn setup(backend: Backend) -> Option<Setup> {
     })
 }
 
-async fn add_member(app: &TestApp, domain: &str, status: &str, policy_version: i32) -> i64 {
+pub(crate) async fn add_member(
+    app: &TestApp,
+    domain: &str,
+    status: &str,
+    policy_version: i32,
+) -> i64 {
     app.add_member(&format!("Org {domain}"), domain, status, policy_version)
         .await
 }
 
-fn err(e: ReleaseError) -> edl::db::DbError {
+pub(crate) fn err(e: ReleaseError) -> edl::db::DbError {
     edl::db::DbError::Task(e.to_string())
 }
 
 /// A plan of `kind` for release line 1.9.5, with nothing else chosen.
-fn plan_of(kind: ReleaseKind) -> Plan {
+pub(crate) fn plan_of(kind: ReleaseKind) -> Plan {
     Plan {
         kind,
         title: "Security release 1.9.5".into(),
@@ -167,11 +175,27 @@ fn plan_of(kind: ReleaseKind) -> Plan {
 
 /// Plans the next Patch Tuesday release with one advisory; returns its id.
 async fn planned(s: &Setup, now: DateTime<Utc>) -> i64 {
+    planned_on(s, None, "Security release 1.9.5", now).await
+}
+
+/// Plans a Patch Tuesday release (the given one, or the next with its lead time) with one
+/// advisory; returns its id.
+pub(crate) async fn planned_on(
+    s: &Setup,
+    patch_tuesday: Option<chrono::NaiveDate>,
+    title: &str,
+    now: DateTime<Utc>,
+) -> i64 {
     let calendar = s.app.settings.calendar();
     let planner = s.planner.clone();
+    let title = title.to_owned();
     s.app
         .with_db(move |c| {
-            let plan = plan_of(ReleaseKind::PatchTuesday);
+            let plan = Plan {
+                patch_tuesday,
+                title,
+                ..plan_of(ReleaseKind::PatchTuesday)
+            };
             let id = release::plan(c, &calendar, &plan, &planner, now).map_err(err)?;
             let advisory = AdvisoryForm {
                 cve_id: "CVE-2026-31337".into(),
@@ -189,7 +213,7 @@ async fn planned(s: &Setup, now: DateTime<Utc>) -> i64 {
         .await
 }
 
-async fn add_patch(
+pub(crate) async fn add_patch(
     s: &Setup,
     id: i64,
     name: &str,
@@ -215,14 +239,14 @@ async fn add_patch(
         .await
 }
 
-async fn approve(s: &Setup, id: i64, by: &Actor) -> Result<i32, String> {
+pub(crate) async fn approve(s: &Setup, id: i64, by: &Actor) -> Result<i32, String> {
     let by = by.clone();
     s.app
         .with_db(move |c| Ok(approval::approve(c, id, &by).map_err(|e| e.to_string())))
         .await
 }
 
-async fn distribute(s: &Setup, at: DateTime<Utc>) -> Tick {
+pub(crate) async fn distribute(s: &Setup, at: DateTime<Utc>) -> Tick {
     let ctx = s.app.state.ctx.clone();
     let tick = s
         .app
@@ -232,13 +256,13 @@ async fn distribute(s: &Setup, at: DateTime<Utc>) -> Tick {
     tick
 }
 
-async fn find(s: &Setup, id: i64) -> release::Release {
+pub(crate) async fn find(s: &Setup, id: i64) -> release::Release {
     s.app
         .with_db(move |c| Ok(release::find(c, id)?.expect("release")))
         .await
 }
 
-fn utc(t: chrono::NaiveDateTime) -> DateTime<Utc> {
+pub(crate) fn utc(t: chrono::NaiveDateTime) -> DateTime<Utc> {
     DateTime::from_naive_utc_and_offset(t, Utc)
 }
 

@@ -16,8 +16,7 @@ on_both_backends!(
 
 /// The next Patch Tuesday at or after today whose 16:00 UTC release is still ahead, found by
 /// walking the calendar day by day rather than with the code under test.
-fn next_patch_tuesday_by_hand() -> NaiveDate {
-    let now = Utc::now();
+fn next_patch_tuesday_by_hand(now: chrono::DateTime<Utc>) -> NaiveDate {
     let mut day = now.date_naive();
     loop {
         let is_second_tuesday = day.weekday() == Weekday::Tue && (8..=14).contains(&day.day());
@@ -46,17 +45,34 @@ async fn home_page_shows_the_next_patch_tuesday_and_its_early_disclosure(backend
     assert_eq!(headers["referrer-policy"], "no-referrer");
 
     let body = response.text().await.expect("body");
-    let patch_tuesday = next_patch_tuesday_by_hand();
-    let early = patch_tuesday - Duration::days(14);
-    assert!(
-        body.contains(&patch_tuesday.to_string()),
-        "the next Patch Tuesday {patch_tuesday} is missing"
-    );
-    assert!(
-        body.contains(&early.to_string()),
-        "its early-disclosure date {early} is missing"
-    );
-    assert!(body.contains("Next scheduled security release"));
+    // By the list's rule, the coming Patch Tuesday carries a release only if it was
+    // pre-announced by its early disclosure; with nothing announced, a passed disclosure means
+    // that month has none, and the next one still open is shown with its dates.
+    let now = Utc::now();
+    let coming = next_patch_tuesday_by_hand(now);
+    let disclosure = |pt: NaiveDate| {
+        (pt - Duration::days(14))
+            .and_hms_opt(16, 0, 0)
+            .expect("time")
+            .and_utc()
+    };
+    let open = if disclosure(coming) <= now {
+        assert!(
+            body.contains("There is no scheduled security release on the coming"),
+            "{coming}'s early disclosure has passed without a pre-announcement"
+        );
+        next_patch_tuesday_by_hand(coming.and_hms_opt(23, 0, 0).expect("time").and_utc())
+    } else {
+        assert!(!body.contains("There is no scheduled security release"));
+        coming
+    };
+    for expected in [
+        format!("{open} 16:00 UTC"),
+        format!("{} 16:00 UTC", open - Duration::days(14)),
+    ] {
+        assert!(body.contains(&expected), "{expected} is missing");
+    }
+    assert!(body.contains("Next Patch Tuesday that may carry a security release"));
     assert!(body.contains("https://github.com/envoyproxy/envoy/security/policy"));
     // The stylesheet the page links is served from the binary.
     let css = app.get("/assets/style.css").await;

@@ -3,7 +3,7 @@
 use chrono::Datelike;
 
 use crate::config::Settings;
-use crate::releases::calendar::{parse_year_month, PatchTuesday};
+use crate::releases::calendar::{parse_year_month, Moment, PatchTuesday};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -33,17 +33,18 @@ pub fn run(settings: &Settings, args: Args) -> Result<(), String> {
         println!("{text}");
         return Ok(());
     }
+    let tz = settings.timezone;
     println!(
-        "{:<14} {:<18} {:<26} {:<26}",
-        "Patch Tuesday", "Early disclosure", "Release", "Disclosure mailing"
+        "{:<14} {:<18} {:<46} Disclosure mailing",
+        "Patch Tuesday", "Early disclosure", "Release"
     );
     for pt in entries {
         println!(
-            "{:<14} {:<18} {:<26} {:<26}",
+            "{:<14} {:<18} {:<46} {}",
             pt.patch_tuesday.to_string(),
             pt.early_disclosure.to_string(),
-            pt.release_local,
-            pt.early_disclosure_local
+            Moment::new(pt.release_at, tz).text(),
+            Moment::new(pt.early_disclosure_at, tz).text()
         );
     }
     Ok(())

@@ -8,6 +8,7 @@ use crate::accounts::{self, password, AccountEmail};
 use crate::config::Settings;
 use crate::db::{self, DbError, DbPool};
 use crate::domain::ReleaseKind;
+use crate::releases::calendar::Moment;
 use crate::releases::release::{self, Actor, Plan, ReleaseError, Upload};
 use crate::releases::{approval, upstream};
 use crate::startup::access_for;
@@ -293,20 +294,21 @@ pub async fn run(settings: Settings, command: ReleaseCommand) -> Result<(), Stri
             let all = db::run(&pool, release::list)
                 .await
                 .map_err(|e: DbError| e.to_string())?;
+            let tz = settings.timezone;
             for r in all {
                 let state = format!("{} (rev {})", r.state().label(), r.revision);
                 println!(
                     "{:>5}  {:<14} {}  {:<28} {}",
                     r.id,
                     r.kind,
-                    r.release_at.format("%Y-%m-%d %H:%M UTC"),
+                    Moment::new(r.release_at.and_utc(), tz),
                     state,
                     r.title
                 );
             }
             Ok(())
         }
-        ReleaseCommand::Show { id } => show(&pool, id).await,
+        ReleaseCommand::Show { id } => show(&pool, id, settings.timezone).await,
         ReleaseCommand::Approve {
             id,
             by,
@@ -329,7 +331,8 @@ pub async fn run(settings: Settings, command: ReleaseCommand) -> Result<(), Stri
     }
 }
 
-async fn show(pool: &DbPool, id: i64) -> Result<(), String> {
+async fn show(pool: &DbPool, id: i64, tz: chrono_tz::Tz) -> Result<(), String> {
+    let when = |t: chrono::NaiveDateTime| Moment::new(t.and_utc(), tz);
     let shown = db::run(pool, move |c| {
         let Some(r) = release::find(c, id)? else {
             return Ok::<_, DbError>(None);
@@ -356,12 +359,9 @@ async fn show(pool: &DbPool, id: i64) -> Result<(), String> {
             ""
         }
     );
-    println!(
-        "public at         {} UTC",
-        r.release_at.format("%Y-%m-%d %H:%M")
-    );
+    println!("public at         {}", when(r.release_at));
     if let Some(d) = r.disclosure_at {
-        println!("early disclosure  {} UTC", d.format("%Y-%m-%d %H:%M"));
+        println!("early disclosure  {}", when(d));
     }
     println!("release lines     {}", r.lines().join(", "));
     for a in advisories {
@@ -388,12 +388,12 @@ async fn show(pool: &DbPool, id: i64) -> Result<(), String> {
         }
         for c in &e.reclassifications {
             println!(
-                "  origin changed  {} -> {}{} by {} at {} UTC, revision {}: {}",
+                "  origin changed  {} -> {}{} by {} at {}, revision {}: {}",
                 c.from,
                 c.to,
                 if c.was_flagged { " (was flagged)" } else { "" },
                 c.by,
-                c.at.format("%Y-%m-%d %H:%M"),
+                when(c.at),
                 c.revision,
                 c.reason
             );
@@ -402,7 +402,7 @@ async fn show(pool: &DbPool, id: i64) -> Result<(), String> {
     for v in revisions {
         let approved = match (&v.approved_by, v.approved_at) {
             (Some(by), Some(at)) => {
-                format!("approved by {by} at {} UTC", at.format("%Y-%m-%d %H:%M"))
+                format!("approved by {by} at {}", when(at))
             }
             _ => "not approved".to_owned(),
         };

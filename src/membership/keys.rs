@@ -365,7 +365,7 @@ pub fn confirm(
                 "fingerprint": grouped_fingerprint(&changed.fingerprint),
                 "old_fingerprint": changed.old_fingerprint.as_deref().map(grouped_fingerprint),
                 "expires_on": expiry_text(changed.expires_at),
-                "changed_at": now.format("%Y-%m-%d %H:%M UTC").to_string(),
+                "changed_at": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 "report_to": ctx.report_to(),
             }),
             Some(format!("key-changed:{}", change.id)),

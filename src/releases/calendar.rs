@@ -237,6 +237,22 @@ impl Moment {
             .to_string()
     }
 
+    /// "Tuesday 12 January 2027 at 16:00 PST (2027-01-13 00:00 UTC)": for prose such as the
+    /// announcement, where the local weekday is what people plan by.
+    pub fn day_and_time(&self) -> String {
+        let local = self.at.with_timezone(&self.timezone);
+        if self.is_utc() {
+            format!("{} at {}", self.local_day(), local.format("%H:%M UTC"))
+        } else {
+            format!(
+                "{} at {} ({})",
+                self.local_day(),
+                local.format("%H:%M %Z"),
+                self.utc_text()
+            )
+        }
+    }
+
     /// The machine-readable form for `<time datetime>` and feeds: RFC 3339 in UTC.
     pub fn machine(&self) -> String {
         self.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -535,6 +551,10 @@ mod tests {
         let m = Moment::new(pt.release_at, la);
         assert_eq!(m.text(), "2027-01-12 16:00 PST (2027-01-13 00:00 UTC)");
         assert_eq!(m.local_day(), "Tuesday 12 January 2027");
+        assert_eq!(
+            m.day_and_time(),
+            "Tuesday 12 January 2027 at 16:00 PST (2027-01-13 00:00 UTC)"
+        );
         assert_eq!(m.machine(), "2027-01-13T00:00:00Z");
         // Summer time has its own abbreviation.
         let july = Moment::new(utc("2027-07-13T23:00:00Z"), la);
@@ -542,6 +562,7 @@ mod tests {
         // In UTC the time is said once.
         let m = Moment::new(utc("2027-01-12T16:00:00Z"), chrono_tz::UTC);
         assert_eq!(m.text(), "2027-01-12 16:00 UTC");
+        assert_eq!(m.day_and_time(), "Tuesday 12 January 2027 at 16:00 UTC");
         assert_eq!(
             Moment::new(utc("2027-01-12T16:00:00Z"), chrono_tz::Etc::UTC).text(),
             "2027-01-12 16:00 UTC"

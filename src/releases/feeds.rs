@@ -6,7 +6,10 @@ use std::cmp::Reverse;
 
 use atom_syndication::{Content, Entry, Feed, FixedDateTime, Link, Person, Text, WriteConfig};
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use chrono_tz::Tz;
 use icalendar::{Calendar, Component, Event, EventLike, EventStatus, Property};
+
+use crate::releases::calendar::Moment;
 
 pub use crate::releases::visibility::{PublicAdvisory, PublicRelease};
 
@@ -16,6 +19,8 @@ pub struct FeedInfo {
     pub site_url: String,
     pub feed_url: String,
     pub updated: DateTime<Utc>,
+    /// The list's zone: dates and times in entries are shown in it, with UTC beside them.
+    pub timezone: Tz,
 }
 
 /// The advisories the public may see: none until the release is published, whatever the caller
@@ -34,12 +39,14 @@ fn issues(count: usize) -> String {
     }
 }
 
-fn date(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d").to_string()
+/// The local weekday, date and time with UTC beside them.
+fn when(at: DateTime<Utc>, tz: Tz) -> String {
+    Moment::new(at, tz).day_and_time()
 }
 
-fn time(at: DateTime<Utc>) -> String {
-    at.format("%H:%M").to_string()
+/// The local date alone, for headings.
+fn day(at: DateTime<Utc>, tz: Tz) -> String {
+    Moment::new(at, tz).local_day()
 }
 
 /// Line breaks inside a field would break list items and one-line summaries apart.
@@ -52,11 +59,10 @@ fn one_line(s: &str) -> String {
 
 /// The pre-announcement facts as one sentence group: date, time, issues, severity, lines. The
 /// kind is left out on purpose: "third-party" would tell the world an upstream has an embargo.
-fn announcement_facts(release: &PublicRelease) -> String {
+fn announcement_facts(release: &PublicRelease, tz: Tz) -> String {
     let mut s = format!(
-        "A security release is planned for {} at {} UTC. It fixes {}",
-        date(release.release_at),
-        time(release.release_at),
+        "A security release is planned for {}. It fixes {}",
+        when(release.release_at, tz),
         issues(release.issue_count)
     );
     match &release.highest_severity {
@@ -122,13 +128,13 @@ struct Item {
     entry: Entry,
 }
 
-fn announcement_entry(release: &PublicRelease) -> Item {
+fn announcement_entry(release: &PublicRelease, tz: Tz) -> Item {
     let title = format!(
         "Security release planned: {} on {}",
         one_line(&release.title),
-        date(release.release_at)
+        day(release.release_at, tz)
     );
-    let summary = format!("{}{DETAILS_LATER}", announcement_facts(release));
+    let summary = format!("{}{DETAILS_LATER}", announcement_facts(release, tz));
     Item {
         updated: release.announced_at,
         published: false,
@@ -148,13 +154,13 @@ fn publication_entry(
     release: &PublicRelease,
     published_at: DateTime<Utc>,
     advisories: &[PublicAdvisory],
+    tz: Tz,
 ) -> Item {
     let title = format!("Security release published: {}", one_line(&release.title));
     let mut content = format!(
-        "{} was published on {} at {} UTC.\n",
+        "{} was published on {}.\n",
         one_line(&release.title),
-        date(published_at),
-        time(published_at)
+        when(published_at, tz)
     );
     if advisories.is_empty() {
         content.push_str("\nNo advisories are listed; see the release page.\n");
@@ -188,9 +194,14 @@ fn publication_entry(
 pub fn atom(info: &FeedInfo, releases: &[PublicRelease]) -> String {
     let mut items = Vec::with_capacity(releases.len() * 2);
     for release in releases {
-        items.push(announcement_entry(release));
+        items.push(announcement_entry(release, info.timezone));
         if let Some((published_at, advisories)) = published_advisories(release) {
-            items.push(publication_entry(release, published_at, advisories));
+            items.push(publication_entry(
+                release,
+                published_at,
+                advisories,
+                info.timezone,
+            ));
         }
     }
     items.sort_by_key(|e| {
@@ -295,6 +306,7 @@ pub fn ics(
     site_url: &str,
     releases: &[PublicRelease],
     now: DateTime<Utc>,
+    tz: Tz,
 ) -> String {
     let host = uid_host(site_url);
     let mut calendar = Calendar::empty();
@@ -321,7 +333,7 @@ pub fn ics(
         let description = format!(
             "{}\n{}{status}\n{}",
             one_line(&release.title),
-            announcement_facts(release),
+            announcement_facts(release, tz),
             one_line(&release.url)
         );
         calendar.push(
@@ -347,17 +359,16 @@ pub fn ics(
 // Text for the discussion board and chat
 
 /// Ready-to-paste pre-announcement text for the discussion board and chat (plain text/Markdown),
-/// with no details beyond date, time (UTC), number of issues, highest severity and release lines.
+/// with no details beyond date, time (in the list's zone and UTC), number of issues, highest severity and release lines.
 /// The release title and any advisories are deliberately not used, so a careless title or an
 /// advisory passed too early cannot leak through this channel.
-pub fn announcement_text(release: &PublicRelease, project_name: &str) -> String {
+pub fn announcement_text(release: &PublicRelease, project_name: &str, tz: Tz) -> String {
     let project = one_line(project_name);
     let mut out = format!(
         "**{project} security release planned for {}**\n\n\
-         The {project} project will publish a security release on {} at {} UTC.\n\n",
-        date(release.release_at),
-        date(release.release_at),
-        time(release.release_at),
+         The {project} project will publish a security release on {}.\n\n",
+        day(release.release_at, tz),
+        when(release.release_at, tz),
     );
     out.push_str(&format!(
         "- Number of issues: {}\n",
@@ -385,17 +396,16 @@ pub fn announcement_text(release: &PublicRelease, project_name: &str) -> String 
 /// Ready-to-paste publication text listing the advisories (CVE, severity, summary, fixed
 /// versions) and the release page URL. For a release not yet published this returns the
 /// pre-announcement text instead: advisories must not go out before the release time.
-pub fn publication_text(release: &PublicRelease, project_name: &str) -> String {
+pub fn publication_text(release: &PublicRelease, project_name: &str, tz: Tz) -> String {
     let Some((published_at, advisories)) = published_advisories(release) else {
-        return announcement_text(release, project_name);
+        return announcement_text(release, project_name, tz);
     };
     let project = one_line(project_name);
     let mut out = format!(
         "**{project} security release published: {}**\n\n\
-         Published on {} at {} UTC. It fixes {}.\n\n",
+         Published on {}. It fixes {}.\n\n",
         one_line(&release.title),
-        date(published_at),
-        time(published_at),
+        when(published_at, tz),
         issues(release.issue_count),
     );
     if advisories.is_empty() {
@@ -474,6 +484,7 @@ mod tests {
             site_url: "https://security.example.org".into(),
             feed_url: "https://security.example.org/releases.atom".into(),
             updated: at(2026, 12, 8, 16, 0),
+            timezone: chrono_tz::UTC,
         }
     }
 
@@ -588,7 +599,7 @@ mod tests {
         let entry = entries[0];
         assert!(entry.contains("<id>https://security.example.org/releases/7#announced</id>"));
         assert!(entry.contains(
-            "<title>Security release planned: Security release 1.9.5, 1.8.6 on 2026-12-08</title>"
+            "<title>Security release planned: Security release 1.9.5, 1.8.6 on Tuesday 8 December 2026</title>"
         ));
         assert!(entry.contains("<updated>2026-11-24T16:00:00+00:00</updated>"));
         let summary = entry
@@ -596,7 +607,13 @@ mod tests {
             .nth(1)
             .and_then(|s| s.split("</summary>").next())
             .expect("summary");
-        for expected in ["2026-12-08", "16:00 UTC", "2 issues", "high", "1.9, 1.8"] {
+        for expected in [
+            "Tuesday 8 December 2026",
+            "16:00 UTC",
+            "2 issues",
+            "high",
+            "1.9, 1.8",
+        ] {
             assert!(summary.contains(expected), "{expected} missing: {summary}");
         }
         for advisory in advisories() {
@@ -725,6 +742,7 @@ mod tests {
             "https://security.example.org",
             &[announced(Vec::new())],
             at(2026, 11, 30, 12, 34),
+            chrono_tz::UTC,
         );
         assert_ics_lines(&cal);
         let cal = unfold(&cal);
@@ -758,6 +776,7 @@ mod tests {
             "http://localhost:8080",
             &[published(), announced(advisories())],
             at(2026, 12, 8, 17, 0),
+            chrono_tz::UTC,
         );
         assert_ics_lines(&cal);
         assert!(!cal.contains("CVE-"));
@@ -780,6 +799,7 @@ mod tests {
             "https://security.example.org",
             std::slice::from_ref(&release),
             at(2026, 11, 30, 0, 0),
+            chrono_tz::UTC,
         );
         assert_ics_lines(&cal);
         // Each physical line is valid UTF-8 on its own, so no character was split.
@@ -825,6 +845,7 @@ mod tests {
             "https://security.example.org",
             &[release],
             at(2026, 11, 30, 0, 0),
+            chrono_tz::UTC,
         );
         assert_ics_lines(&cal);
         let cal = unfold(&cal);
@@ -850,6 +871,7 @@ mod tests {
                 "https://security.example.org",
                 std::slice::from_ref(&release),
                 at(2026, 11, 30, 0, 0),
+                chrono_tz::UTC,
             );
             assert_ics_lines(&cal);
             assert!(unfold(&cal).contains(&format!("\r\nSUMMARY:{}\r\n", release.title)));
@@ -858,9 +880,9 @@ mod tests {
 
     #[test]
     fn announcement_text_states_the_facts_and_nothing_more() {
-        let text = announcement_text(&announced(advisories()), "Example");
+        let text = announcement_text(&announced(advisories()), "Example", chrono_tz::UTC);
         for expected in [
-            "2026-12-08",
+            "Tuesday 8 December 2026",
             "16:00 UTC",
             "2 issues",
             "high",
@@ -878,14 +900,14 @@ mod tests {
 
     #[test]
     fn announcement_text_omits_advisories_even_after_publication() {
-        let text = announcement_text(&published(), "Example");
+        let text = announcement_text(&published(), "Example", chrono_tz::UTC);
         assert!(!text.contains("CVE-"));
         assert!(!text.contains("smuggling"));
     }
 
     #[test]
     fn publication_text_lists_advisories_and_release_page() {
-        let text = publication_text(&published(), "Example");
+        let text = publication_text(&published(), "Example", chrono_tz::UTC);
         for expected in [
             "CVE-2026-1111",
             "(high)",
@@ -902,9 +924,48 @@ mod tests {
     #[test]
     fn publication_text_before_publication_leaks_nothing() {
         let release = announced(advisories());
-        let text = publication_text(&release, "Example");
+        let text = publication_text(&release, "Example", chrono_tz::UTC);
         assert!(!text.contains("CVE-"));
-        assert_eq!(text, announcement_text(&release, "Example"));
+        assert_eq!(text, announcement_text(&release, "Example", chrono_tz::UTC));
+    }
+
+    #[test]
+    fn the_announcement_keeps_the_local_day_of_a_zone_behind_utc() {
+        // Patch Tuesday 8 December 2026 at 16:00 in Los Angeles is 00:00 UTC on Wednesday.
+        let release = PublicRelease {
+            release_at: at(2026, 12, 9, 0, 0),
+            ..announced(Vec::new())
+        };
+        let la = chrono_tz::America::Los_Angeles;
+        let text = announcement_text(&release, "Example", la);
+        assert!(
+            text.starts_with("**Example security release planned for Tuesday 8 December 2026**"),
+            "{text}"
+        );
+        assert!(
+            text.contains("on Tuesday 8 December 2026 at 16:00 PST (2026-12-09 00:00 UTC)."),
+            "{text}"
+        );
+        let xml = atom(
+            &FeedInfo {
+                timezone: la,
+                ..info()
+            },
+            &[release.clone()],
+        );
+        assert!(xml.contains("on Tuesday 8 December 2026</title>"), "{xml}");
+        let cal = unfold(&ics(
+            "Example EDL",
+            "https://security.example.org",
+            &[release],
+            at(2026, 11, 30, 0, 0),
+            la,
+        ));
+        assert!(cal.contains("16:00 PST (2026-12-09 00:00 UTC)"), "{cal}");
+        // In UTC the time is said once.
+        let text = announcement_text(&announced(Vec::new()), "Example", chrono_tz::UTC);
+        assert!(text.contains("at 16:00 UTC."), "{text}");
+        assert!(!text.contains("(2026"), "{text}");
     }
 
     #[test]
@@ -913,6 +974,6 @@ mod tests {
             issue_count: 1,
             ..announced(Vec::new())
         };
-        assert!(announcement_text(&release, "Example").contains("1 issue\n"));
+        assert!(announcement_text(&release, "Example", chrono_tz::UTC).contains("1 issue\n"));
     }
 }

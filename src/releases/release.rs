@@ -238,6 +238,18 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<Release>, DbError> {
         .load(conn)?)
 }
 
+/// Releases pre-announced and not yet published nor cancelled, soonest first: what the home
+/// page says is coming.
+pub fn announced_upcoming(conn: &mut DbConnection) -> Result<Vec<Release>, DbError> {
+    Ok(releases_with_approval!()
+        .filter(releases::announced_at.is_not_null())
+        .filter(releases::published_at.is_null())
+        .filter(releases::cancelled_at.is_null())
+        .order((releases::release_at.asc(), releases::id.asc()))
+        .select(Release::as_select())
+        .load(conn)?)
+}
+
 /// Releases not yet published nor cancelled: what the scheduler looks at.
 pub fn pending_ids(conn: &mut DbConnection) -> Result<Vec<i64>, DbError> {
     Ok(releases::table
@@ -1256,6 +1268,7 @@ pub fn postpone(
                     "org_name": org_name,
                     "title": release.title,
                     "reason": reason,
+                    "release_at": when.machine(),
                     "release_at_utc": when.utc_text(),
                     "release_at_local": when.local_text(),
                     "policy_url": ctx.url("/embargo-policy"),

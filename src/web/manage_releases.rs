@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use crate::db;
 use crate::domain::{ReleaseKind, Severity};
 use crate::error::{AppError, FieldErrors, Refusal};
-use crate::releases::calendar::Moment;
 use crate::releases::patch::MAX_PATCH_BYTES;
 use crate::releases::release::{
     self, Actor, AdvisoryForm, Plan, Postponement, Release, ReleaseError, Upload,
@@ -266,8 +265,6 @@ async fn detail_page(
     .await?;
     let (r, advisories, patches, blockers, upstreams, revisions, ledger) =
         data.ok_or(AppError::NotFound)?;
-    let tz = state.settings.timezone;
-    let local = |t: NaiveDateTime| Moment::new(t.and_utc(), tz).local_text();
     let site = state.settings.base_url.as_str().trim_end_matches('/');
     let preview = visibility::as_announced(site, &r, advisories.clone());
     let last_approved = revisions
@@ -275,8 +272,6 @@ async fn detail_page(
         .find(|v| v.approved_at.is_some())
         .map(|v| v.revision);
     let context = minijinja::context! {
-        release_local => local(r.release_at),
-        disclosure_local => r.disclosure_at.map(local),
         approved_current => r.approved_current(),
         last_approved,
         release => r,
@@ -287,7 +282,7 @@ async fn detail_page(
         revisions,
         ledger,
         severities => Severity::ALL,
-        announcement => feeds::announcement_text(&preview, &state.settings.project_name),
+        announcement => feeds::announcement_text(&preview, &state.settings.project_name, state.settings.timezone),
         notice,
         error,
         echo,

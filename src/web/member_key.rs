@@ -56,7 +56,10 @@ impl Pending {
         Self {
             id: change.id,
             fingerprint: crate::mail::grouped_fingerprint(&change.fingerprint),
-            expires_at: change.expires_at.format("%H:%M UTC").to_string(),
+            expires_at: change
+                .expires_at
+                .and_utc()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             attempts_left: change.attempts_left,
             challenge,
         }

@@ -6,13 +6,11 @@ use std::cmp::Reverse;
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, SecondsFormat, Utc};
-use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::db::{self, DbError};
 use crate::domain::Severity;
 use crate::error::AppError;
-use crate::releases::calendar::Moment;
 use crate::releases::feeds::{self, FeedInfo};
 use crate::releases::release;
 use crate::releases::visibility::{self, PublicRelease, Shown};
@@ -27,13 +25,10 @@ struct ReleaseView {
     path: String,
     published: bool,
     state: &'static str,
-    release_iso: String,
-    release_utc: String,
-    release_local: String,
-    announced_utc: String,
-    announced_local: String,
-    published_utc: Option<String>,
-    published_local: Option<String>,
+    /// Instants as RFC 3339; the pages show them with the `when` filter.
+    release_at: String,
+    announced_at: String,
+    published_at: Option<String>,
     issue_count: usize,
     highest_severity: Option<Severity>,
     release_lines: String,
@@ -75,15 +70,11 @@ async fn load(state: &AppState, which: Which) -> Result<Vec<Shown>, AppError> {
     Ok(shown)
 }
 
-fn utc_text(at: DateTime<Utc>) -> String {
-    Moment::new(at, chrono_tz::UTC).utc_text()
+fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-fn local_text(at: DateTime<Utc>, tz: Tz) -> String {
-    Moment::new(at, tz).local_text()
-}
-
-fn view(release: &PublicRelease, tz: Tz) -> ReleaseView {
+fn view(release: &PublicRelease) -> ReleaseView {
     let published = release.published_at.is_some();
     ReleaseView {
         title: release.title.clone(),
@@ -94,15 +85,9 @@ fn view(release: &PublicRelease, tz: Tz) -> ReleaseView {
         } else {
             "Planned: pre-announced"
         },
-        release_iso: release
-            .release_at
-            .to_rfc3339_opts(SecondsFormat::Secs, true),
-        release_utc: utc_text(release.release_at),
-        release_local: local_text(release.release_at, tz),
-        announced_utc: utc_text(release.announced_at),
-        announced_local: local_text(release.announced_at, tz),
-        published_utc: release.published_at.map(utc_text),
-        published_local: release.published_at.map(|at| local_text(at, tz)),
+        release_at: rfc3339(release.release_at),
+        announced_at: rfc3339(release.announced_at),
+        published_at: release.published_at.map(rfc3339),
         issue_count: release.issue_count,
         highest_severity: release.highest_severity,
         release_lines: release.release_lines.join(", "),
@@ -110,11 +95,10 @@ fn view(release: &PublicRelease, tz: Tz) -> ReleaseView {
 }
 
 pub async fn list(state: web::Data<AppState>, viewer: Viewer) -> Result<HttpResponse, AppError> {
-    let tz = state.settings.timezone;
     let releases: Vec<ReleaseView> = load(&state, Which::All)
         .await?
         .iter()
-        .map(|s| view(&s.release, tz))
+        .map(|s| view(&s.release))
         .collect();
     state
         .pages
@@ -132,13 +116,14 @@ pub async fn show(
         .next()
         .ok_or(AppError::NotFound)?;
     let project = &state.settings.project_name;
+    let tz = state.settings.timezone;
     let text = if shown.release.published_at.is_some() {
-        feeds::publication_text(&shown.release, project)
+        feeds::publication_text(&shown.release, project, tz)
     } else {
-        feeds::announcement_text(&shown.release, project)
+        feeds::announcement_text(&shown.release, project, tz)
     };
     let context = minijinja::context! {
-        release => view(&shown.release, state.settings.timezone),
+        release => view(&shown.release),
         advisories => shown.release.advisories,
         text,
     };
@@ -171,6 +156,7 @@ pub async fn atom(state: web::Data<AppState>) -> Result<HttpResponse, AppError> 
         feed_url: format!("{site_url}/feed.atom"),
         site_url,
         updated,
+        timezone: state.settings.timezone,
     };
     Ok(feed_response(
         "application/atom+xml; charset=utf-8",
@@ -191,6 +177,7 @@ pub async fn ics(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
         &site_url(&state),
         &releases,
         state.ctx.clock.now(),
+        state.settings.timezone,
     );
     Ok(feed_response("text/calendar; charset=utf-8", body))
 }
@@ -213,13 +200,13 @@ mod tests {
             csrf: String::new(),
         };
         let tz = settings.timezone;
-        let text = feeds::publication_text(&shown.release, "Example");
+        let text = feeds::publication_text(&shown.release, "Example", tz);
         let page = pages
             .render_for(
                 &viewer,
                 "release.html",
                 minijinja::context! {
-                    release => view(&shown.release, tz),
+                    release => view(&shown.release),
                     advisories => shown.release.advisories,
                     text,
                 },
@@ -229,7 +216,7 @@ mod tests {
             .render_for(
                 &viewer,
                 "releases.html",
-                minijinja::context! { releases => vec![view(&shown.release, tz)] },
+                minijinja::context! { releases => vec![view(&shown.release)] },
             )
             .unwrap();
         format!("{page}\n{list}")

@@ -246,6 +246,16 @@ impl TestApp {
         self.clock.advance(by);
     }
 
+    /// Moves the app's clock forward to `at` (a test cannot move it back).
+    pub fn move_to(&self, at: chrono::DateTime<chrono::Utc>) {
+        let now = self.state.ctx.clock.now();
+        assert!(
+            at >= now,
+            "the clock only moves forward: {at} is before {now}"
+        );
+        self.clock.advance(at - now);
+    }
+
     /// An outbox worker of this app's, as a second process would run it.
     pub fn worker(&self, name: &str, transport: Transport) -> edl::mail::worker::Worker {
         let delivery = edl::startup::delivery(&self.state.ctx, &self.pool, &transport);
@@ -545,12 +555,19 @@ pub fn run_edl(
 impl TestApp {
     /// Runs `edl` against this app's database, in its folder.
     pub fn edl(&self, args: &[&str], stdin: &str) -> std::process::Output {
-        run_edl(
-            &self.db.folder(),
-            &[("EDL_DATABASE_URL", self.db.url.as_str())],
-            args,
-            stdin,
-        )
+        self.edl_with(&[], args, stdin)
+    }
+
+    /// `edl` on this app's database with more settings, e.g. the list's time zone.
+    pub fn edl_with(
+        &self,
+        vars: &[(&str, &str)],
+        args: &[&str],
+        stdin: &str,
+    ) -> std::process::Output {
+        let mut all = vec![("EDL_DATABASE_URL", self.db.url.as_str())];
+        all.extend_from_slice(vars);
+        run_edl(&self.db.folder(), &all, args, stdin)
     }
 
     /// Inserts a member as an approved application would have made it, a year ago, with its
