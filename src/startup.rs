@@ -302,6 +302,12 @@ pub fn route_table() -> Vec<RouteDef> {
             || web::post().to(manage_releases::approve),
         ),
         r(
+            Method::GET,
+            "/manage/releases/{id}/cancel",
+            AnyOf(RELEASERS),
+            || web::get().to(manage_releases::cancel_confirm),
+        ),
+        r(
             Method::POST,
             "/manage/releases/{id}/cancel",
             AnyOf(RELEASERS),

@@ -101,6 +101,7 @@ const MATRIX: &[(&str, &str, [Expect; 5])] = &[
     ),
     ("POST", "/manage/releases/{id}/exception", [S, F, F, V, V]),
     ("POST", "/manage/releases/{id}/approve", [S, F, F, V, V]),
+    ("GET", "/manage/releases/{id}/cancel", [S, F, F, V, V]),
     ("POST", "/manage/releases/{id}/cancel", [S, F, F, V, V]),
     ("POST", "/manage/releases/{id}/postpone", [S, F, F, V, V]),
     ("GET", "/releases/ack/{token}", [V, V, V, V, V]),

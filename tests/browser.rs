@@ -126,11 +126,62 @@ struct Camera {
     count: usize,
 }
 
+/// The narrowest phone screen every page must fit.
+const PHONE_WIDTH: u32 = 360;
+
+/// Measures the page at the phone's width: the document must be no wider than the screen, and
+/// nothing may stick out of it unless it is inside a box that scrolls on its own.
+const MEASURE_OVERFLOW: &str = r#"
+const root = document.documentElement;
+const viewport = root.clientWidth;
+const insideScroller = (e) => {
+  for (let p = e.parentElement; p && p !== document.body; p = p.parentElement) {
+    const o = getComputedStyle(p).overflowX;
+    if (o === 'auto' || o === 'scroll' || o === 'hidden') return true;
+  }
+  return false;
+};
+const over = [];
+for (const e of document.body.querySelectorAll('*')) {
+  const r = e.getBoundingClientRect();
+  if (r.width > 0 && r.height > 0 && r.right > viewport + 0.5 && !insideScroller(e)) {
+    over.push(e.tagName.toLowerCase() + (e.className ? '.' + e.className : '') + ' ' +
+      Math.round(r.right) + 'px: ' + (e.textContent || '').trim().slice(0, 50));
+  }
+}
+return { viewport: viewport, width: root.scrollWidth, over: over.slice(0, 8) };
+"#;
+
+/// Fails, naming what sticks out, if the current page is wider than a 360 px phone screen.
+async fn fits_a_phone(client: &Client, what: &str) {
+    client
+        .set_window_size(PHONE_WIDTH, 780)
+        .await
+        .expect("resize");
+    let measured = client
+        .execute(MEASURE_OVERFLOW, Vec::new())
+        .await
+        .expect("measure the page");
+    let viewport = measured["viewport"].as_u64().unwrap_or(0);
+    assert!(
+        viewport > 0 && viewport <= u64::from(PHONE_WIDTH),
+        "{what}: the browser did not narrow to a phone's width ({measured})"
+    );
+    let width = measured["width"].as_u64().unwrap_or(u64::MAX);
+    assert!(
+        width <= viewport && measured["over"].as_array().is_some_and(Vec::is_empty),
+        "{what} is wider than a {PHONE_WIDTH} px phone screen: {measured}"
+    );
+    client.set_window_size(1280, 900).await.expect("resize");
+}
+
 impl Camera {
-    /// Photographs the current page at laptop and phone width.
+    /// Checks that the current page fits a phone, and photographs it at laptop and phone
+    /// width.
     async fn shoot(&mut self, client: &Client, name: &str) {
         self.count += 1;
-        for (label, width, height) in [("laptop", 1280, 900), ("phone", 390, 844)] {
+        fits_a_phone(client, name).await;
+        for (label, width, height) in [("laptop", 1280, 900), ("phone", PHONE_WIDTH, 780)] {
             client.set_window_size(width, height).await.expect("resize");
             let png = client.screenshot().await.expect("screenshot");
             std::fs::write(
@@ -202,6 +253,7 @@ async fn sign_in(client: &Client, base: &str, email: &str) {
         .goto(&format!("{base}/login"))
         .await
         .expect("login page");
+    fits_a_phone(client, "the sign-in page").await;
     type_into(client, "email", email).await;
     type_into(client, "password", PASSWORD).await;
     click(client, "main form button[type=submit]").await;

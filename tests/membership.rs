@@ -373,7 +373,18 @@ async fn quorum_edges_move_the_application_both_ways(backend: Backend) {
         )
         .await;
     assert_eq!(bare.status(), 422);
-    assert!(bare.text().await.expect("page").contains("Give a reason"));
+    // The message stands beside the reason field, inside the vote form, with the vote kept.
+    let page = bare.text().await.expect("page");
+    let form = page
+        .split(&format!("action=\"/review/applications/{id}/vote\""))
+        .nth(1)
+        .and_then(|rest| rest.split("</form>").next())
+        .expect("the vote form is shown again");
+    assert!(
+        form.contains("id=\"vote-reason-error\">Give a reason for your vote"),
+        "{form}"
+    );
+    assert!(form.contains("value=\"approve\" checked"), "{form}");
 
     vote(&a, id, "approve").await;
     vote(&b, id, "abstain").await;

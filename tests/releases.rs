@@ -681,6 +681,13 @@ async fn release_managers_plan_upload_approve_and_follow_delivery_in_the_browser
     }
     let advisories = s.app.with_db(move |c| release::advisories_of(c, id)).await;
     assert!(advisories.is_empty(), "nothing was stored");
+    // With nothing to approve yet, a second release manager is told why, not given a button.
+    let second = Browser::open(&s.app).await;
+    second.sign_in("rm2@project.example", PASSWORD).await;
+    let blocked = second.get(&detail_path).await.text().await.expect("page");
+    assert!(blocked.contains("Add at least one advisory."), "{blocked}");
+    assert!(blocked.contains("cannot be approved while anything above blocks it"));
+    assert!(!blocked.contains(&format!("action=\"{detail_path}/approve\"")));
 
     let added = planner
         .post(
@@ -744,12 +751,18 @@ async fn release_managers_plan_upload_approve_and_follow_delivery_in_the_browser
             && page.contains(&edl::releases::patch::sha256_hex(PROJECT_PATCH.as_bytes()))
     );
     assert!(page.contains("withheld from mail"));
+    // The planner is not offered the button, and is told why; pressing it anyway is refused.
+    assert!(!page.contains(&format!("action=\"{detail_path}/approve\"")));
+    assert!(page.contains("The person who planned a release cannot approve it"));
+    let ready = second.get(&detail_path).await.text().await.expect("page");
+    assert!(
+        ready.contains(&format!("action=\"{detail_path}/approve\"")),
+        "{ready}"
+    );
     let own = planner.post(&format!("{detail_path}/approve"), &[]).await;
     assert_eq!(own.status(), 409);
     assert!(own.text().await.expect("page").contains("cannot approve"));
 
-    let second = Browser::open(&s.app).await;
-    second.sign_in("rm2@project.example", PASSWORD).await;
     assert_eq!(
         second
             .post(&format!("{detail_path}/approve"), &[])
@@ -1758,7 +1771,10 @@ async fn reasons_passed_on_to_members_or_the_approver_carry_no_diff_or_envoy_cod
     let cases: [ReasonCase; 3] = [
         (
             "cancel",
-            vec![("reason", "Replaced; see Envoy::Http::Utility::parse")],
+            vec![
+                ("reason", "Replaced; see Envoy::Http::Utility::parse"),
+                ("confirm", "yes"),
+            ],
             "c-reason-error",
             "value=\"Replaced; see Envoy::Http::Utility::parse\"",
         ),
@@ -1809,10 +1825,48 @@ async fn reasons_passed_on_to_members_or_the_approver_carry_no_diff_or_envoy_cod
         )
         .await;
     assert_eq!(done.status(), 303);
-    let done = planner
+    // A cancel asks first, on a page of its own, and a post that skipped it only shows it.
+    let ask = planner.get(&format!("{page}/cancel")).await;
+    assert_eq!(ask.status(), 200);
+    let ask = ask.text().await.expect("page");
+    assert!(ask.contains("This cannot be undone"), "{ask}");
+    assert!(
+        ask.contains("No member has been mailed about it yet"),
+        "{ask}"
+    );
+    let skipped = planner
         .post(
             &format!("{page}/cancel"),
             &[("reason", "Fixed in a later release instead.")],
+        )
+        .await;
+    assert_eq!(skipped.status(), 200);
+    let skipped = skipped.text().await.expect("page");
+    assert!(skipped.contains("value=\"Fixed in a later release instead.\""));
+    assert!(
+        find(&s, id).await.cancelled_at.is_none(),
+        "not cancelled unconfirmed"
+    );
+    let bare = planner
+        .post(
+            &format!("{page}/cancel"),
+            &[("reason", " "), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(bare.status(), 422);
+    assert!(bare
+        .text()
+        .await
+        .expect("page")
+        .contains("id=\"c-reason-error\""));
+    assert!(find(&s, id).await.cancelled_at.is_none());
+    let done = planner
+        .post(
+            &format!("{page}/cancel"),
+            &[
+                ("reason", "Fixed in a later release instead."),
+                ("confirm", "yes"),
+            ],
         )
         .await;
     assert_eq!(done.status(), 303);
@@ -1820,6 +1874,8 @@ async fn reasons_passed_on_to_members_or_the_approver_carry_no_diff_or_envoy_cod
         find(&s, id).await.cancel_reason.as_deref(),
         Some("Fixed in a later release instead.")
     );
+    // Once cancelled, the confirmation page sends back to the release.
+    assert_eq!(planner.get(&format!("{page}/cancel")).await.status(), 303);
 }
 
 async fn an_unknown_upstream_is_a_field_error(backend: Backend) {

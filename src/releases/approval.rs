@@ -47,6 +47,26 @@ fn changed_current_revision(
     Ok(changes > 0)
 }
 
+/// Why `account_id` may not approve the release's current revision, whatever its state: it
+/// planned the release or changed this revision. `None` for a second person. The release page
+/// asks this to offer the approve button only to someone who may use it.
+pub fn not_a_second_person(
+    conn: &mut DbConnection,
+    release: &Release,
+    account_id: i64,
+) -> Result<Option<String>, DbError> {
+    if release.created_by == account_id {
+        return Ok(Some(
+            "The person who planned a release cannot approve it; a second release manager must."
+                .into(),
+        ));
+    }
+    if changed_current_revision(conn, release, account_id)? {
+        return Ok(Some("You changed this revision (a patch, its origin, an advisory or an exception); a release manager who did not change it must approve it.".into()));
+    }
+    Ok(None)
+}
+
 /// A second person approves the current revision. Returns the revision approved.
 pub fn approve(conn: &mut DbConnection, id: i64, by: &Actor) -> Result<i32, ReleaseError> {
     db::write_transaction(conn, |conn| {
@@ -54,19 +74,14 @@ pub fn approve(conn: &mut DbConnection, id: i64, by: &Actor) -> Result<i32, Rele
         // approval.
         db::lock_for_transaction(conn, &subject(id))?;
         let release = open_release(conn, id)?;
-        if release.created_by == by.account_id {
-            return Err(ReleaseError::Refused("The person who planned a release cannot approve it; a second release manager must.".into()));
+        if let Some(why) = not_a_second_person(conn, &release, by.account_id)? {
+            return Err(ReleaseError::Refused(why));
         }
         if release.approved_current() {
             return Err(ReleaseError::Refused(format!(
                 "Revision {} is already approved.",
                 release.revision
             )));
-        }
-        if changed_current_revision(conn, &release, by.account_id)? {
-            return Err(ReleaseError::Refused(
-                "You changed this revision (a patch, its origin, an advisory or an exception); a release manager who did not change it must approve it.".into(),
-            ));
         }
         let blocking = blockers(conn, &release)?;
         if !blocking.is_empty() {

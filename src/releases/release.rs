@@ -1120,6 +1120,12 @@ pub fn set_exception(
 
 /// (id, alias, organisation) of the members an embargoed mailing of the release was
 /// written for: the people to tell when it changes.
+/// How many members have been mailed about a release: those a cancellation or postponement
+/// tells.
+pub fn count_members_told(conn: &mut DbConnection, id: i64) -> Result<usize, DbError> {
+    Ok(members_told(conn, id)?.len())
+}
+
 fn members_told(conn: &mut DbConnection, id: i64) -> Result<Vec<(i64, String, String)>, DbError> {
     Ok(members::table
         .filter(

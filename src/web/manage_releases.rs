@@ -248,6 +248,7 @@ async fn detail_page(
     echo: Echo,
 ) -> Result<HttpResponse, AppError> {
     let now = state.ctx.clock.now();
+    let viewer_id = viewer.user.as_ref().map(|u| u.account_id);
     let data = db::run(&state.pool, move |c| {
         let Some(r) = release::find(c, id)? else {
             return Ok::<_, db::DbError>(None);
@@ -258,12 +259,24 @@ async fn detail_page(
         let upstreams = upstream::list(c)?;
         let revisions = release::revisions_of(c, id)?;
         let ledger = distribution::ledger(c, id, now)?;
+        // The approve button is offered only to someone who may press it.
+        let not_approver = match viewer_id {
+            Some(account) => approval::not_a_second_person(c, &r, account)?,
+            None => None,
+        };
         Ok(Some((
-            r, advisories, patches, blockers, upstreams, revisions, ledger,
+            r,
+            advisories,
+            patches,
+            blockers,
+            upstreams,
+            revisions,
+            ledger,
+            not_approver,
         )))
     })
     .await?;
-    let (r, advisories, patches, blockers, upstreams, revisions, ledger) =
+    let (r, advisories, patches, blockers, upstreams, revisions, ledger, not_approver) =
         data.ok_or(AppError::NotFound)?;
     let site = state.settings.base_url.as_str().trim_end_matches('/');
     let preview = visibility::as_announced(site, &r, advisories.clone());
@@ -273,6 +286,7 @@ async fn detail_page(
         .map(|v| v.revision);
     let context = minijinja::context! {
         approved_current => r.approved_current(),
+        not_approver,
         last_approved,
         release => r,
         advisories,
@@ -599,24 +613,100 @@ pub async fn approve(
     .await
 }
 
+#[derive(Debug, Deserialize, Serialize)]
+pub struct CancelForm {
+    #[serde(default)]
+    reason: String,
+    /// Set by the confirmation page's button: a cancel is never one stray click away.
+    #[serde(default)]
+    confirm: String,
+}
+
+/// The confirmation page of a cancel: what it does, who is told, and the reason to send.
+async fn cancel_page(
+    state: &AppState,
+    viewer: &Viewer,
+    id: i64,
+    status: StatusCode,
+    reason: &str,
+    errors: FieldErrors,
+) -> Result<HttpResponse, AppError> {
+    let found = db::run(&state.pool, move |c| {
+        let Some(r) = release::find(c, id)? else {
+            return Ok::<_, db::DbError>(None);
+        };
+        let told = release::count_members_told(c, id)?;
+        Ok(Some((r, told)))
+    })
+    .await?;
+    let (r, told) = found.ok_or(AppError::NotFound)?;
+    if r.cancelled_at.is_some() || r.published_at.is_some() {
+        return Ok(crate::web::form::see_other(&format!(
+            "/manage/releases/{id}"
+        )));
+    }
+    state.pages.page_with_status(
+        status,
+        viewer,
+        "manage/cancel.html",
+        minijinja::context! { release => r, told, reason, errors },
+    )
+}
+
+pub async fn cancel_confirm(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    cancel_page(
+        &state,
+        &viewer,
+        id.into_inner(),
+        StatusCode::OK,
+        "",
+        FieldErrors::new(),
+    )
+    .await
+}
+
 pub async fn cancel(
     state: web::Data<AppState>,
     viewer: Viewer,
     SignedIn(user): SignedIn,
     id: web::Path<i64>,
-    CsrfForm(form): CsrfForm<ReasonForm>,
+    CsrfForm(form): CsrfForm<CancelForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    let echo = Echo {
-        form: "cancel",
-        values: typed(&form),
-        ..Echo::default()
-    };
+    if form.confirm != "yes" {
+        // Not from the confirmation page: show it, with the reason that was typed.
+        return cancel_page(
+            &state,
+            &viewer,
+            id,
+            StatusCode::OK,
+            &form.reason,
+            FieldErrors::new(),
+        )
+        .await;
+    }
     let by = Actor::from(&user);
     let ctx = state.ctx.clone();
-    change(&state, &viewer, id, "cancelled", echo, move |c| {
-        release::cancel(c, &ctx, id, &form.reason, &by)
-    })
+    let reason = form.reason.clone();
+    act(
+        &state,
+        move |c| release::cancel(c, &ctx, id, &reason, &by),
+        |()| format!("/manage/releases/{id}?notice=cancelled"),
+        |refusal: Refusal| {
+            let (state, viewer, typed) = (&state, &viewer, form.reason.clone());
+            async move {
+                let errors = refusal.field_errors();
+                if errors.is_empty() {
+                    return refused(state, viewer, id, Echo::default(), refusal).await;
+                }
+                cancel_page(state, viewer, id, refusal.status(), &typed, errors).await
+            }
+        },
+    )
     .await
 }
 
