@@ -550,6 +550,20 @@ async fn the_whole_path_in_a_real_browser() {
     )
     .await;
     camera.shoot(&wg, "delivery-ledger").await;
+
+    // The HTML part of every mail reads on a phone too: each template's preview, opened as
+    // a mail client would show it.
+    let templates = edl::mail::Mailer::templates(&app.settings, "ABCD 0123 4567 89AB CDEF");
+    let previews = tempfile::tempdir().expect("mail previews");
+    for name in templates.names() {
+        let mail = templates.preview(&name).expect("every template previews");
+        let file = previews.path().join(format!("{name}.html"));
+        std::fs::write(&file, mail.html).expect("write preview");
+        wg.goto(&format!("file://{}", file.display()))
+            .await
+            .expect("open the preview");
+        fits_a_phone(&wg, &format!("the HTML part of the {name} mail")).await;
+    }
     wg.close().await.expect("close");
     assert!(camera.count >= 10);
 }
