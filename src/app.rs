@@ -43,6 +43,11 @@ impl Context {
     }
 
     /// The list's time zone, for dates shown to people.
+    /// An instant as people read it: in the list's zone, with UTC beside it.
+    pub fn moment(&self, at: chrono::DateTime<chrono::Utc>) -> crate::releases::calendar::Moment {
+        crate::releases::calendar::Moment::new(at, self.timezone())
+    }
+
     pub fn timezone(&self) -> chrono_tz::Tz {
         self.settings.timezone
     }

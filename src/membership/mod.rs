@@ -136,7 +136,7 @@ fn send_confirmation(
             "org_name": app.org_name,
             "alias": app.security_alias,
             "confirm_url": ctx.url(&format!("/apply/confirm/{token}")),
-            "expires_on": expires_at.format("%Y-%m-%d").to_string(),
+            "expires_on": ctx.moment(expires_at.and_utc()).local_date(),
             "status_url": status_url,
         }),
         None,
@@ -915,7 +915,7 @@ pub fn run_jobs(
                     "new_version": ctx.policy.version,
                     "accept_url": policy_link(ctx, member.id),
                     "policy_url": ctx.url("/embargo-policy"),
-                    "accept_by": (now + chrono::Duration::days(30)).format("%Y-%m-%d").to_string(),
+                    "accept_by": ctx.moment((now + chrono::Duration::days(30)).and_utc()).local_date(),
                 }),
                 // A link lasts 30 days; a member who has not accepted is asked again after that.
                 Some(format!(

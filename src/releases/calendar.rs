@@ -229,6 +229,15 @@ impl Moment {
         }
     }
 
+    /// "2027-01-12": the date in the list's zone, for dates without a time (a key's expiry,
+    /// a deadline to accept the policy).
+    pub fn local_date(&self) -> String {
+        self.at
+            .with_timezone(&self.timezone)
+            .format("%Y-%m-%d")
+            .to_string()
+    }
+
     /// The local date with its weekday, "Tuesday 12 January 2027", for announcement prose.
     pub fn local_day(&self) -> String {
         self.at

@@ -526,7 +526,7 @@ fn withhold_for_key(
             "org_name": org_name,
             "why": why,
             "key_url": key_url,
-            "key_url_expires": expires.format("%Y-%m-%d").to_string(),
+            "key_url_expires": ctx.moment(expires).local_date(),
             "policy_url": ctx.url("/embargo-policy"),
         }),
         crate::mail::ReleaseMail {
