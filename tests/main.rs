@@ -22,5 +22,6 @@ mod migrations;
 mod openpgp;
 mod openpgp_key;
 mod outbox;
+mod outbox_page;
 mod releases;
 mod web;
