@@ -22,6 +22,7 @@ use actix_web::{HttpResponse, ResponseError};
 
 use crate::accounts::AccountError;
 use crate::db::DbError;
+use crate::mail::outbox::SendAgainError;
 use crate::membership::keys::KeyError as MemberKeyError;
 use crate::membership::FlowError;
 use crate::releases::release::ReleaseError;
@@ -161,6 +162,16 @@ impl WorkflowError for MemberKeyError {
             )]))),
             MemberKeyError::Mail(mail) => Err(AppError::internal(mail)),
             MemberKeyError::Db(db) => Err(db.into()),
+        }
+    }
+}
+
+impl WorkflowError for SendAgainError {
+    fn into_response(self) -> Result<Refusal, AppError> {
+        match self {
+            SendAgainError::NotFound => Err(AppError::NotFound),
+            SendAgainError::NotFailed { .. } => Ok(Refusal::conflict(self.to_string())),
+            SendAgainError::Db(db) => Err(db.into()),
         }
     }
 }

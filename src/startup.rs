@@ -370,6 +370,15 @@ pub fn route_table() -> Vec<RouteDef> {
             Role(Admin),
             || web::post().to(admin_members::key_link),
         ),
+        r(Method::GET, "/admin/outbox", AnyOf(RELEASERS), || {
+            web::get().to(crate::web::admin_outbox::list)
+        }),
+        r(
+            Method::POST,
+            "/admin/outbox/{id}/resend",
+            AnyOf(RELEASERS),
+            || web::post().to(crate::web::admin_outbox::resend),
+        ),
     ]
 }
 

@@ -115,6 +115,8 @@ const MATRIX: &[(&str, &str, [Expect; 5])] = &[
     ("POST", "/admin/members/{id}/reviewed", [S, F, F, F, V]),
     ("POST", "/admin/members/{id}/breach", [S, F, F, F, V]),
     ("POST", "/admin/members/{id}/key-link", [S, F, F, F, V]),
+    ("GET", "/admin/outbox", [S, F, F, A, A]),
+    ("POST", "/admin/outbox/{id}/resend", [S, F, F, V, V]),
 ];
 
 #[test]

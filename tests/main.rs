@@ -22,6 +22,7 @@ mod migrations;
 mod openpgp;
 mod openpgp_key;
 mod outbox;
+mod outbox_page;
 mod releases;
 mod times;
 mod web;

@@ -494,6 +494,243 @@ pub fn recent(conn: &mut DbConnection, limit: i64) -> Result<Vec<OutboxRow>, DbE
         .load(conn)?)
 }
 
+// The outbox page: what operators see of the queue, and sending a failed message again.
+
+/// What the outbox page lists: any of `statuses` (all when empty), and each other filter
+/// when given. `recipient` is a part of the address, in any case.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub statuses: Vec<OutboxStatus>,
+    pub template: Option<String>,
+    pub recipient: Option<String>,
+    pub release_id: Option<i64>,
+}
+
+/// A message as the outbox page shows it: where it stands and why, never its subject, bodies
+/// or attachments (an embargoed mail's content stays out of the page).
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = outbox)]
+pub struct Listed {
+    pub id: i64,
+    pub template: String,
+    pub recipient: String,
+    pub status: OutboxStatus,
+    pub attempts: i32,
+    pub next_attempt_at: NaiveDateTime,
+    pub lease_until: Option<NaiveDateTime>,
+    pub last_error: Option<String>,
+    pub held_reason: Option<String>,
+    pub sent_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub release_id: Option<i64>,
+    pub member_id: Option<i64>,
+    pub revision: Option<i32>,
+}
+
+#[diesel::declare_sql_function]
+extern "SQL" {
+    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// `text` as a LIKE pattern that matches it anywhere, its wildcards taken literally.
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// `$query`, boxed, narrowed to the rows that match every filter but the status one.
+macro_rules! matching {
+    ($query:expr, $filter:expr) => {{
+        let filter: &Filter = $filter;
+        let mut query = $query.into_boxed();
+        if let Some(template) = &filter.template {
+            query = query.filter(outbox::template.eq(template.clone()));
+        }
+        if let Some(part) = &filter.recipient {
+            query = query.filter(
+                lower(outbox::recipient)
+                    .like(contains_pattern(part))
+                    .escape('\\'),
+            );
+        }
+        if let Some(release) = filter.release_id {
+            query = query.filter(outbox::release_id.eq(release));
+        }
+        query
+    }};
+}
+
+/// How many rows of each state match the filter's other conditions, so the page can say what
+/// each status choice would show.
+pub fn counts_matching(conn: &mut DbConnection, filter: &Filter) -> Result<Counts, DbError> {
+    let rows: Vec<(OutboxStatus, i64)> = matching!(
+        outbox::table
+            .group_by(outbox::status)
+            .select((outbox::status, diesel::dsl::count_star())),
+        filter
+    )
+    .load(conn)?;
+    let mut counts = Counts::default();
+    for (status, n) in rows {
+        match status {
+            Queued => counts.queued = n,
+            Sending => counts.sending = n,
+            Sent => counts.sent = n,
+            Failed => counts.failed = n,
+            Held => counts.held = n,
+        }
+    }
+    Ok(counts)
+}
+
+/// One page of matching rows, newest first. Filtering, ordering and paging happen in the
+/// database, in two steps: the page's ids from the index alone, then those rows, without
+/// their bodies. On SQLite a row's later columns sit after its bodies, so sorting whole rows
+/// would read every matching body.
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &Filter,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<Listed>, DbError> {
+    let mut query = matching!(outbox::table.select(outbox::id), filter);
+    if !filter.statuses.is_empty() {
+        query = query.filter(outbox::status.eq_any(filter.statuses.clone()));
+    }
+    // Ordered by an expression on purpose: SQLite then finds the rows through the index on
+    // status and sorts the ids it found, rather than walking the whole table newest first
+    // and reading each row's status.
+    let ids: Vec<i64> = query
+        .order((outbox::id + 0i64).desc())
+        .offset(offset.max(0))
+        .limit(limit)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(outbox::table
+        .filter(outbox::id.eq_any(&ids))
+        .order(outbox::id.desc())
+        .select(Listed::as_select())
+        .load(conn)?)
+}
+
+/// The templates that have mail in the outbox, for the page's filter.
+pub fn templates_in_use(conn: &mut DbConnection) -> Result<Vec<String>, DbError> {
+    Ok(outbox::table
+        .select(outbox::template)
+        .distinct()
+        .order(outbox::template)
+        .load(conn)?)
+}
+
+/// Why a message could not be put back in the queue.
+#[derive(Debug, thiserror::Error)]
+pub enum SendAgainError {
+    #[error("not found")]
+    NotFound,
+    /// Only a failed message may be sent again: a sent one would arrive twice, a queued or
+    /// sending one is on its way, a held one was kept back on purpose.
+    #[error("{}", not_failed_text(*id, *status, held_reason.as_deref()))]
+    NotFailed {
+        id: i64,
+        status: OutboxStatus,
+        held_reason: Option<String>,
+    },
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for SendAgainError {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Db(error.into())
+    }
+}
+
+fn not_failed_text(id: i64, status: OutboxStatus, held_reason: Option<&str>) -> String {
+    let why = match status {
+        Sent => "it was sent already, and sending it again would deliver a second copy".to_owned(),
+        Queued => "it is already queued and leaves at its next attempt".to_owned(),
+        Sending => "a worker is sending it right now".to_owned(),
+        Held => format!(
+            "it is held back on purpose ({})",
+            held_reason.unwrap_or("no reason recorded")
+        ),
+        Failed => "it is failed".to_owned(),
+    };
+    format!("Message #{id} was not queued again: {why}. Only a failed message can be sent again.")
+}
+
+/// Puts a failed message back in the queue, due at `now`, with its attempts counted afresh,
+/// and records who did so in the audit log, in one transaction. The guarded update makes it
+/// atomic: a message that is not failed (above all, one already sent) is never queued again,
+/// however many people press the button at once. The last check before sending still runs
+/// when a worker picks it up, so mail that may no longer leave is held back then.
+pub fn send_again(
+    conn: &mut DbConnection,
+    id: i64,
+    actor: &str,
+    now: NaiveDateTime,
+) -> Result<Listed, SendAgainError> {
+    crate::db::write_transaction(conn, |conn| {
+        let before: Listed = outbox::table
+            .filter(outbox::id.eq(id))
+            .select(Listed::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or(SendAgainError::NotFound)?;
+        let requeued = diesel::update(
+            outbox::table
+                .filter(outbox::id.eq(id))
+                .filter(outbox::status.eq(Failed)),
+        )
+        .set((
+            outbox::status.eq(Queued),
+            outbox::attempts.eq(0),
+            outbox::next_attempt_at.eq(now),
+            outbox::lease_until.eq(None::<NaiveDateTime>),
+            outbox::leased_by.eq(None::<String>),
+            outbox::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+        if requeued == 0 {
+            // Read again: someone else may have changed it since.
+            let (status, held_reason) = outbox::table
+                .filter(outbox::id.eq(id))
+                .select((outbox::status, outbox::held_reason))
+                .first(conn)?;
+            return Err(SendAgainError::NotFailed {
+                id,
+                status,
+                held_reason,
+            });
+        }
+        crate::audit::record(
+            conn,
+            actor,
+            "mail.sent-again",
+            &format!("outbox:{id}"),
+            serde_json::json!({
+                "template": before.template,
+                "recipient": before.recipient,
+                "release_id": before.release_id,
+                "member_id": before.member_id,
+                "attempts_before": before.attempts,
+                "last_error": before.last_error,
+            }),
+        )?;
+        Ok(before)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,6 +751,14 @@ mod tests {
             }
         }
         assert!(backoff(100, base, max) <= max);
+    }
+
+    #[test]
+    fn a_recipient_filter_takes_wildcards_literally_in_any_case() {
+        assert_eq!(contains_pattern("Alpha"), "%alpha%");
+        assert_eq!(contains_pattern("sec_ops"), "%sec\\_ops%");
+        assert_eq!(contains_pattern("100%"), "%100\\%%");
+        assert_eq!(contains_pattern("a\\b"), "%a\\\\b%");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod admin;
 pub mod admin_members;
+pub mod admin_outbox;
 pub mod apply;
 pub mod assets;
 pub mod auth;
