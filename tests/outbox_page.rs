@@ -700,7 +700,7 @@ async fn the_check_before_sending_still_holds_back_embargoed_mail_sent_again(bac
     let response = manager
         .post(
             &format!("/manage/releases/{release_id}/cancel"),
-            &[("reason", "Fixed another way.")],
+            &[("reason", "Fixed another way."), ("confirm", "yes")],
         )
         .await;
     assert_eq!(response.status(), 303);
