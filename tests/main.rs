@@ -24,5 +24,6 @@ mod openpgp_key;
 mod outbox;
 mod outbox_page;
 mod releases;
+mod smtp_stall;
 mod times;
 mod web;

@@ -81,7 +81,13 @@ pub struct CapturedMail {
 
 #[derive(Clone)]
 pub enum Transport {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// `deadline` bounds one message's whole exchange: connecting, the greeting, every reply
+    /// and the data. lettre's own timeout covers only the connection, so a server that greets
+    /// and then goes silent would otherwise hold a worker until it hangs up.
+    Smtp {
+        smtp: AsyncSmtpTransport<Tokio1Executor>,
+        deadline: Duration,
+    },
     Files(PathBuf),
     Memory(Arc<Mutex<Vec<CapturedMail>>>),
 }
@@ -105,7 +111,10 @@ impl Transport {
     pub fn smtp(url: &Secret, timeout: Duration) -> Result<Self, TransportError> {
         let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
             .map_err(|e| TransportError(e.to_string()))?;
-        Ok(Self::Smtp(builder.timeout(Some(timeout)).build()))
+        Ok(Self::Smtp {
+            smtp: builder.timeout(Some(timeout)).build(),
+            deadline: timeout,
+        })
     }
 
     pub fn memory() -> (Self, Arc<Mutex<Vec<CapturedMail>>>) {
@@ -115,7 +124,7 @@ impl Transport {
 
     pub fn describe(&self) -> String {
         match self {
-            Self::Smtp(_) => "SMTP".to_owned(),
+            Self::Smtp { .. } => "SMTP".to_owned(),
             Self::Files(dir) => format!(".eml files in {}", dir.display()),
             Self::Memory(_) => "memory".to_owned(),
         }
@@ -135,7 +144,17 @@ impl Transport {
         .await
         .map_err(|e| SendError::Transient(format!("building the message stopped: {e}")))??;
         match self {
-            Self::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(classify_smtp),
+            Self::Smtp { smtp, deadline } => {
+                // Past the deadline the exchange is dropped (and its connection closed) and
+                // the message is tried again later: the server never said it took it.
+                match tokio::time::timeout(*deadline, smtp.send(message)).await {
+                    Ok(sent) => sent.map(|_| ()).map_err(classify_smtp),
+                    Err(_) => Err(SendError::Transient(format!(
+                        "the SMTP server did not finish the exchange within {}s",
+                        deadline.as_secs_f64()
+                    ))),
+                }
+            }
             Self::Files(dir) => {
                 write_eml(
                     dir.clone(),
@@ -267,8 +286,13 @@ async fn write_eml(dir: PathBuf, message_id: String, bytes: Vec<u8>) -> Result<(
             .collect();
         let final_path = dir.join(format!("{stem}.eml"));
         let temp_path = dir.join(format!(".{stem}.eml.tmp"));
-        std::fs::write(&temp_path, bytes)?;
-        std::fs::rename(&temp_path, &final_path)
+        let written = std::fs::write(&temp_path, bytes)
+            .and_then(|()| std::fs::rename(&temp_path, &final_path));
+        if written.is_err() {
+            // A half-written temporary file is not a message; leave nothing behind.
+            let _ = std::fs::remove_file(&temp_path);
+        }
+        written
     })
     .await
     .map_err(|e| SendError::Transient(e.to_string()))?

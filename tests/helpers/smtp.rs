@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
@@ -110,6 +110,18 @@ struct Behaviour {
     data_reply_always: Option<String>,
     /// Recipients refused at RCPT with this reply.
     refused_recipients: Vec<(String, String)>,
+    /// Where new sessions go silent, if anywhere.
+    silence: Option<Silence>,
+}
+
+/// Where a stalled server stops answering. A silent session keeps its connection open,
+/// saying nothing, until the client gives up and closes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Silence {
+    /// It accepts the connection and never greets.
+    Greeting,
+    /// It reads the whole message and never answers the end of DATA (nor keeps the message).
+    EndOfData,
 }
 
 pub struct SmtpServer {
@@ -185,6 +197,11 @@ impl SmtpServer {
         self.state.lock().expect("state").data_reply_always = reply.map(str::to_owned);
     }
 
+    /// Makes new sessions go silent at `at`, or answer normally again with `None`.
+    pub fn go_silent(&self, at: Option<Silence>) {
+        self.state.lock().expect("state").silence = at;
+    }
+
     pub fn refuse_recipient(&self, address: &str, reply: &str) {
         let mut state = self.state.lock().expect("state");
         state
@@ -214,6 +231,13 @@ async fn session(stream: TcpStream, state: Arc<Mutex<Behaviour>>) {
                 return;
             }
         };
+    }
+    let silence = state.lock().expect("state").silence;
+    if silence == Some(Silence::Greeting) {
+        // Wait, saying nothing, until the client hangs up.
+        let mut sink = Vec::new();
+        let _ = reader.read_to_end(&mut sink).await;
+        return;
     }
     reply!("220 sink.test ESMTP ready");
     let mut mail_from = String::new();
@@ -274,6 +298,11 @@ async fn session(stream: TcpStream, state: Arc<Mutex<Behaviour>>) {
                     &line[..]
                 };
                 data.extend_from_slice(content);
+            }
+            if silence == Some(Silence::EndOfData) {
+                let mut sink = Vec::new();
+                let _ = reader.read_to_end(&mut sink).await;
+                return;
             }
             let answer = {
                 let mut state = state.lock().expect("state");

@@ -1,0 +1,102 @@
+//! A mail server that stalls: one that accepts the connection and never greets, and one that
+//! takes the whole message and never answers it. Each attempt ends at the SMTP deadline
+//! (`EDL_SMTP_TIMEOUT`) as a temporary failure, nothing is delivered twice, and every message
+//! goes out once the server answers again.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use edl::domain::OutboxStatus;
+use edl::mail::transport::Transport;
+
+use crate::helpers::smtp::{Silence, SmtpServer};
+use crate::helpers::{Backend, TestApp};
+use crate::on_both_backends;
+
+/// The deadline the tests set, and how long an attempt may take before the test calls it hung.
+const DEADLINE: Duration = Duration::from_secs(1);
+const HUNG: Duration = Duration::from_secs(20);
+
+on_both_backends!(
+    a_server_that_never_greets,
+    a_server_that_never_answers_the_data
+);
+
+async fn a_server_that_never_greets(backend: Backend) {
+    stalls_then_recovers(backend, Silence::Greeting).await;
+}
+
+async fn a_server_that_never_answers_the_data(backend: Backend) {
+    stalls_then_recovers(backend, Silence::EndOfData).await;
+}
+
+async fn stalls_then_recovers(backend: Backend, silence: Silence) {
+    let smtp = SmtpServer::start().await;
+    let url = smtp.url();
+    // No background workers: the test runs each pass itself, so it sees every attempt end.
+    let Some(app) = TestApp::spawn_with(
+        backend,
+        &[
+            ("EDL_SMTP_URL", url.as_str()),
+            ("EDL_SMTP_TIMEOUT", "1s"),
+            ("EDL_OUTBOX_WORKERS", "0"),
+        ],
+        None,
+    )
+    .await
+    else {
+        return;
+    };
+    smtp.go_silent(Some(silence));
+    let ids = app
+        .enqueue_test_mail(&["security@vendor.example", "psirt@other.example"])
+        .await;
+    let transport =
+        Transport::smtp(&edl::config::Secret::new(url.clone()), DEADLINE).expect("transport");
+    let worker = app.worker("stalled", transport);
+
+    for round in 0..2 {
+        let pass = tokio::time::timeout(HUNG, worker.pass(None))
+            .await
+            .unwrap_or_else(|_| panic!("{silence:?}: an attempt hung past the SMTP deadline"))
+            .expect("pass");
+        assert_eq!(
+            (pass.claimed, pass.sent, pass.retried, pass.failed),
+            (2, 0, 2, 0),
+            "{silence:?}, round {round}: every attempt is a temporary failure"
+        );
+        for row in app.outbox_rows().await {
+            assert_eq!(row.status, OutboxStatus::Queued, "{silence:?}");
+            let reason = row.last_error.unwrap_or_default();
+            assert!(
+                reason.contains("did not finish the exchange within 1s"),
+                "{silence:?}: {reason}"
+            );
+        }
+        assert!(smtp.received().is_empty(), "{silence:?}: nothing was taken");
+        // Past the retry backoff, the next pass tries again.
+        app.advance(chrono::Duration::minutes(30));
+    }
+
+    smtp.go_silent(None);
+    let pass = tokio::time::timeout(HUNG, worker.pass(None))
+        .await
+        .expect("a pass against a server that answers")
+        .expect("pass");
+    assert_eq!((pass.claimed, pass.sent), (2, 2), "{silence:?}");
+    let rows = app.outbox_rows().await;
+    assert!(
+        rows.iter().all(|r| r.status == OutboxStatus::Sent),
+        "{silence:?}"
+    );
+    assert_eq!(rows.len(), ids.len());
+    // Exactly one copy of each message.
+    let mut copies: HashMap<String, usize> = HashMap::new();
+    for message in smtp.received() {
+        *copies
+            .entry(message.header("Message-ID").expect("id"))
+            .or_default() += 1;
+    }
+    assert_eq!(copies.len(), 2, "{copies:?}");
+    assert!(copies.values().all(|n| *n == 1), "{copies:?}");
+}
