@@ -951,7 +951,7 @@ mod tests {
                 timezone: la,
                 ..info()
             },
-            &[release.clone()],
+            std::slice::from_ref(&release),
         );
         assert!(xml.contains("on Tuesday 8 December 2026</title>"), "{xml}");
         let cal = unfold(&ics(
