@@ -9,6 +9,7 @@ pub mod keys;
 pub mod members;
 pub mod policy;
 pub mod review;
+pub mod roster;
 
 use serde_json::json;
 
