@@ -6,6 +6,7 @@
 pub mod application;
 pub mod checks;
 pub mod keys;
+pub mod member_edit;
 pub mod members;
 pub mod policy;
 pub mod review;
