@@ -1088,6 +1088,10 @@ async fn destructive_actions_ask_on_a_page_of_their_own(backend: Backend) {
         page.contains("name=\"confirm\" value=\"yes\"") && page.contains("name=\"csrf_token\"")
     );
     assert!(page.contains("href=\"/admin/members\">Cancel</a>"));
+    assert!(
+        page.contains("name=\"reason\""),
+        "removal asks for the reason"
+    );
     // A post that did not come from the page does nothing.
     let bare = admin
         .post(
@@ -1141,6 +1145,10 @@ async fn destructive_actions_ask_on_a_page_of_their_own(backend: Backend) {
     assert_eq!(status, 200);
     assert!(page.contains("Disable the account of Lee?") && page.contains("ends at once"));
     assert!(page.contains("href=\"/admin/users\">Cancel</a>"));
+    assert!(
+        !page.contains("name=\"reason\""),
+        "disabling takes no reason"
+    );
     let bare = admin
         .post(&format!("/admin/users/{lee}/disable"), &[])
         .await;

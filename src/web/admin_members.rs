@@ -309,7 +309,7 @@ async fn show_remove(
             member.org_name, member.org_domain, member.security_alias
         ),
         consequences: vec![
-            "It receives no embargoed mail from now on, and mail already queued for it is held back.".to_owned(),
+            "It receives no embargoed mail from now on; embargoed mail already queued for it is held back.".to_owned(),
             format!("The reason is mailed to {}, with a reminder that what it received earlier stays under embargo.", member.security_alias),
             "Removal is final: the page offers nothing further for a removed member. Its record, breaches and history are kept, and the removal is recorded in the audit log.".to_owned(),
         ],
