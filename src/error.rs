@@ -24,6 +24,7 @@ use crate::accounts::AccountError;
 use crate::db::DbError;
 use crate::mail::outbox::SendAgainError;
 use crate::membership::keys::KeyError as MemberKeyError;
+use crate::membership::member_edit::EditError as MemberEditError;
 use crate::membership::FlowError;
 use crate::releases::release::ReleaseError;
 
@@ -176,6 +177,25 @@ impl WorkflowError for SendAgainError {
     }
 }
 
+impl WorkflowError for MemberEditError {
+    fn into_response(self) -> Result<Refusal, AppError> {
+        match self {
+            MemberEditError::NotFound => Err(AppError::NotFound),
+            MemberEditError::Refused(reason) => Ok(Refusal::conflict(reason)),
+            MemberEditError::Invalid(fields) => Ok(Refusal::Invalid(fields)),
+            MemberEditError::AliasTaken { .. } => Ok(Refusal::Conflict {
+                reason: self.to_string(),
+                fields: FieldErrors::from([(
+                    "security_alias".to_owned(),
+                    format!("{self} Each member has an alias of its own; choose another address."),
+                )]),
+            }),
+            MemberEditError::Mail(mail) => Err(AppError::internal(mail)),
+            MemberEditError::Db(db) => Err(db.into()),
+        }
+    }
+}
+
 impl From<Refusal> for AppError {
     fn from(refusal: Refusal) -> Self {
         match refusal {
@@ -199,7 +219,13 @@ macro_rules! workflow_into_app_error {
     )*};
 }
 
-workflow_into_app_error!(ReleaseError, FlowError, AccountError, MemberKeyError);
+workflow_into_app_error!(
+    ReleaseError,
+    FlowError,
+    AccountError,
+    MemberKeyError,
+    MemberEditError
+);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {

@@ -379,6 +379,46 @@ pub fn route_table() -> Vec<RouteDef> {
             AnyOf(RELEASERS),
             || web::post().to(crate::web::admin_outbox::resend),
         ),
+        // Roster search, export and member edit; pages that ask before destructive actions.
+        r(Method::GET, "/admin/members.csv", Role(Admin), || {
+            web::get().to(admin_members::export_csv)
+        }),
+        r(Method::GET, "/admin/members.json", Role(Admin), || {
+            web::get().to(admin_members::export_json)
+        }),
+        r(Method::GET, "/admin/members/{id}/edit", Role(Admin), || {
+            web::get().to(admin_members::edit_form)
+        }),
+        r(
+            Method::POST,
+            "/admin/members/{id}/edit",
+            Role(Admin),
+            || web::post().to(admin_members::edit),
+        ),
+        r(
+            Method::GET,
+            "/admin/members/{id}/remove",
+            Role(Admin),
+            || web::get().to(admin_members::remove_page),
+        ),
+        r(
+            Method::GET,
+            "/admin/users/{id}/disable",
+            Role(Admin),
+            || web::get().to(admin::disable_page),
+        ),
+        r(
+            Method::GET,
+            "/admin/users/{id}/reset-password",
+            Role(Admin),
+            || web::get().to(admin::reset_password_page),
+        ),
+        r(Method::GET, "/members/alias/{token}", Public, || {
+            web::get().to(crate::web::member_alias::page)
+        }),
+        r(Method::POST, "/members/alias/{token}", Public, || {
+            web::post().to(crate::web::member_alias::confirm)
+        }),
     ]
 }
 

@@ -480,7 +480,10 @@ async fn an_admin_reset_forces_a_new_password(backend: Backend) {
     sam.sign_in("sam@example.org", PASSWORD).await;
 
     let reset = admin
-        .post(&format!("/admin/users/{id}/reset-password"), &[])
+        .post(
+            &format!("/admin/users/{id}/reset-password"),
+            &[("confirm", "yes")],
+        )
         .await;
     assert_eq!(reset.status(), 200);
     let page = reset.text().await.expect("page");
@@ -533,7 +536,9 @@ async fn disabling_an_account_ends_its_sessions(backend: Backend) {
     let (admin, lee) = (Browser::open(&app).await, Browser::open(&app).await);
     admin.sign_in("root@example.org", PASSWORD).await;
     lee.sign_in("lee@example.org", PASSWORD).await;
-    let r = admin.post(&format!("/admin/users/{id}/disable"), &[]).await;
+    let r = admin
+        .post(&format!("/admin/users/{id}/disable"), &[("confirm", "yes")])
+        .await;
     assert_eq!(r.status(), 303);
     assert_eq!(lee.get("/account").await.status(), 303);
     let again = lee
@@ -589,7 +594,7 @@ async fn the_last_admin_cannot_be_removed(backend: Backend) {
         .expect("page")
         .contains("only active admin"));
     let disable = browser
-        .post(&format!("/admin/users/{id}/disable"), &[])
+        .post(&format!("/admin/users/{id}/disable"), &[("confirm", "yes")])
         .await;
     assert_eq!(disable.status(), 409);
     assert_eq!(browser.get("/admin").await.status(), 200, "still an admin");

@@ -117,6 +117,15 @@ const MATRIX: &[(&str, &str, [Expect; 5])] = &[
     ("POST", "/admin/members/{id}/key-link", [S, F, F, F, V]),
     ("GET", "/admin/outbox", [S, F, F, A, A]),
     ("POST", "/admin/outbox/{id}/resend", [S, F, F, V, V]),
+    ("GET", "/admin/members.csv", [S, F, F, F, A]),
+    ("GET", "/admin/members.json", [S, F, F, F, A]),
+    ("GET", "/admin/members/{id}/edit", [S, F, F, F, V]),
+    ("POST", "/admin/members/{id}/edit", [S, F, F, F, V]),
+    ("GET", "/admin/members/{id}/remove", [S, F, F, F, V]),
+    ("GET", "/admin/users/{id}/disable", [S, F, F, F, A]),
+    ("GET", "/admin/users/{id}/reset-password", [S, F, F, F, A]),
+    ("GET", "/members/alias/{token}", [V, V, V, V, V]),
+    ("POST", "/members/alias/{token}", [V, V, V, V, V]),
 ];
 
 #[test]

@@ -10,6 +10,7 @@
 mod helpers;
 
 mod accounts;
+mod admin_members;
 mod authz;
 mod browser;
 mod cli;

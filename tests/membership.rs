@@ -827,7 +827,7 @@ async fn admins_suspend_remove_review_and_record_breaches(backend: Backend) {
         admin
             .post(
                 &format!("/admin/members/{id}/remove"),
-                &[("reason", "Repeated leaks.")]
+                &[("reason", "Repeated leaks."), ("confirm", "yes")]
             )
             .await
             .status(),

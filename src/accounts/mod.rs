@@ -447,6 +447,78 @@ pub fn temporary_password() -> String {
         .collect()
 }
 
+/// Which accounts `/admin/users` shows: those whose email or name contains `search` (any
+/// letter case), enabled or disabled, holding `role`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountFilter {
+    pub search: Option<String>,
+    pub disabled: Option<bool>,
+    pub role: Option<Role>,
+}
+
+/// Page `page` (from 1; past the end, the last) of the accounts `filter` selects, by email,
+/// with their roles; and how many accounts match in all.
+pub fn search(
+    conn: &mut DbConnection,
+    filter: &AccountFilter,
+    page: i64,
+    per_page: i64,
+) -> Result<(Vec<AccountWithRoles>, i64, i64), DbError> {
+    use crate::db::search::{contains, lower, ESCAPE};
+    let filtered = || {
+        let mut query = accounts::table.into_boxed();
+        if let Some(search) = &filter.search {
+            let pattern = contains(search);
+            query = query.filter(
+                lower(accounts::email)
+                    .like(pattern.clone())
+                    .escape(ESCAPE)
+                    .or(lower(accounts::name).like(pattern).escape(ESCAPE)),
+            );
+        }
+        if let Some(disabled) = filter.disabled {
+            query = query.filter(accounts::disabled.eq(disabled));
+        }
+        if let Some(role) = filter.role {
+            query = query.filter(
+                accounts::id.eq_any(
+                    account_roles::table
+                        .filter(account_roles::role.eq(role))
+                        .select(account_roles::account_id),
+                ),
+            );
+        }
+        query
+    };
+    let per_page = per_page.max(1);
+    let total: i64 = filtered().count().get_result(conn)?;
+    let page = page.clamp(1, ((total + per_page - 1) / per_page).max(1));
+    let found: Vec<Account> = filtered()
+        .order((accounts::email.asc(), accounts::id.asc()))
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+        .select(Account::as_select())
+        .load(conn)?;
+    let ids: Vec<i64> = found.iter().map(|a| a.id).collect();
+    let pairs: Vec<(i64, Role)> = account_roles::table
+        .filter(account_roles::account_id.eq_any(&ids))
+        .select((account_roles::account_id, account_roles::role))
+        .load(conn)?;
+    let with_roles = found
+        .into_iter()
+        .map(|account| {
+            let mut roles: Vec<Role> = pairs
+                .iter()
+                .filter(|(id, _)| *id == account.id)
+                .map(|(_, r)| *r)
+                .collect();
+            roles.sort();
+            AccountWithRoles { account, roles }
+        })
+        .collect();
+    Ok((with_roles, total, page))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@
 mod audit;
 mod calendar;
 mod mail;
+mod member;
 mod openpgp;
 mod release;
 mod serve;
@@ -66,6 +67,11 @@ enum Command {
         #[command(subcommand)]
         command: release::ReleaseCommand,
     },
+    /// Member organisations: the roster as a table, CSV or JSON.
+    Member {
+        #[command(subcommand)]
+        command: member::MemberCommand,
+    },
     /// Upstreams whose embargoed fixes are withheld: their trees, and the project's own paths.
     Upstream {
         #[command(subcommand)]
@@ -121,6 +127,7 @@ async fn dispatch(command: Command, settings: Settings, raw: RawSettings) -> Res
         Command::User { command } => user::run(settings, command).await,
         Command::Release { command } => release::run(settings, command).await,
         Command::Audit { command } => audit::run(settings, command).await,
+        Command::Member { command } => member::run(settings, command).await,
         Command::Upstream { command } => upstream::run(settings, command).await,
         Command::Openpgp { command } => openpgp::run(settings, command).await,
     }

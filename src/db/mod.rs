@@ -3,6 +3,7 @@
 //! migrations for both trees are embedded in the binary and run at start and by `edl migrate`.
 
 pub mod schema;
+pub mod search;
 
 use std::time::Duration;
 

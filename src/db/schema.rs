@@ -124,6 +124,8 @@ diesel::table! {
         pgp_fingerprint -> Nullable<Text>,
         pgp_expires_at -> Nullable<Timestamp>,
         key_reminder_for -> Nullable<Text>,
+        rep_name -> Text,
+        rep_email -> Text,
     }
 }
 
@@ -244,6 +246,20 @@ diesel::table! {
         fingerprint -> Text,
         code_sha256 -> Text,
         attempts -> Integer,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        confirmed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    member_alias_changes (id) {
+        id -> BigInt,
+        member_id -> BigInt,
+        old_alias -> Text,
+        new_alias -> Text,
+        token_hash -> Text,
+        requested_by -> BigInt,
         created_at -> Timestamp,
         expires_at -> Timestamp,
         confirmed_at -> Nullable<Timestamp>,
@@ -396,6 +412,7 @@ diesel::joinable!(patch_hunks -> patches (patch_id));
 diesel::joinable!(patch_reclassifications -> patches (patch_id));
 diesel::joinable!(patch_reclassifications -> accounts (changed_by));
 diesel::joinable!(member_key_changes -> members (member_id));
+diesel::joinable!(member_alias_changes -> members (member_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
@@ -425,4 +442,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     patch_files,
     patch_hunks,
     patch_reclassifications,
+    member_alias_changes,
 );

@@ -33,6 +33,10 @@ pub struct Member {
     pub pgp_expires_at: Option<NaiveDateTime>,
     /// The fingerprint of the key whose coming expiry the member was reminded of.
     pub key_reminder_for: Option<String>,
+    /// The organisation's representative: copied from the application, edited by admins.
+    /// Empty for a member recorded before representatives were kept on members.
+    pub rep_name: String,
+    pub rep_email: String,
 }
 
 /// Stores a member's key with its fingerprint and expiry, read once here so that pages and
@@ -94,6 +98,8 @@ pub fn create_from(conn: &mut DbConnection, application: &Application) -> Result
                 members::org_name.eq(&application.org_name),
                 members::org_domain.eq(&application.primary_domain),
                 members::security_alias.eq(&application.security_alias),
+                members::rep_name.eq(&application.rep_name),
+                members::rep_email.eq(&application.rep_email),
                 members::pgp_key.eq(&application.pgp_key),
                 members::policy_version.eq(application.policy_version),
                 members::status.eq(MemberStatus::Active),
@@ -113,6 +119,8 @@ pub fn create_from(conn: &mut DbConnection, application: &Application) -> Result
             members::org_name.eq(&application.org_name),
             members::org_domain.eq(&application.primary_domain),
             members::security_alias.eq(&application.security_alias),
+            members::rep_name.eq(&application.rep_name),
+            members::rep_email.eq(&application.rep_email),
             members::pgp_key.eq(&application.pgp_key),
             members::policy_version.eq(application.policy_version),
             members::status.eq(MemberStatus::Active),
@@ -239,6 +247,16 @@ pub fn record_breach(
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// The breaches recorded for these members, newest first: a page of the roster needs only
+/// its own.
+pub fn breaches_of(conn: &mut DbConnection, member_ids: &[i64]) -> Result<Vec<Breach>, DbError> {
+    Ok(breaches::table
+        .filter(breaches::member_id.eq_any(member_ids))
+        .order(breaches::occurred_at.desc())
+        .select(Breach::as_select())
+        .load(conn)?)
 }
 
 /// Every recorded breach, newest first; pages group them by member.

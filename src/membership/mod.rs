@@ -6,9 +6,11 @@
 pub mod application;
 pub mod checks;
 pub mod keys;
+pub mod member_edit;
 pub mod members;
 pub mod policy;
 pub mod review;
+pub mod roster;
 
 use serde_json::json;
 

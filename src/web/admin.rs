@@ -1,5 +1,7 @@
-//! `/admin`: accounts and roles, password resets, and the audit log. Admins only (the route
-//! table says so); every change is audited by the account functions themselves.
+//! `/admin`: accounts and roles (searched, filtered and paged), password resets, and the audit
+//! log. Admins only (the route table says so); every change is audited by the account
+//! functions themselves. Disabling an account and resetting a password are asked on a page of
+//! their own first ([`ConfirmPage`]), which the members pages use too.
 
 use std::collections::BTreeMap;
 
@@ -41,9 +43,74 @@ pub async fn index(state: web::Data<AppState>, viewer: Viewer) -> Result<HttpRes
     state.pages.page(&viewer, "admin/index.html", dashboard)
 }
 
+/// The search, filters and page of `/admin/users`, as typed in its form.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct UsersShown {
+    #[serde(default)]
+    q: String,
+    /// `enabled`, `disabled`, or empty for both.
+    #[serde(default)]
+    state: String,
+    /// A role's name, or empty for any.
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    page: String,
+}
+
+impl UsersShown {
+    fn filter(&self, errors: &mut FieldErrors) -> accounts::AccountFilter {
+        let search = self.q.trim();
+        let disabled = match self.state.trim() {
+            "" | "all" => None,
+            "enabled" => Some(false),
+            "disabled" => Some(true),
+            other => {
+                errors.insert(
+                    "state".into(),
+                    format!("{other:?} is not a state; use enabled or disabled."),
+                );
+                None
+            }
+        };
+        let role = match self.role.trim() {
+            "" | "any" => None,
+            name => name
+                .parse::<Role>()
+                .map_err(|why| errors.insert("role".into(), why))
+                .ok(),
+        };
+        accounts::AccountFilter {
+            search: (!search.is_empty()).then(|| search.to_owned()),
+            disabled,
+            role,
+        }
+    }
+
+    fn link(&self, page: i64) -> String {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        for (key, value) in [
+            ("q", self.q.trim()),
+            ("state", self.state.trim()),
+            ("role", self.role.trim()),
+        ] {
+            if !value.is_empty() {
+                query.append_pair(key, value);
+            }
+        }
+        query.append_pair("page", &page.to_string());
+        format!("/admin/users?{}", query.finish())
+    }
+}
+
+/// Accounts on one page of `/admin/users`.
+pub const USERS_PAGE_SIZE: i64 = 50;
+
 #[derive(Debug, Deserialize)]
 pub struct UsersQuery {
     notice: Option<String>,
+    #[serde(flatten)]
+    shown: UsersShown,
 }
 
 #[derive(Serialize, Default)]
@@ -61,6 +128,14 @@ struct UsersPage {
     error: Option<String>,
     values: NewUserValues,
     errors: FieldErrors,
+    /// Messages beside the search form's fields.
+    filter_errors: FieldErrors,
+    shown: UsersShown,
+    page: i64,
+    pages: i64,
+    total: i64,
+    previous_link: Option<String>,
+    next_link: Option<String>,
 }
 
 fn role_choices() -> Vec<(&'static str, &'static str)> {
@@ -76,6 +151,10 @@ fn notice_text(code: &str) -> Option<&'static str> {
     }
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "every caller names what it shows again"
+)]
 async fn users_page(
     state: &AppState,
     viewer: &Viewer,
@@ -84,8 +163,21 @@ async fn users_page(
     error: Option<String>,
     values: NewUserValues,
     errors: FieldErrors,
+    shown: UsersShown,
 ) -> Result<HttpResponse, AppError> {
-    let accounts = db::run(&state.pool, accounts::list).await?;
+    let mut filter_errors = FieldErrors::new();
+    let filter = shown.filter(&mut filter_errors);
+    let status = if filter_errors.is_empty() {
+        status
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let wanted = shown.page.trim().parse().unwrap_or(1);
+    let (accounts, total, page) = db::run(&state.pool, move |c| {
+        accounts::search(c, &filter, wanted, USERS_PAGE_SIZE)
+    })
+    .await?;
+    let pages = ((total + USERS_PAGE_SIZE - 1) / USERS_PAGE_SIZE).max(1);
     let page = UsersPage {
         accounts,
         roles: role_choices(),
@@ -93,6 +185,13 @@ async fn users_page(
         error,
         values,
         errors,
+        filter_errors,
+        page,
+        pages,
+        total,
+        previous_link: (page > 1).then(|| shown.link(page - 1)),
+        next_link: (page < pages).then(|| shown.link(page + 1)),
+        shown,
     };
     state
         .pages
@@ -104,6 +203,7 @@ pub async fn users(
     viewer: Viewer,
     query: web::Query<UsersQuery>,
 ) -> Result<HttpResponse, AppError> {
+    let query = query.into_inner();
     let notice = query.notice.as_deref().and_then(notice_text);
     users_page(
         &state,
@@ -113,6 +213,7 @@ pub async fn users(
         None,
         NewUserValues::default(),
         FieldErrors::new(),
+        query.shown,
     )
     .await
 }
@@ -172,6 +273,7 @@ pub async fn create_user(
             None,
             values,
             errors,
+            UsersShown::default(),
         )
         .await;
     };
@@ -206,6 +308,7 @@ pub async fn create_user(
                 refusal.banner(),
                 values,
                 refusal.field_errors(),
+                UsersShown::default(),
             )
             .await
         }
@@ -242,6 +345,7 @@ where
                 Some(refusal.message()),
                 NewUserValues::default(),
                 refusal.field_errors(),
+                UsersShown::default(),
             )
             .await
         },
@@ -264,14 +368,123 @@ pub async fn set_roles(
     .await
 }
 
+/// What a page that asks before a destructive action shows: what will happen, and a form that
+/// posts to the action with `confirm=yes` (and a reason, when the action takes one).
+#[derive(Debug, Serialize)]
+pub struct ConfirmPage {
+    pub title: String,
+    pub summary: String,
+    pub consequences: Vec<String>,
+    pub action: String,
+    pub button: String,
+    /// The reason typed so far, when the action asks for one.
+    pub reason: Option<String>,
+    pub reason_label: String,
+    pub errors: FieldErrors,
+    pub error: Option<String>,
+    /// Where "Cancel" leads.
+    pub cancel: String,
+    /// False when the action can no longer be done: the page says why, without the form.
+    pub can_act: bool,
+}
+
+pub fn confirm_page(
+    state: &AppState,
+    viewer: &Viewer,
+    status: StatusCode,
+    page: ConfirmPage,
+) -> Result<HttpResponse, AppError> {
+    state
+        .pages
+        .page_with_status(status, viewer, "admin/confirm.html", page)
+}
+
+/// The form a confirmation page posts: `confirm=yes` says the person saw what will happen.
+#[derive(Debug, Deserialize)]
+pub struct ConfirmForm {
+    #[serde(default)]
+    confirm: String,
+}
+
+impl ConfirmForm {
+    fn confirmed(&self) -> bool {
+        self.confirm == "yes"
+    }
+}
+
+const NOT_CONFIRMED: &str =
+    "Nothing was done yet: read what will happen, then confirm it on this page.";
+
+async fn account_for_page(state: &AppState, id: i64) -> Result<AccountWithRoles, AppError> {
+    db::run(&state.pool, move |c| accounts::find(c, id))
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+async fn show_disable(
+    state: &AppState,
+    viewer: &Viewer,
+    id: i64,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    let a = account_for_page(state, id).await?;
+    let page = ConfirmPage {
+        title: format!("Disable the account of {}?", a.account.name),
+        summary: format!(
+            "{} ({}) will no longer be able to sign in.",
+            a.account.name, a.account.email
+        ),
+        consequences: vec![
+            "Every session of the account ends at once.".to_owned(),
+            "Its roles and history are kept; Enable on the accounts page lets it back in."
+                .to_owned(),
+            "The change is recorded in the audit log. The last active admin cannot be disabled."
+                .to_owned(),
+        ],
+        action: format!("/admin/users/{id}/disable"),
+        button: "Disable the account".to_owned(),
+        reason: None,
+        reason_label: String::new(),
+        errors: FieldErrors::new(),
+        error: if a.account.disabled {
+            Some("This account is already disabled.".to_owned())
+        } else {
+            error
+        },
+        cancel: "/admin/users".to_owned(),
+        can_act: !a.account.disabled,
+    };
+    confirm_page(state, viewer, status, page)
+}
+
+/// Asks before disabling an account; the form posts to [`disable`].
+pub async fn disable_page(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    show_disable(&state, &viewer, id.into_inner(), StatusCode::OK, None).await
+}
+
 pub async fn disable(
     state: web::Data<AppState>,
     viewer: Viewer,
     SignedIn(admin): SignedIn,
     id: web::Path<i64>,
-    CsrfForm(_): CsrfForm<EmptyForm>,
+    CsrfForm(form): CsrfForm<ConfirmForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
+    if !form.confirmed() {
+        return show_disable(
+            &state,
+            &viewer,
+            id,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(NOT_CONFIRMED.to_owned()),
+        )
+        .await;
+    }
     account_change(&state, &viewer, "disabled", move |c| {
         accounts::set_disabled(c, &admin.email, id, true)
     })
@@ -292,6 +505,47 @@ pub async fn enable(
     .await
 }
 
+async fn show_reset(
+    state: &AppState,
+    viewer: &Viewer,
+    id: i64,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    let a = account_for_page(state, id).await?;
+    let page = ConfirmPage {
+        title: format!("Reset the password of {}?", a.account.name),
+        summary: format!(
+            "The password of {} ({}) will be replaced by a temporary one.",
+            a.account.name, a.account.email
+        ),
+        consequences: vec![
+            "The current password stops working, and every session of the account ends at once."
+                .to_owned(),
+            "The next page shows the temporary password, once. Pass it on over a channel you trust; its owner must choose a new password at the next sign-in.".to_owned(),
+            "The reset is recorded in the audit log.".to_owned(),
+        ],
+        action: format!("/admin/users/{id}/reset-password"),
+        button: "Reset the password".to_owned(),
+        reason: None,
+        reason_label: String::new(),
+        errors: FieldErrors::new(),
+        error,
+        cancel: "/admin/users".to_owned(),
+        can_act: true,
+    };
+    confirm_page(state, viewer, status, page)
+}
+
+/// Asks before resetting a password; the form posts to [`reset_password`].
+pub async fn reset_password_page(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    show_reset(&state, &viewer, id.into_inner(), StatusCode::OK, None).await
+}
+
 /// Sets a temporary password, shown once to the admin, and ends the account's sessions; the
 /// person must choose a new password at the next sign-in.
 pub async fn reset_password(
@@ -299,12 +553,20 @@ pub async fn reset_password(
     viewer: Viewer,
     SignedIn(admin): SignedIn,
     id: web::Path<i64>,
-    CsrfForm(_): CsrfForm<EmptyForm>,
+    CsrfForm(form): CsrfForm<ConfirmForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    let account = db::run(&state.pool, move |c| accounts::find(c, id))
-        .await?
-        .ok_or(AppError::NotFound)?;
+    if !form.confirmed() {
+        return show_reset(
+            &state,
+            &viewer,
+            id,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(NOT_CONFIRMED.to_owned()),
+        )
+        .await;
+    }
+    let account = account_for_page(&state, id).await?;
     let password = accounts::temporary_password();
     debug_assert!(check_policy(&password, &account.account.email, &account.account.name).is_ok());
     let hash = state

@@ -14,6 +14,7 @@ pub mod health;
 pub mod home;
 pub mod login;
 pub mod manage_releases;
+pub mod member_alias;
 pub mod member_key;
 pub mod openpgp;
 pub mod pages;

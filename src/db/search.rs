@@ -1,0 +1,40 @@
+//! Searching text columns the same way on both backends: lower case on both sides (SQLite's
+//! `lower` folds ASCII letters only), and the search term's `%`, `_` and `\` taken literally.
+//! Queries write `lower(column).like(contains(term)).escape('\\')`.
+
+use diesel::sql_types::Text;
+
+diesel::define_sql_function! {
+    /// Lower case, on both backends.
+    fn lower(x: Text) -> Text;
+}
+
+/// The character [`contains`] escapes with; the query says `ESCAPE '\'`.
+pub const ESCAPE: char = '\\';
+
+/// A LIKE pattern that finds `term` anywhere, in lower case, with the wildcards `%` and `_`
+/// and the escape character itself taken literally.
+pub fn contains(term: &str) -> String {
+    let mut pattern = String::with_capacity(term.len() + 2);
+    pattern.push('%');
+    for c in term.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | ESCAPE) {
+            pattern.push(ESCAPE);
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_in_a_term_are_taken_literally() {
+        assert_eq!(contains("Acme"), "%acme%");
+        assert_eq!(contains("100%_off"), "%100\\%\\_off%");
+        assert_eq!(contains("a\\b"), "%a\\\\b%");
+    }
+}
