@@ -67,6 +67,14 @@ impl MailTemplates {
         );
         env.add_global("list_key_fingerprint", globals.list_key_fingerprint.clone());
         crate::templating::add_time_filters(&mut env, globals.timezone);
+        // `{{ release_lines|lines_and_versions }}` and `{% if title is a_release_name %}`: the
+        // release wording's one home, for the built-in templates and an operator's alike.
+        env.add_filter("lines_and_versions", |lines: Vec<String>| {
+            crate::releases::wording::lines_and_versions_phrase(&lines)
+        });
+        env.add_test("a_release_name", |title: &str| {
+            crate::releases::wording::is_a_release_name(title)
+        });
         Self {
             env: Arc::new(env),
             override_dir: override_dir.map(Path::to_path_buf),
@@ -256,6 +264,94 @@ mod tests {
         assert_eq!(mail.subject, "Custom: Example early-disclosure list");
         // The parts not overridden still come from the built-in folder.
         assert!(mail.text.contains("test message"), "{}", mail.text);
+    }
+
+    /// The embargoed release mail of the sample, with `title` and `lines` in place of its own.
+    fn release_mail(title: &str, lines: &[&str]) -> RenderedMail {
+        let templates = MailTemplates::new(&globals(), None);
+        let mut sample = templates.sample("embargoed_release").expect("sample");
+        sample["title"] = title.into();
+        sample["release_lines"] = lines.into();
+        templates
+            .render("embargoed_release", sample)
+            .expect("render")
+    }
+
+    /// Text with its line breaks and runs of spaces as single spaces, as it reads.
+    fn prose(text: &str) -> String {
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn a_release_for_one_line_is_named_once_and_in_the_singular() {
+        let mail = release_mail("Security release 1.9.6", &["1.9.6"]);
+        let text = prose(&mail.text);
+        assert!(
+            text.contains(
+                "Example will publish Security release 1.9.6 on 2026-12-08 16:00 UTC \
+                 (2026-12-08 16:00 UTC), for release line 1.9 (version 1.9.6)."
+            ),
+            "{text}"
+        );
+        assert!(!text
+            .to_lowercase()
+            .contains("a security release, security release"));
+        assert!(!text.contains("release lines"), "{text}");
+        let html = prose(&mail.html);
+        assert!(
+            html.contains(
+                "Example will publish <strong>Security release 1.9.6</strong> on 2026-12-08 \
+                 16:00 UTC (2026-12-08 16:00 UTC), for release line 1.9 (version 1.9.6)."
+            ),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn a_release_for_several_lines_lists_them_and_a_plain_title_is_introduced() {
+        let mail = release_mail("HTTP/2 header fixes", &["1.9", "1.8"]);
+        let text = prose(&mail.text);
+        assert!(
+            text.contains(
+                "Example will publish a security release, HTTP/2 header fixes, on \
+                 2026-12-08 16:00 UTC (2026-12-08 16:00 UTC), for release lines 1.8 and 1.9."
+            ),
+            "{text}"
+        );
+        let mail = release_mail("Security release 1.9.6, 1.8.7", &["1.9.6", "1.8.7"]);
+        assert!(
+            prose(&mail.text).contains("for release lines 1.8 and 1.9 (versions 1.8.7 and 1.9.6)."),
+            "{}",
+            mail.text
+        );
+    }
+
+    #[test]
+    fn cancelling_a_release_named_so_does_not_say_security_release_twice() {
+        let templates = MailTemplates::new(&globals(), None);
+        let mut sample = templates.sample("release_cancelled").expect("sample");
+        sample["title"] = "Security release 1.9.6".into();
+        let mail = templates
+            .render("release_cancelled", &sample)
+            .expect("render");
+        assert!(
+            prose(&mail.text)
+                .contains("Security release 1.9.6, which you were told about, has been cancelled."),
+            "{}",
+            mail.text
+        );
+        sample["title"] = "HTTP/2 header fixes".into();
+        let mail = templates
+            .render("release_cancelled", &sample)
+            .expect("render");
+        assert!(
+            prose(&mail.html).contains(
+                "The security release <strong>HTTP/2 header fixes</strong>, which you were told \
+                 about, has been cancelled."
+            ),
+            "{}",
+            mail.html
+        );
     }
 
     #[test]

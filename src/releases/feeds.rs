@@ -9,6 +9,7 @@ use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use icalendar::{Calendar, Component, Event, EventLike, EventStatus, Property};
 
 pub use crate::releases::visibility::{PublicAdvisory, PublicRelease};
+use crate::releases::wording;
 
 pub struct FeedInfo {
     pub title: String,
@@ -68,8 +69,8 @@ fn announcement_facts(release: &PublicRelease) -> String {
     }
     if !release.release_lines.is_empty() {
         s.push_str(&format!(
-            " Affected release lines: {}.",
-            one_line(&release.release_lines.join(", "))
+            " It is for {}.",
+            one_line(&wording::lines_phrase(&release.release_lines))
         ));
     }
     s
@@ -371,8 +372,8 @@ pub fn announcement_text(release: &PublicRelease, project_name: &str) -> String 
     }
     if !release.release_lines.is_empty() {
         out.push_str(&format!(
-            "- Affected release lines: {}\n",
-            one_line(&release.release_lines.join(", "))
+            "- For {}\n",
+            one_line(&wording::lines_phrase(&release.release_lines))
         ));
     }
     out.push_str(&format!(
@@ -390,10 +391,16 @@ pub fn publication_text(release: &PublicRelease, project_name: &str) -> String {
         return announcement_text(release, project_name);
     };
     let project = one_line(project_name);
+    let title = one_line(&release.title);
+    // "Security release 1.9.6" needs no "security release" in front of it.
+    let heading = if wording::is_a_release_name(&title) {
+        format!("{project}: {title} published")
+    } else {
+        format!("{project} security release published: {title}")
+    };
     let mut out = format!(
-        "**{project} security release published: {}**\n\n\
+        "**{heading}**\n\n\
          Published on {} at {} UTC. It fixes {}.\n\n",
-        one_line(&release.title),
         date(published_at),
         time(published_at),
         issues(release.issue_count),
@@ -596,7 +603,13 @@ mod tests {
             .nth(1)
             .and_then(|s| s.split("</summary>").next())
             .expect("summary");
-        for expected in ["2026-12-08", "16:00 UTC", "2 issues", "high", "1.9, 1.8"] {
+        for expected in [
+            "2026-12-08",
+            "16:00 UTC",
+            "2 issues",
+            "high",
+            "It is for release lines 1.8 and 1.9.",
+        ] {
             assert!(summary.contains(expected), "{expected} missing: {summary}");
         }
         for advisory in advisories() {
@@ -748,7 +761,7 @@ mod tests {
         }
         assert!(cal.contains("DESCRIPTION:Security release 1.9.5\\, 1.8.6\\nA security release"));
         assert!(cal.contains("2 issues\\; the highest severity is high."));
-        assert!(cal.contains("Affected release lines: 1.9\\, 1.8."));
+        assert!(cal.contains("It is for release lines 1.8 and 1.9."));
     }
 
     #[test]
@@ -864,7 +877,7 @@ mod tests {
             "16:00 UTC",
             "2 issues",
             "high",
-            "1.9, 1.8",
+            "- For release lines 1.8 and 1.9\n",
             "https://security.example.org/releases/7",
         ] {
             assert!(text.contains(expected), "{expected} missing:\n{text}");
@@ -905,6 +918,46 @@ mod tests {
         let text = publication_text(&release, "Example");
         assert!(!text.contains("CVE-"));
         assert_eq!(text, announcement_text(&release, "Example"));
+    }
+
+    #[test]
+    fn one_line_is_named_in_the_singular_and_its_version_is_not_announced() {
+        let release = PublicRelease {
+            release_lines: vec!["1.9.6".into()],
+            ..announced(Vec::new())
+        };
+        let text = announcement_text(&release, "Example");
+        assert!(text.contains("- For release line 1.9\n"), "{text}");
+        assert!(!text.contains("1.9.6") && !text.contains("lines"), "{text}");
+        let cal = unfold(&ics(
+            "Example EDL",
+            "https://security.example.org",
+            &[release],
+            at(2026, 11, 30, 0, 0),
+        ));
+        assert!(cal.contains("It is for release line 1.9."), "{cal}");
+    }
+
+    #[test]
+    fn a_title_that_says_release_is_not_called_a_security_release_again() {
+        let named = PublicRelease {
+            title: "Security release 1.9.6".into(),
+            ..published()
+        };
+        let text = publication_text(&named, "Example");
+        assert!(
+            text.starts_with("**Example: Security release 1.9.6 published**\n"),
+            "{text}"
+        );
+        let other = PublicRelease {
+            title: "HTTP/2 header fixes".into(),
+            ..published()
+        };
+        let text = publication_text(&other, "Example");
+        assert!(
+            text.starts_with("**Example security release published: HTTP/2 header fixes**\n"),
+            "{text}"
+        );
     }
 
     #[test]
