@@ -178,6 +178,54 @@ fn mail_previews_render_every_template() {
 }
 
 #[test]
+fn production_without_a_security_contact_refuses_to_start() {
+    let dir = tempfile::tempdir().expect("dir");
+    let key_file = dir.path().join("list-key.asc");
+    std::fs::write(&key_file, "a key the settings check only for being a file").expect("file");
+    let key_file = key_file.display().to_string();
+    let secret = "0123456789abcdef".repeat(4);
+    let mut vars = vec![
+        ("EDL_MODE", "production"),
+        ("EDL_SMTP_URL", "smtp://127.0.0.1:2525"),
+        ("EDL_SECRET_KEY", secret.as_str()),
+        ("EDL_BASE_URL", "https://edl.example.org/"),
+        ("EDL_OPENPGP_KEY_FILE", key_file.as_str()),
+        ("EDL_MAIL_FROM", "Example EDL <edl@example.org>"),
+    ];
+    let output = edl(dir.path(), &vars, &["serve"]);
+    assert_one_line_error(
+        &output,
+        "production mode needs EDL_SECURITY_CONTACT (the address leaks are reported to",
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        !dir.path().join("edl.sqlite3").exists(),
+        "nothing is created"
+    );
+
+    // A malformed one is named as such.
+    vars.push(("EDL_SECURITY_CONTACT", "security at example.org"));
+    let output = edl(dir.path(), &vars, &["check-config"]);
+    assert_one_line_error(
+        &output,
+        "invalid setting EDL_SECURITY_CONTACT = \"security at example.org\"",
+    );
+    vars.pop();
+    vars.push(("EDL_SECURITY_CONTACT", "leaks@example.org"));
+    let output = edl(dir.path(), &vars, &["check-config"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = String::from_utf8(output.stdout).expect("utf8");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("EDL_SECURITY_CONTACT "))
+        .unwrap_or_default();
+    assert!(
+        line.contains("leaks@example.org") && line.ends_with("(environment)"),
+        "{text}"
+    );
+}
+
+#[test]
 fn mail_test_sends_one_message_and_says_where_it_went() {
     let dir = tempfile::tempdir().expect("dir");
     let output = edl(
@@ -323,6 +371,10 @@ async fn serve_starts_with_no_configuration_and_stops_on_sigterm(backend: Backen
     assert!(
         log.contains("No admin account exists yet") && log.contains("edl user add"),
         "a fresh service says how to create the first admin: {log}"
+    );
+    assert!(
+        log.contains("EDL_SECURITY_CONTACT is not set") && log.contains("edl@localhost"),
+        "development warns that leak reports would go to the sending address: {log}"
     );
     assert!(
         !log.contains("secret_key") || !log.contains("EDL_SECRET_KEY="),

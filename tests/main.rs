@@ -24,3 +24,4 @@ mod openpgp_key;
 mod outbox;
 mod releases;
 mod web;
+mod wording;

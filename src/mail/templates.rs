@@ -42,6 +42,8 @@ pub struct Globals {
     pub base_url: String,
     /// The list key's fingerprint, in groups of four, for every mail's footer.
     pub list_key_fingerprint: String,
+    /// Where leaks are reported (`EDL_SECURITY_CONTACT`), for every mail that says so.
+    pub security_contact: String,
     /// The list's zone, in which every time in a mail is shown (with UTC beside it).
     #[serde(skip)]
     pub timezone: chrono_tz::Tz,
@@ -66,6 +68,7 @@ impl MailTemplates {
             globals.base_url.trim_end_matches('/').to_owned(),
         );
         env.add_global("list_key_fingerprint", globals.list_key_fingerprint.clone());
+        env.add_global("security_contact", globals.security_contact.clone());
         crate::templating::add_time_filters(&mut env, globals.timezone);
         // `{{ release_lines|lines_and_versions }}` and `{% if title is a_release_name %}`: the
         // release wording's one home, for the built-in templates and an operator's alike.
@@ -192,6 +195,7 @@ mod tests {
             project_name: "Example".into(),
             base_url: "https://edl.example.org/".into(),
             list_key_fingerprint: "ABCD 0123".into(),
+            security_contact: "leaks@example.org".into(),
             timezone: chrono_tz::UTC,
         }
     }
@@ -352,6 +356,24 @@ mod tests {
             "{}",
             mail.html
         );
+    }
+
+    #[test]
+    fn mail_that_says_where_to_report_a_leak_names_the_security_contact() {
+        let templates = MailTemplates::new(&globals(), None);
+        for name in ["embargoed_release", "decision_approved", "key_changed"] {
+            let mail = templates.preview(name).expect("render");
+            assert!(
+                mail.text.contains("leaks@example.org"),
+                "{name}: {}",
+                mail.text
+            );
+            assert!(
+                mail.html.contains("href=\"mailto:leaks@example.org\""),
+                "{name}: {}",
+                mail.html
+            );
+        }
     }
 
     #[test]
