@@ -8,11 +8,12 @@ use edl::releases::release::{self, Actor, AdvisoryForm, Plan};
 use edl::releases::{approval, distribution};
 
 use crate::helpers::smtp::Received;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, Browser, TestApp};
 use crate::on_both_backends;
 
 on_both_backends!(
     leaks_are_reported_to_the_security_contact_not_the_sending_address,
+    a_rejection_mail_gives_each_reason_on_its_own_line,
 );
 
 const PASSWORD: &str = "tangerine-kettle-orbit-42";
@@ -177,5 +178,126 @@ async fn leaks_are_reported_to_the_security_contact_not_the_sending_address(back
         "{page}"
     );
     assert!(!page.contains(FROM), "{page}");
+    app.outbox_idle().await;
+}
+
+/// A complete application for an organisation on `domain`, as the form sends it.
+fn application(domain: &str) -> Vec<(String, String)> {
+    [
+        ("org_name", "Edge Co".to_owned()),
+        ("org_domains", domain.to_owned()),
+        ("website", format!("https://{domain}/")),
+        ("security_alias", format!("security@{domain}")),
+        ("category", "distributor".to_owned()),
+        ("product_name", "Edge Mesh".to_owned()),
+        ("product_url", format!("https://{domain}/mesh")),
+        (
+            "redistribution",
+            "We build and ship the project in our distribution.".to_owned(),
+        ),
+        (
+            "user_base",
+            "Several thousand companies run our distribution in production.".to_owned(),
+        ),
+        ("user_base_size", "about 3000 companies".to_owned()),
+        (
+            "track_record",
+            format!("https://{domain}/security/advisories"),
+        ),
+        (
+            "community_links",
+            "https://github.com/project/project/pull/1234".to_owned(),
+        ),
+        ("contributor_handles", "@maintainer".to_owned()),
+        ("rep_name", "Robin Rep".to_owned()),
+        ("rep_email", format!("robin@{domain}")),
+        ("rep_chat", "@robin".to_owned()),
+        ("days_to_fix", "10".to_owned()),
+        ("accept_policy", "1".to_owned()),
+        ("stage_privately", "yes".to_owned()),
+        ("contribute_back", "yes".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+async fn a_rejection_mail_gives_each_reason_on_its_own_line(backend: Backend) {
+    let Some(app) =
+        TestApp::spawn_with_smtp(backend, &[("EDL_PUBLIC_POST_RATE_LIMIT", "1000/1m")]).await
+    else {
+        return;
+    };
+    let smtp = app.smtp();
+    let vendor = Browser::open(&app).await;
+    let fields = application("edge.example");
+    let fields: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(vendor.post("/apply", &fields).await.status(), 303);
+    let confirm = smtp
+        .wait_for("security@edge.example", "Confirm the security alias")
+        .await
+        .link("/apply/confirm/")
+        .expect("a confirmation link");
+    let confirmed = vendor.post(&confirm, &[]).await;
+    assert!(confirmed
+        .text()
+        .await
+        .expect("page")
+        .contains("Alias confirmed"));
+    let id: i64 = app
+        .with_db(|c| {
+            use diesel::prelude::*;
+            use edl::db::schema::applications;
+            Ok(applications::table.select(applications::id).first(c)?)
+        })
+        .await;
+
+    let reasons = [
+        "The evidence pages describe internal use only.",
+        "The alias reaches one person.\nGive an address the security team reads.",
+    ];
+    for (n, reason) in reasons.iter().enumerate() {
+        let email = format!("reviewer{n}@wg.example");
+        app.add_account(&email, "Reviewer", &[Role::Reviewer], PASSWORD)
+            .await;
+        let reviewer = Browser::open(&app).await;
+        reviewer.sign_in(&email, PASSWORD).await;
+        let voted = reviewer
+            .post(
+                &format!("/review/applications/{id}/vote"),
+                &[("vote", "reject"), ("reason", reason)],
+            )
+            .await;
+        assert_eq!(voted.status(), 303);
+    }
+
+    let mail = smtp.wait_for("security@edge.example", "not approved").await;
+    let text = mail.text().replace("\r\n", "\n");
+    assert!(
+        text.contains(
+            "The reasons the working group gave:\n\n\
+             - The evidence pages describe internal use only.\n\
+             - The alias reaches one person.\n  Give an address the security team reads.\n"
+        ),
+        "{text}"
+    );
+    let html = html_of(&mail).replace("\r\n", "\n");
+    let items: Vec<&str> = html
+        .split("<li ")
+        .skip(1)
+        .filter(|item| item.contains("white-space:pre-line"))
+        .collect();
+    assert_eq!(items.len(), 2, "{html}");
+    assert!(
+        items[0].contains(">The evidence pages describe internal use only.</li>"),
+        "{html}"
+    );
+    assert!(
+        items[1].contains(">The alias reaches one person.\nGive an address"),
+        "{html}"
+    );
     app.outbox_idle().await;
 }

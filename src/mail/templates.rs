@@ -359,6 +359,60 @@ mod tests {
     }
 
     #[test]
+    fn a_rejection_lists_each_reason_on_its_own_line() {
+        let templates = MailTemplates::new(&globals(), None);
+        let context = serde_json::json!({
+            "org_name": "Northwind",
+            "reasons": [
+                "The evidence pages describe internal use only.",
+                "The alias is one person's mailbox.\nGive an address the team reads.",
+            ],
+            "reason": "",
+            "criteria_url": "https://edl.example.org/criteria",
+            "apply_url": "https://edl.example.org/apply",
+        });
+        let mail = templates
+            .render("decision_rejected", &context)
+            .expect("render");
+        assert!(
+            mail.text.contains(
+                "The reasons the working group gave:\n\n\
+                 - The evidence pages describe internal use only.\n\
+                 - The alias is one person's mailbox.\n  Give an address the team reads.\n"
+            ),
+            "{}",
+            mail.text
+        );
+        assert!(mail.text.contains("Fix what the reasons above name."));
+        let items: Vec<&str> = mail.html.split("<li ").skip(1).collect();
+        assert!(
+            items[0].contains(">The evidence pages describe internal use only.</li>")
+                && items[1].contains(">The alias is one person&#39;s mailbox.\nGive"),
+            "{}",
+            mail.html
+        );
+
+        let one = serde_json::json!({
+            "org_name": "Northwind",
+            "reasons": ["The evidence pages describe internal use only."],
+            "reason": "",
+            "criteria_url": "https://edl.example.org/criteria",
+            "apply_url": "https://edl.example.org/apply",
+        });
+        let mail = templates.render("decision_rejected", &one).expect("render");
+        assert!(
+            mail.text.contains(
+                "The reason the working group gave:\n\n\
+                 The evidence pages describe internal use only.\n"
+            ),
+            "{}",
+            mail.text
+        );
+        assert!(!mail.text.contains("- The evidence"), "{}", mail.text);
+        assert!(mail.text.contains("Fix what the reason above names."));
+    }
+
+    #[test]
     fn mail_that_says_where_to_report_a_leak_names_the_security_contact() {
         let templates = MailTemplates::new(&globals(), None);
         for name in ["embargoed_release", "decision_approved", "key_changed"] {
