@@ -107,6 +107,23 @@ impl MailTemplates {
         names
     }
 
+    /// What a template is for, from the first line of its folder's `description.txt`.
+    pub fn description(&self, name: &str) -> Option<String> {
+        if !is_template_name(name) {
+            return None;
+        }
+        load(
+            self.override_dir.as_deref(),
+            &format!("{name}/description.txt"),
+        )
+        .and_then(|text| {
+            text.lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .map(str::to_owned)
+        })
+    }
+
     /// Render the subject, text and HTML parts of one mail.
     pub fn render(
         &self,
@@ -428,6 +445,17 @@ mod tests {
                 mail.html
             );
         }
+    }
+
+    #[test]
+    fn templates_describe_themselves_for_the_list() {
+        let templates = MailTemplates::new(&globals(), None);
+        let about = templates
+            .description("decision_rejected")
+            .expect("a description");
+        assert!(about.contains("reasons"), "{about}");
+        assert_eq!(templates.description("../src"), None);
+        assert_eq!(templates.description("no_such_mail"), None);
     }
 
     #[test]
