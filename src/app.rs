@@ -52,8 +52,9 @@ impl Context {
         self.settings.timezone
     }
 
-    /// Where members report a leak: the list's own address.
+    /// Where members report a leak (`EDL_SECURITY_CONTACT`); templates read the same value as
+    /// the global `security_contact`.
     pub fn report_to(&self) -> String {
-        self.settings.mail_from.email.to_string()
+        self.settings.security_contact.to_string()
     }
 }

@@ -11,7 +11,11 @@ use std::time::Duration;
 use chrono::NaiveTime;
 use chrono_tz::Tz;
 use lettre::message::Mailbox;
+use lettre::Address;
 use url::Url;
+
+use crate::domain::alias::AliasError;
+use crate::domain::{OrgDomain, SecurityAlias};
 
 /// A value that must not appear in logs or in `check-config` output.
 #[derive(Clone, PartialEq, Eq)]
@@ -121,6 +125,8 @@ pub struct Settings {
     pub smtp_timeout: Duration,
     pub mail_dir: PathBuf,
     pub mail_from: Mailbox,
+    /// Where leaks are reported: every page and mail that says where names this address.
+    pub security_contact: SecurityContact,
     pub templates_dir: Option<PathBuf>,
     pub timezone: Tz,
     pub lead_days: u32,
@@ -138,6 +144,31 @@ pub struct Settings {
     pub openpgp_key_passphrase: Option<Secret>,
     /// Whether embargoed mail must be, may be, or is not encrypted to each member.
     pub encryption: Encryption,
+}
+
+/// The address members and applicants are told to report a leak to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecurityContact {
+    /// `EDL_SECURITY_CONTACT`: a mailbox the people who handle leaks read.
+    Configured(SecurityAlias),
+    /// Development without `EDL_SECURITY_CONTACT`: the address of `EDL_MAIL_FROM`, which is
+    /// often a sending-only address; production refuses to start this way.
+    SendingAddress(Address),
+}
+
+impl SecurityContact {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Configured(alias) => alias.as_str(),
+            Self::SendingAddress(address) => address.as_ref(),
+        }
+    }
+}
+
+impl fmt::Display for SecurityContact {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 crate::text_enum! {
@@ -308,6 +339,11 @@ pub const KEYS: &[Key] = &[
         "mail_from",
         Some("Early Disclosure List <edl@localhost>"),
         "From: of every mail",
+    ),
+    key(
+        "security_contact",
+        None,
+        "address leaks are reported to; required in production, else EDL_MAIL_FROM's",
     ),
     key(
         "templates_dir",
@@ -558,6 +594,10 @@ impl RawSettings {
                     "database_url" => settings.database_url.masked(),
                     "smtp_url" if !value.is_empty() => mask_url_password(&value),
                     "base_url" => settings.base_url.to_string(),
+                    "security_contact" if value.is_empty() => format!(
+                        "{} (the address of EDL_MAIL_FROM)",
+                        settings.security_contact
+                    ),
                     _ if k.secret && !value.is_empty() => "******** (set)".to_owned(),
                     _ => value,
                 };
@@ -647,6 +687,15 @@ impl RawSettings {
             retry_base: self.required("outbox_retry_base", parse_duration)?,
             retry_max: self.required("outbox_retry_max", parse_duration)?,
         };
+        let mail_from: Mailbox = self.required("mail_from", |v| {
+            v.trim()
+                .parse::<Mailbox>()
+                .map_err(|e| format!("must be an address like \"List <edl@example.org>\" ({e})"))
+        })?;
+        let security_contact = match self.parse("security_contact", parse_security_contact)? {
+            Some(alias) => SecurityContact::Configured(alias),
+            None => SecurityContact::SendingAddress(mail_from.email.clone()),
+        };
         let settings = Settings {
             mode,
             database_url: self.required("database_url", DatabaseUrl::parse)?,
@@ -658,11 +707,8 @@ impl RawSettings {
             smtp_url: self.parse("smtp_url", parse_smtp_url)?,
             smtp_timeout: self.required("smtp_timeout", parse_duration)?,
             mail_dir: self.required("mail_dir", |v| non_empty(v).map(PathBuf::from))?,
-            mail_from: self.required("mail_from", |v| {
-                v.trim().parse::<Mailbox>().map_err(|e| {
-                    format!("must be an address like \"List <edl@example.org>\" ({e})")
-                })
-            })?,
+            mail_from,
+            security_contact,
             templates_dir: self.parse("templates_dir", |v| {
                 let path = PathBuf::from(v.trim());
                 if path.is_dir() {
@@ -784,6 +830,11 @@ impl Settings {
             missing
                 .push("EDL_OPENPGP_KEY_FILE (the list's signing key, kept and backed up by you)");
         }
+        if matches!(self.security_contact, SecurityContact::SendingAddress(_)) {
+            missing.push(
+                "EDL_SECURITY_CONTACT (the address leaks are reported to, read by the people who handle them)",
+            );
+        }
         if missing.is_empty() {
             Ok(())
         } else {
@@ -839,6 +890,21 @@ fn parse_check_list(v: &str) -> Result<Vec<String>, String> {
         out.push(key.to_owned());
     }
     Ok(out)
+}
+
+/// A plain address (no display name) on a real domain: people copy it into a mail by hand.
+fn parse_security_contact(v: &str) -> Result<SecurityAlias, String> {
+    let alias = SecurityAlias::parse(v).map_err(|e| match e {
+        AliasError::Empty => "must not be empty (unset it instead)".to_owned(),
+        other => format!("{other}; give a plain address such as security@example.org"),
+    })?;
+    OrgDomain::parse(alias.domain()).map_err(|_| {
+        format!(
+            "{} is not a domain name such as example.org; give an address people can write to",
+            alias.domain()
+        )
+    })?;
+    Ok(alias)
 }
 
 fn parse_bool(v: &str) -> Result<bool, String> {
@@ -1049,12 +1115,101 @@ mod tests {
             ("EDL_SMTP_URL", "smtps://mail.example.org"),
             ("EDL_SECRET_KEY", key.as_str()),
             ("EDL_BASE_URL", "https://edl.example.org"),
+            ("EDL_SECURITY_CONTACT", "security@example.org"),
             ("EDL_OPENPGP_KEY_FILE", key_file),
         ];
         settings(&complete).expect("complete production settings");
-        let without_key: Vec<_> = complete[..4].to_vec();
+        let without_key: Vec<_> = complete[..5].to_vec();
         let err = settings(&without_key).expect_err("no list key");
         assert!(err.to_string().contains("EDL_OPENPGP_KEY_FILE"), "{err}");
+    }
+
+    #[test]
+    fn production_refuses_to_send_leak_reports_to_the_sending_address() {
+        let key = "x".repeat(64);
+        let dir = tempfile::tempdir().expect("dir");
+        let key_file = dir.path().join("list-key.asc");
+        std::fs::write(&key_file, "a key").expect("file");
+        let key_file = key_file.to_str().expect("path");
+        let without_contact = [
+            ("EDL_MODE", "production"),
+            ("EDL_SMTP_URL", "smtps://mail.example.org"),
+            ("EDL_SECRET_KEY", key.as_str()),
+            ("EDL_BASE_URL", "https://edl.example.org"),
+            ("EDL_OPENPGP_KEY_FILE", key_file),
+            ("EDL_MAIL_FROM", "Example EDL <edl@example.org>"),
+        ];
+        let err = settings(&without_contact).expect_err("no security contact");
+        assert_eq!(
+            err.to_string(),
+            "production mode needs EDL_SECURITY_CONTACT (the address leaks are reported to, \
+             read by the people who handle them)"
+        );
+        let mut with_contact = without_contact.to_vec();
+        with_contact.push(("EDL_SECURITY_CONTACT", " Security@Example.ORG "));
+        let s = settings(&with_contact).expect("complete");
+        assert_eq!(s.security_contact.as_str(), "security@example.org");
+        assert_eq!(s.mail_from.email.to_string(), "edl@example.org");
+    }
+
+    #[test]
+    fn the_security_contact_falls_back_to_the_sending_address_in_development() {
+        let s = settings(&[("EDL_MAIL_FROM", "Example EDL <edl@example.org>")]).expect("dev");
+        assert_eq!(
+            s.security_contact,
+            SecurityContact::SendingAddress("edl@example.org".parse().expect("address"))
+        );
+        let s = settings(&[("EDL_SECURITY_CONTACT", "leaks@example.org")]).expect("dev");
+        assert_eq!(s.security_contact.to_string(), "leaks@example.org");
+    }
+
+    #[test]
+    fn a_security_contact_must_be_an_address_people_can_write_to() {
+        for bad in [
+            "security-at-example.org",
+            "Security <security@example.org>",
+            "security@localhost",
+            "security@[127.0.0.1]",
+            "",
+        ] {
+            let err = settings(&[("EDL_SECURITY_CONTACT", bad)]).expect_err(bad);
+            assert!(
+                err.to_string()
+                    .starts_with("invalid setting EDL_SECURITY_CONTACT = "),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn check_config_shows_the_security_contact_and_its_fallback() {
+        let raw = RawSettings::collect(None, []).expect("collect");
+        let s = raw.into_settings().expect("parse");
+        let row = raw
+            .describe(&s)
+            .into_iter()
+            .find(|(name, _, _)| name == "EDL_SECURITY_CONTACT")
+            .expect("a row");
+        assert_eq!(row.1, "edl@localhost (the address of EDL_MAIL_FROM)");
+        assert_eq!(row.2, "unset");
+        let raw = RawSettings::collect(
+            None,
+            [(
+                "EDL_SECURITY_CONTACT".to_owned(),
+                "leaks@example.org".to_owned(),
+            )],
+        )
+        .expect("collect");
+        let s = raw.into_settings().expect("parse");
+        let row = raw
+            .describe(&s)
+            .into_iter()
+            .find(|(name, _, _)| name == "EDL_SECURITY_CONTACT")
+            .expect("a row");
+        assert_eq!(
+            (row.1.as_str(), row.2.as_str()),
+            ("leaks@example.org", "environment")
+        );
     }
 
     #[test]

@@ -150,9 +150,14 @@ fn mail_previews_render_every_template() {
     let dir = tempfile::tempdir().expect("dir");
     let list = edl(dir.path(), &[], &["mail", "list"]);
     assert!(list.status.success());
-    let names = String::from_utf8(list.stdout).expect("utf8");
-    assert!(names.lines().any(|n| n == "test_message"), "{names}");
-    for name in names.lines() {
+    let listed = String::from_utf8(list.stdout).expect("utf8");
+    // Each line is a name, then what the mail is for.
+    let names: Vec<&str> = listed
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(names.contains(&"test_message"), "{listed}");
+    for name in names {
         let output = edl(
             dir.path(),
             &[("EDL_LIST_NAME", "Example EDL")],
@@ -175,6 +180,132 @@ fn mail_previews_render_every_template() {
         .starts_with("<!DOCTYPE html>"));
     let missing = edl(dir.path(), &[], &["mail", "preview", "no_such_mail"]);
     assert_one_line_error(&missing, "no_such_mail");
+}
+
+#[test]
+fn mail_preview_without_a_name_lists_the_templates_and_a_wrong_name_is_told_them() {
+    let dir = tempfile::tempdir().expect("dir");
+    let bare = edl(dir.path(), &[], &["mail", "preview"]);
+    assert!(bare.status.success(), "{}", stderr(&bare));
+    let listed = String::from_utf8(bare.stdout).expect("utf8");
+    let line = |name: &str| {
+        listed
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("{name} is not listed:\n{listed}"))
+            .to_owned()
+    };
+    // One template per line, with what it is for.
+    assert!(
+        line("decision_rejected").contains("not approved, with the working group's reasons"),
+        "{listed}"
+    );
+    assert!(
+        line("embargoed_release").contains("under embargo"),
+        "{listed}"
+    );
+    let names: Vec<&str> = listed
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(names.len() >= 19, "{listed}");
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    assert_eq!(names, sorted, "in order of name");
+
+    let flag = edl(dir.path(), &[], &["mail", "preview", "--list"]);
+    assert!(flag.status.success(), "{}", stderr(&flag));
+    assert_eq!(String::from_utf8(flag.stdout).expect("utf8"), listed);
+    let list = edl(dir.path(), &[], &["mail", "list"]);
+    assert_eq!(String::from_utf8(list.stdout).expect("utf8"), listed);
+
+    // A name with a typo: the error names every template there is.
+    let wrong = edl(dir.path(), &[], &["mail", "preview", "decision_rejectd"]);
+    assert_one_line_error(&wrong, "no email template named \"decision_rejectd\"");
+    for name in &names {
+        assert!(stderr(&wrong).contains(name), "{name}: {}", stderr(&wrong));
+    }
+    // Nor does a path reach outside the templates.
+    let path = edl(dir.path(), &[], &["mail", "preview", "../src"]);
+    assert_one_line_error(&path, "the templates are application_received, ");
+    assert!(!dir.path().join("edl.sqlite3").exists());
+}
+
+#[test]
+fn every_command_explains_each_of_its_arguments_in_its_help() {
+    let dir = tempfile::tempdir().expect("dir");
+    for (args, expected) in [
+        (
+            &["mail", "preview", "--help"][..],
+            &[
+                "The template, as `edl mail list` names it",
+                "Which part to print",
+            ][..],
+        ),
+        (
+            &["user", "add", "--help"],
+            &["The account's email address", "The person's name"],
+        ),
+        (
+            &["release", "show", "--help"],
+            &["The release's number, as `edl release list` shows it"],
+        ),
+    ] {
+        let output = edl(dir.path(), &[], args);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        let help = String::from_utf8(output.stdout).expect("utf8");
+        for text in expected {
+            assert!(help.contains(text), "{args:?}: {help}");
+        }
+    }
+}
+
+#[test]
+fn production_without_a_security_contact_refuses_to_start() {
+    let dir = tempfile::tempdir().expect("dir");
+    let key_file = dir.path().join("list-key.asc");
+    std::fs::write(&key_file, "a key the settings check only for being a file").expect("file");
+    let key_file = key_file.display().to_string();
+    let secret = "0123456789abcdef".repeat(4);
+    let mut vars = vec![
+        ("EDL_MODE", "production"),
+        ("EDL_SMTP_URL", "smtp://127.0.0.1:2525"),
+        ("EDL_SECRET_KEY", secret.as_str()),
+        ("EDL_BASE_URL", "https://edl.example.org/"),
+        ("EDL_OPENPGP_KEY_FILE", key_file.as_str()),
+        ("EDL_MAIL_FROM", "Example EDL <edl@example.org>"),
+    ];
+    let output = edl(dir.path(), &vars, &["serve"]);
+    assert_one_line_error(
+        &output,
+        "production mode needs EDL_SECURITY_CONTACT (the address leaks are reported to",
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        !dir.path().join("edl.sqlite3").exists(),
+        "nothing is created"
+    );
+
+    // A malformed one is named as such.
+    vars.push(("EDL_SECURITY_CONTACT", "security at example.org"));
+    let output = edl(dir.path(), &vars, &["check-config"]);
+    assert_one_line_error(
+        &output,
+        "invalid setting EDL_SECURITY_CONTACT = \"security at example.org\"",
+    );
+    vars.pop();
+    vars.push(("EDL_SECURITY_CONTACT", "leaks@example.org"));
+    let output = edl(dir.path(), &vars, &["check-config"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = String::from_utf8(output.stdout).expect("utf8");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("EDL_SECURITY_CONTACT "))
+        .unwrap_or_default();
+    assert!(
+        line.contains("leaks@example.org") && line.ends_with("(environment)"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -323,6 +454,10 @@ async fn serve_starts_with_no_configuration_and_stops_on_sigterm(backend: Backen
     assert!(
         log.contains("No admin account exists yet") && log.contains("edl user add"),
         "a fresh service says how to create the first admin: {log}"
+    );
+    assert!(
+        log.contains("EDL_SECURITY_CONTACT is not set") && log.contains("edl@localhost"),
+        "development warns that leak reports would go to the sending address: {log}"
     );
     assert!(
         !log.contains("secret_key") || !log.contains("EDL_SECRET_KEY="),

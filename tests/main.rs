@@ -28,3 +28,4 @@ mod releases;
 mod smtp_stall;
 mod times;
 mod web;
+mod wording;

@@ -6,6 +6,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{self, DbError};
 use crate::domain::OutboxStatus;
+use crate::mail::templates::MailTemplates;
 use crate::mail::transport::{mask_address, Transport};
 use crate::mail::worker::Worker;
 use crate::mail::{outbox, MailError, Mailer};
@@ -14,16 +15,22 @@ use crate::startup;
 
 #[derive(Subcommand)]
 pub enum MailCommand {
-    /// List the email templates.
+    /// List the email templates, one per line, each with what it is for.
     List,
-    /// Render an email template with its sample data.
+    /// Render an email template with its sample data; without a name, list the templates.
     Preview {
-        name: String,
+        /// The template, as `edl mail list` names it, e.g. embargoed_release.
+        name: Option<String>,
+        /// Which part to print.
         #[arg(long, value_enum, default_value_t = Part::All)]
         part: Part,
+        /// List the templates instead, as `edl mail list` does.
+        #[arg(long, conflicts_with = "name")]
+        list: bool,
     },
     /// Queue a test message to an address and deliver it now, to check the mail settings.
     Test {
+        /// The address to send the test message to.
         #[arg(long)]
         to: String,
     },
@@ -33,10 +40,26 @@ pub enum MailCommand {
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Part {
+    /// The subject, the text part and the HTML part, one after the other.
     All,
+    /// The subject line alone.
     Subject,
+    /// The text/plain part.
     Text,
+    /// The text/html part.
     Html,
+}
+
+/// The templates, one per line: the name, then what it is for when the folder says so.
+fn print_names(templates: &MailTemplates) {
+    let names = templates.names();
+    let width = names.iter().map(String::len).max().unwrap_or(0);
+    for name in names {
+        match templates.description(&name) {
+            Some(about) => println!("{name:<width$}  {about}"),
+            None => println!("{name}"),
+        }
+    }
 }
 
 pub async fn run(settings: Settings, command: MailCommand) -> Result<(), String> {
@@ -51,14 +74,25 @@ pub async fn run(settings: Settings, command: MailCommand) -> Result<(), String>
         Ok(Mailer::templates(&settings, &fingerprint))
     };
     match command {
-        MailCommand::List => {
-            for name in templates()?.names() {
-                println!("{name}");
-            }
+        // `--list` cannot come with a name, so a preview without one lists.
+        MailCommand::List | MailCommand::Preview { name: None, .. } => {
+            print_names(&templates()?);
             Ok(())
         }
-        MailCommand::Preview { name, part } => {
-            let mail = templates()?.preview(&name).map_err(|e| e.to_string())?;
+        MailCommand::Preview {
+            name: Some(name),
+            part,
+            ..
+        } => {
+            let templates = templates()?;
+            let names = templates.names();
+            if !names.contains(&name) {
+                return Err(format!(
+                    "there is no email template named {name:?}; the templates are {}",
+                    names.join(", ")
+                ));
+            }
+            let mail = templates.preview(&name).map_err(|e| e.to_string())?;
             match part {
                 Part::Subject => println!("{}", mail.subject),
                 Part::Text => print!("{}", mail.text),

@@ -153,3 +153,51 @@ fn read_password_line() -> Result<String, String> {
     }
     Ok(password)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every argument of every command, as "edl SUB … --arg", that `--help` shows bare.
+    fn arguments_without_help(command: &clap::Command, path: &str, out: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            // clap's own --help and --version describe themselves.
+            if matches!(id, "help" | "version") {
+                continue;
+            }
+            if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                let shown = arg
+                    .get_long()
+                    .map_or_else(|| id.to_uppercase(), |long| format!("--{long}"));
+                out.push(format!("{path} {shown}"));
+            }
+        }
+        for sub in command.get_subcommands() {
+            if sub.get_name() == "help" {
+                continue;
+            }
+            arguments_without_help(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn every_argument_of_every_command_has_a_help_line() {
+        let mut command = Cli::command();
+        command.build();
+        let mut missing = Vec::new();
+        arguments_without_help(&command, "edl", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "these arguments have no help text:\n{}",
+            missing.join("\n")
+        );
+    }
+
+    #[test]
+    fn the_command_line_grammar_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

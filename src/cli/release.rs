@@ -20,6 +20,7 @@ pub enum ReleaseCommand {
         /// patch-tuesday, zero-day or third-party.
         #[arg(long, default_value = "patch-tuesday")]
         kind: String,
+        /// The release's name in mail and on its page, e.g. "Security release 1.9.5".
         #[arg(long)]
         title: String,
         /// A release line, e.g. 1.9.5; repeat for several.
@@ -46,6 +47,7 @@ pub enum ReleaseCommand {
     },
     /// Add an advisory to a release (a change: a new revision if the current one was approved).
     AddAdvisory {
+        /// The release's number, as `edl release list` shows it.
         id: i64,
         /// The CVE id, e.g. CVE-2026-31337.
         #[arg(long)]
@@ -53,10 +55,13 @@ pub enum ReleaseCommand {
         /// critical, high, medium or low.
         #[arg(long)]
         severity: String,
+        /// One or two sentences on the issue, as the advisory will publish it.
         #[arg(long)]
         summary: String,
+        /// The affected versions, e.g. "1.9.0 to 1.9.4".
         #[arg(long, default_value = "")]
         affected: String,
+        /// The versions with the fix, e.g. 1.9.5.
         #[arg(long)]
         fixed: String,
         /// A CVSS v3.x or v4.0 vector.
@@ -68,6 +73,7 @@ pub enum ReleaseCommand {
     },
     /// Add a patch file (git format-patch or unified diff) to a release.
     AddPatch {
+        /// The release's number, as `edl release list` shows it.
         id: i64,
         /// The patch file.
         file: std::path::PathBuf,
@@ -87,9 +93,13 @@ pub enum ReleaseCommand {
     /// List releases.
     List,
     /// Show one release: times, advisories, patches, revisions, what blocks approval.
-    Show { id: i64 },
+    Show {
+        /// The release's number, as `edl release list` shows it.
+        id: i64,
+    },
     /// Approve the current revision of a release, as a second release manager.
     Approve {
+        /// The release's number, as `edl release list` shows it.
         id: i64,
         /// The approving account: a release manager or admin other than the planner.
         #[arg(long = "as")]

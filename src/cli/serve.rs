@@ -3,13 +3,21 @@
 use crate::accounts;
 use crate::app::Context;
 use crate::clock::Clock;
-use crate::config::{RawSettings, Settings};
+use crate::config::{RawSettings, SecurityContact, Settings};
 use crate::db::{self, DbError};
 use crate::mail::transport::Transport;
 use crate::mail::Mailer;
 use crate::startup::{self, Application, Options};
 
+/// Said once the service has started: development lets leak reports go to the sending address.
+fn warn_about_the_security_contact(contact: &SecurityContact) {
+    if let SecurityContact::SendingAddress(address) = contact {
+        tracing::warn!(%address, "EDL_SECURITY_CONTACT is not set: pages and mail tell people to report a leak to the address mail is sent from. Set it to a mailbox the people who handle leaks read; production requires it.");
+    }
+}
+
 pub async fn serve(settings: Settings) -> Result<(), String> {
+    let contact = settings.security_contact.clone();
     let base_url = settings.base_url.clone();
     let backend = settings.database_url.masked();
     let mail_dir = settings
@@ -19,6 +27,7 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
     let app = Application::build(settings, Options::default())
         .await
         .map_err(|e| e.to_string())?;
+    warn_about_the_security_contact(&contact);
     if let Some(folder) = mail_dir {
         tracing::info!(folder = %folder.display(), "No SMTP server is configured: mail is written as .eml files. Set EDL_SMTP_URL to send it.");
     }
@@ -52,6 +61,7 @@ pub async fn worker(settings: Settings) -> Result<(), String> {
         clock,
     )
     .map_err(|e| e.to_string())?;
+    warn_about_the_security_contact(&ctx.settings.security_contact);
     let delivery = startup::delivery(&ctx, &pool, &transport);
     let mut workers = startup::spawn_workers(&ctx.settings, &delivery, &stopped, "worker");
     workers.push(startup::spawn_scheduler(&pool, ctx, stopped.clone()));

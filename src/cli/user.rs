@@ -10,8 +10,10 @@ use crate::db::{self, DbError, DbPool};
 pub enum UserCommand {
     /// Create an account. The password is read from standard input (one line).
     Add {
+        /// The account's email address, which it signs in with.
         #[arg(long)]
         email: String,
+        /// The person's name, as pages and the audit log show it.
         #[arg(long)]
         name: String,
         /// reviewer, approver, release-manager or admin; repeat for several.
@@ -25,23 +27,29 @@ pub enum UserCommand {
     List,
     /// Disable an account and end its sessions.
     Disable {
+        /// The account's email address.
         #[arg(long)]
         email: String,
     },
     /// Enable a disabled account.
     Enable {
+        /// The account's email address.
         #[arg(long)]
         email: String,
     },
     /// Replace an account's roles.
     SetRoles {
+        /// The account's email address.
         #[arg(long)]
         email: String,
+        /// reviewer, approver, release-manager or admin; repeat for several. Without any, the
+        /// account keeps no role.
         #[arg(long = "role")]
         roles: Vec<String>,
     },
     /// Set a new password from standard input and end the account's sessions.
     ResetPassword {
+        /// The account's email address.
         #[arg(long)]
         email: String,
         /// Read the password from standard input (required: passwords never go on the command line).

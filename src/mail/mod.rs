@@ -88,6 +88,7 @@ impl Mailer {
             project_name: settings.project_name.clone(),
             base_url: settings.base_url.to_string(),
             list_key_fingerprint: fingerprint.to_owned(),
+            security_contact: settings.security_contact.to_string(),
             timezone: settings.timezone,
         };
         MailTemplates::new(&globals, settings.templates_dir.as_deref())

@@ -42,6 +42,8 @@ pub struct Globals {
     pub base_url: String,
     /// The list key's fingerprint, in groups of four, for every mail's footer.
     pub list_key_fingerprint: String,
+    /// Where leaks are reported (`EDL_SECURITY_CONTACT`), for every mail that says so.
+    pub security_contact: String,
     /// The list's zone, in which every time in a mail is shown (with UTC beside it).
     #[serde(skip)]
     pub timezone: chrono_tz::Tz,
@@ -66,7 +68,16 @@ impl MailTemplates {
             globals.base_url.trim_end_matches('/').to_owned(),
         );
         env.add_global("list_key_fingerprint", globals.list_key_fingerprint.clone());
+        env.add_global("security_contact", globals.security_contact.clone());
         crate::templating::add_time_filters(&mut env, globals.timezone);
+        // `{{ release_lines|lines_and_versions }}` and `{% if title is a_release_name %}`: the
+        // release wording's one home, for the built-in templates and an operator's alike.
+        env.add_filter("lines_and_versions", |lines: Vec<String>| {
+            crate::releases::wording::lines_and_versions_phrase(&lines)
+        });
+        env.add_test("a_release_name", |title: &str| {
+            crate::releases::wording::is_a_release_name(title)
+        });
         Self {
             env: Arc::new(env),
             override_dir: override_dir.map(Path::to_path_buf),
@@ -94,6 +105,23 @@ impl MailTemplates {
         names.sort();
         names.dedup();
         names
+    }
+
+    /// What a template is for, from the first line of its folder's `description.txt`.
+    pub fn description(&self, name: &str) -> Option<String> {
+        if !is_template_name(name) {
+            return None;
+        }
+        load(
+            self.override_dir.as_deref(),
+            &format!("{name}/description.txt"),
+        )
+        .and_then(|text| {
+            text.lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .map(str::to_owned)
+        })
     }
 
     /// Render the subject, text and HTML parts of one mail.
@@ -184,6 +212,7 @@ mod tests {
             project_name: "Example".into(),
             base_url: "https://edl.example.org/".into(),
             list_key_fingerprint: "ABCD 0123".into(),
+            security_contact: "leaks@example.org".into(),
             timezone: chrono_tz::UTC,
         }
     }
@@ -256,6 +285,177 @@ mod tests {
         assert_eq!(mail.subject, "Custom: Example early-disclosure list");
         // The parts not overridden still come from the built-in folder.
         assert!(mail.text.contains("test message"), "{}", mail.text);
+    }
+
+    /// The embargoed release mail of the sample, with `title` and `lines` in place of its own.
+    fn release_mail(title: &str, lines: &[&str]) -> RenderedMail {
+        let templates = MailTemplates::new(&globals(), None);
+        let mut sample = templates.sample("embargoed_release").expect("sample");
+        sample["title"] = title.into();
+        sample["release_lines"] = lines.into();
+        templates
+            .render("embargoed_release", sample)
+            .expect("render")
+    }
+
+    /// Text with its line breaks and runs of spaces as single spaces, as it reads.
+    fn prose(text: &str) -> String {
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn a_release_for_one_line_is_named_once_and_in_the_singular() {
+        let mail = release_mail("Security release 1.9.6", &["1.9.6"]);
+        let text = prose(&mail.text);
+        assert!(
+            text.contains(
+                "Example will publish Security release 1.9.6 on 2026-12-08 16:00 UTC \
+                 (2026-12-08 16:00 UTC), for release line 1.9 (version 1.9.6)."
+            ),
+            "{text}"
+        );
+        assert!(!text
+            .to_lowercase()
+            .contains("a security release, security release"));
+        assert!(!text.contains("release lines"), "{text}");
+        let html = prose(&mail.html);
+        assert!(
+            html.contains(
+                "Example will publish <strong>Security release 1.9.6</strong> on 2026-12-08 \
+                 16:00 UTC (2026-12-08 16:00 UTC), for release line 1.9 (version 1.9.6)."
+            ),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn a_release_for_several_lines_lists_them_and_a_plain_title_is_introduced() {
+        let mail = release_mail("HTTP/2 header fixes", &["1.9", "1.8"]);
+        let text = prose(&mail.text);
+        assert!(
+            text.contains(
+                "Example will publish a security release, HTTP/2 header fixes, on \
+                 2026-12-08 16:00 UTC (2026-12-08 16:00 UTC), for release lines 1.8 and 1.9."
+            ),
+            "{text}"
+        );
+        let mail = release_mail("Security release 1.9.6, 1.8.7", &["1.9.6", "1.8.7"]);
+        assert!(
+            prose(&mail.text).contains("for release lines 1.8 and 1.9 (versions 1.8.7 and 1.9.6)."),
+            "{}",
+            mail.text
+        );
+    }
+
+    #[test]
+    fn cancelling_a_release_named_so_does_not_say_security_release_twice() {
+        let templates = MailTemplates::new(&globals(), None);
+        let mut sample = templates.sample("release_cancelled").expect("sample");
+        sample["title"] = "Security release 1.9.6".into();
+        let mail = templates
+            .render("release_cancelled", &sample)
+            .expect("render");
+        assert!(
+            prose(&mail.text)
+                .contains("Security release 1.9.6, which you were told about, has been cancelled."),
+            "{}",
+            mail.text
+        );
+        sample["title"] = "HTTP/2 header fixes".into();
+        let mail = templates
+            .render("release_cancelled", &sample)
+            .expect("render");
+        assert!(
+            prose(&mail.html).contains(
+                "The security release <strong>HTTP/2 header fixes</strong>, which you were told \
+                 about, has been cancelled."
+            ),
+            "{}",
+            mail.html
+        );
+    }
+
+    #[test]
+    fn a_rejection_lists_each_reason_on_its_own_line() {
+        let templates = MailTemplates::new(&globals(), None);
+        let context = serde_json::json!({
+            "org_name": "Northwind",
+            "reasons": [
+                "The evidence pages describe internal use only.",
+                "The alias is one person's mailbox.\nGive an address the team reads.",
+            ],
+            "reason": "",
+            "criteria_url": "https://edl.example.org/criteria",
+            "apply_url": "https://edl.example.org/apply",
+        });
+        let mail = templates
+            .render("decision_rejected", &context)
+            .expect("render");
+        assert!(
+            mail.text.contains(
+                "The reasons the working group gave:\n\n\
+                 - The evidence pages describe internal use only.\n\
+                 - The alias is one person's mailbox.\n  Give an address the team reads.\n"
+            ),
+            "{}",
+            mail.text
+        );
+        assert!(mail.text.contains("Fix what the reasons above name."));
+        let items: Vec<&str> = mail.html.split("<li ").skip(1).collect();
+        assert!(
+            items[0].contains(">The evidence pages describe internal use only.</li>")
+                && items[1].contains(">The alias is one person&#39;s mailbox.\nGive"),
+            "{}",
+            mail.html
+        );
+
+        let one = serde_json::json!({
+            "org_name": "Northwind",
+            "reasons": ["The evidence pages describe internal use only."],
+            "reason": "",
+            "criteria_url": "https://edl.example.org/criteria",
+            "apply_url": "https://edl.example.org/apply",
+        });
+        let mail = templates.render("decision_rejected", &one).expect("render");
+        assert!(
+            mail.text.contains(
+                "The reason the working group gave:\n\n\
+                 The evidence pages describe internal use only.\n"
+            ),
+            "{}",
+            mail.text
+        );
+        assert!(!mail.text.contains("- The evidence"), "{}", mail.text);
+        assert!(mail.text.contains("Fix what the reason above names."));
+    }
+
+    #[test]
+    fn mail_that_says_where_to_report_a_leak_names_the_security_contact() {
+        let templates = MailTemplates::new(&globals(), None);
+        for name in ["embargoed_release", "decision_approved", "key_changed"] {
+            let mail = templates.preview(name).expect("render");
+            assert!(
+                mail.text.contains("leaks@example.org"),
+                "{name}: {}",
+                mail.text
+            );
+            assert!(
+                mail.html.contains("href=\"mailto:leaks@example.org\""),
+                "{name}: {}",
+                mail.html
+            );
+        }
+    }
+
+    #[test]
+    fn templates_describe_themselves_for_the_list() {
+        let templates = MailTemplates::new(&globals(), None);
+        let about = templates
+            .description("decision_rejected")
+            .expect("a description");
+        assert!(about.contains("reasons"), "{about}");
+        assert_eq!(templates.description("../src"), None);
+        assert_eq!(templates.description("no_such_mail"), None);
     }
 
     #[test]

@@ -212,6 +212,42 @@ fn unparsed_alias(err: &AliasError) -> String {
     format!("This could not be checked because {err}; fix the security alias first.")
 }
 
+/// A domain the organisation itself owns, to suggest an alias on: the first organisation
+/// domain given, else the website's host (without `www.`), never a free-mail provider or a
+/// shared host such as a blog platform, where `security@` is nobody's team.
+fn own_domain(input: &CheckInput<'_>) -> Option<String> {
+    let usable = |domain: &str| {
+        listed_host(domain, FREE_MAIL_DOMAINS).is_none()
+            && listed_host(domain, DENIED_EVIDENCE_HOSTS).is_none()
+    };
+    let declared = input
+        .org_domains
+        .iter()
+        .map(OrgDomain::as_str)
+        .find(|d| usable(d))
+        .map(str::to_owned);
+    declared.or_else(|| {
+        let url = Url::parse(input.website.trim()).ok()?;
+        let url::Host::Domain(host) = url.host()? else {
+            return None;
+        };
+        let host = normalise_host(host);
+        let host = host.strip_prefix("www.").unwrap_or(&host);
+        let domain = OrgDomain::parse(host).ok()?;
+        usable(domain.as_str()).then(|| domain.as_str().to_owned())
+    })
+}
+
+/// The team address to suggest for `addr`: `security@` on its own domain, unless that is a
+/// free-mail provider (nobody's organisation owns gmail.com), then on the organisation's own
+/// domain; `None` when the form names no domain of the organisation's.
+fn team_alias_for(addr: &SecurityAlias, input: &CheckInput<'_>) -> Option<String> {
+    if listed_host(addr.domain(), FREE_MAIL_DOMAINS).is_none() {
+        return Some(format!("security@{}", addr.domain()));
+    }
+    own_domain(input).map(|domain| format!("security@{domain}"))
+}
+
 fn alias_syntax(input: &CheckInput<'_>) -> Option<Verdict> {
     match &input.alias {
         Ok(addr) => pass(format!("{addr} is a well-formed email address.")),
@@ -234,7 +270,9 @@ fn alias_not_free_mail(input: &CheckInput<'_>) -> Option<Verdict> {
     match listed_host(addr.domain(), FREE_MAIL_DOMAINS) {
         Some(provider) => fail(format!(
             "{addr} is on {provider}, a free-mail provider: a free-mail address cannot be an \
-             organisation's monitored alias. Use an address on a domain the organisation owns."
+             organisation's monitored alias. Use an address on a domain the organisation \
+             owns{}.",
+            own_domain(input).map_or_else(String::new, |d| format!(", such as security@{d}"))
         )),
         None => pass(format!(
             "{} is not a known free-mail domain.",
@@ -270,23 +308,34 @@ fn alias_role_account(input: &CheckInput<'_>) -> Option<Verdict> {
     let local = user.split_once('+').map_or(user.as_str(), |(base, _)| base);
 
     // A person's name wins over a role word: "maria-security@" is still Maria's inbox.
+    let suggestion = team_alias_for(addr, input);
     if let Some(found) = personal_match(local, input.rep_name) {
+        let what = match &suggestion {
+            Some(team) => format!("a role address such as {team} that several people read"),
+            None => FREE_MAIL_NO_DOMAIN.to_owned(),
+        };
         return review(format!(
             "{addr} looks like a personal address ({found}). An alias should reach a team, not \
-             one person, so reports are not lost when someone is away or leaves; use a role \
-             address such as security@{} that several people read.",
-            addr.domain()
+             one person, so reports are not lost when someone is away or leaves; use {what}."
         ));
     }
     if ROLE_NAMES.contains(&local) || ROLE_FRAGMENTS.iter().any(|f| local.contains(f)) {
         return pass(format!("{addr} looks like a team address."));
     }
+    let what = match &suggestion {
+        Some(team) => format!("An address such as {team} makes this clear."),
+        None => format!("Use {FREE_MAIL_NO_DOMAIN}."),
+    };
     review(format!(
-        "Could not tell whether {addr} is a team alias; a reviewer will ask who reads it. An \
-         address such as security@{} makes this clear.",
-        addr.domain()
+        "Could not tell whether {addr} is a team alias; a reviewer will ask who reads it. {what}"
     ))
 }
+
+/// Said instead of a suggested address when the alias is on free mail and the form names no
+/// domain of the organisation's.
+const FREE_MAIL_NO_DOMAIN: &str = "a role address, read by several people, on a domain the \
+     organisation owns: a free-mail address is a mailbox at the provider, not an organisation's \
+     alias";
 
 /// Describes how `local` resembles the representative's name, if it does.
 fn personal_match(local: &str, rep_name: &str) -> Option<String> {
@@ -867,6 +916,93 @@ mod tests {
         assert_eq!(
             check(&Form::good(), &Facts::new(), "alias-not-free-mail").outcome,
             Outcome::Pass
+        );
+    }
+
+    /// Every reason an application's alias checks give, for assertions about all of them.
+    fn alias_reasons(form: &Form) -> String {
+        [
+            "alias-not-free-mail",
+            "alias-role-account",
+            "alias-on-org-domain",
+        ]
+        .iter()
+        .map(|key| check(form, &Facts::new(), key).reason)
+        .collect::<Vec<_>>()
+        .join("\n")
+    }
+
+    #[test]
+    fn a_free_mail_alias_is_never_told_to_use_security_at_the_provider() {
+        let mut form = Form::good();
+        form.security_alias = "maria.lopez@gmail.com".to_owned();
+        let reasons = alias_reasons(&form);
+        assert!(!reasons.contains("security@gmail.com"), "{reasons}");
+        // The organisation's own domain is suggested instead.
+        let r = check(&form, &Facts::new(), "alias-role-account");
+        assert_eq!(r.outcome, Outcome::NeedsReview);
+        assert!(
+            r.reason
+                .contains("use a role address such as security@example.com that several"),
+            "{}",
+            r.reason
+        );
+        let r = check(&form, &Facts::new(), "alias-not-free-mail");
+        assert!(
+            r.reason.ends_with("owns, such as security@example.com."),
+            "{}",
+            r.reason
+        );
+
+        // Not a person's name, and no organisation domain given: the website's host, without www.
+        form.security_alias = "robotics4u@outlook.com".to_owned();
+        form.org_domains = Vec::new();
+        form.website = "https://www.acme-robotics.example/".to_owned();
+        let r = check(&form, &Facts::new(), "alias-role-account");
+        assert!(
+            r.reason
+                .ends_with("An address such as security@acme-robotics.example makes this clear."),
+            "{}",
+            r.reason
+        );
+        let reasons = alias_reasons(&form);
+        assert!(!reasons.contains("security@outlook.com"), "{reasons}");
+
+        // Nothing of the organisation's own to go on (a free-mail "domain", a blog host): no
+        // address is made up, and the reason says why free mail will not do.
+        form.org_domains = domains(&["gmail.com"]);
+        form.website = "https://acme.medium.com/".to_owned();
+        form.security_alias = "maria.lopez@gmail.com".to_owned();
+        let reasons = alias_reasons(&form);
+        assert!(!reasons.contains("security@"), "{reasons}");
+        let r = check(&form, &Facts::new(), "alias-role-account");
+        assert!(
+            r.reason.contains(
+                "on a domain the organisation owns: a free-mail address is a \
+                 mailbox at the provider, not an organisation's alias."
+            ),
+            "{}",
+            r.reason
+        );
+        form.security_alias = "robotics4u@gmail.com".to_owned();
+        let r = check(&form, &Facts::new(), "alias-role-account");
+        assert!(
+            r.reason.ends_with("not an organisation's alias."),
+            "{}",
+            r.reason
+        );
+        assert!(!r.reason.contains("security@"), "{}", r.reason);
+    }
+
+    #[test]
+    fn an_alias_on_the_organisations_domain_is_told_security_at_that_domain() {
+        let mut form = Form::good();
+        form.security_alias = "mlopez@example.com".to_owned();
+        let r = check(&form, &Facts::new(), "alias-role-account");
+        assert!(
+            r.reason.contains("such as security@example.com"),
+            "{}",
+            r.reason
         );
     }
 

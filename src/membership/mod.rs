@@ -542,29 +542,35 @@ pub fn vote(
     })
 }
 
-fn rejection_reasons(conn: &mut DbConnection, id: i64) -> Result<String, DbError> {
-    let reasons: Vec<String> = review::votes_for(conn, id)?
-        .into_iter()
-        .filter(|v| v.vote == Vote::Reject)
-        .map(|v| v.reason)
-        .collect();
-    Ok(reasons.join("\n"))
+/// The reasons of the reject votes, in the order they were cast, each once.
+fn rejection_reasons(conn: &mut DbConnection, id: i64) -> Result<Vec<String>, DbError> {
+    let mut reasons: Vec<String> = Vec::new();
+    for vote in review::votes_for(conn, id)? {
+        let reason = vote.reason.trim();
+        if vote.vote == Vote::Reject && !reasons.iter().any(|r| r == reason) {
+            reasons.push(reason.to_owned());
+        }
+    }
+    Ok(reasons)
 }
 
 fn reject(
     conn: &mut DbConnection,
     ctx: &Context,
     app: &Application,
-    reason: &str,
+    reasons: &[String],
     by: &str,
 ) -> Result<(), FlowError> {
-    decide(conn, app.id, ApplicationStatus::Rejected, Some(reason))?;
+    // Stored and audited as one text, one reason per line; the mail lists them.
+    let reason = reasons.join("\n");
+    decide(conn, app.id, ApplicationStatus::Rejected, Some(&reason))?;
     ctx.mailer.enqueue(
         conn,
         "decision_rejected",
         app.security_alias.as_str(),
         json!({
             "org_name": app.org_name,
+            "reasons": reasons,
             "reason": reason,
             "criteria_url": ctx.url("/criteria"),
             "apply_url": ctx.url("/apply"),
@@ -677,7 +683,13 @@ pub fn decline(
                 "You are recused: your email domain is the applicant's own.".into(),
             ));
         }
-        reject(conn, ctx, &app, reason, approver.actor())
+        reject(
+            conn,
+            ctx,
+            &app,
+            &[reason.trim().to_owned()],
+            approver.actor(),
+        )
     })
 }
 

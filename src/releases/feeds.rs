@@ -12,6 +12,7 @@ use icalendar::{Calendar, Component, Event, EventLike, EventStatus, Property};
 use crate::releases::calendar::Moment;
 
 pub use crate::releases::visibility::{PublicAdvisory, PublicRelease};
+use crate::releases::wording;
 
 pub struct FeedInfo {
     pub title: String,
@@ -74,8 +75,8 @@ fn announcement_facts(release: &PublicRelease, tz: Tz) -> String {
     }
     if !release.release_lines.is_empty() {
         s.push_str(&format!(
-            " Affected release lines: {}.",
-            one_line(&release.release_lines.join(", "))
+            " It is for {}.",
+            one_line(&wording::lines_phrase(&release.release_lines))
         ));
     }
     s
@@ -382,8 +383,8 @@ pub fn announcement_text(release: &PublicRelease, project_name: &str, tz: Tz) ->
     }
     if !release.release_lines.is_empty() {
         out.push_str(&format!(
-            "- Affected release lines: {}\n",
-            one_line(&release.release_lines.join(", "))
+            "- For {}\n",
+            one_line(&wording::lines_phrase(&release.release_lines))
         ));
     }
     out.push_str(&format!(
@@ -401,10 +402,16 @@ pub fn publication_text(release: &PublicRelease, project_name: &str, tz: Tz) -> 
         return announcement_text(release, project_name, tz);
     };
     let project = one_line(project_name);
+    let title = one_line(&release.title);
+    // "Security release 1.9.6" needs no "security release" in front of it.
+    let heading = if wording::is_a_release_name(&title) {
+        format!("{project}: {title} published")
+    } else {
+        format!("{project} security release published: {title}")
+    };
     let mut out = format!(
-        "**{project} security release published: {}**\n\n\
+        "**{heading}**\n\n\
          Published on {}. It fixes {}.\n\n",
-        one_line(&release.title),
         when(published_at, tz),
         issues(release.issue_count),
     );
@@ -612,7 +619,7 @@ mod tests {
             "16:00 UTC",
             "2 issues",
             "high",
-            "1.9, 1.8",
+            "It is for release lines 1.8 and 1.9.",
         ] {
             assert!(summary.contains(expected), "{expected} missing: {summary}");
         }
@@ -766,7 +773,7 @@ mod tests {
         }
         assert!(cal.contains("DESCRIPTION:Security release 1.9.5\\, 1.8.6\\nA security release"));
         assert!(cal.contains("2 issues\\; the highest severity is high."));
-        assert!(cal.contains("Affected release lines: 1.9\\, 1.8."));
+        assert!(cal.contains("It is for release lines 1.8 and 1.9."));
     }
 
     #[test]
@@ -886,7 +893,7 @@ mod tests {
             "16:00 UTC",
             "2 issues",
             "high",
-            "1.9, 1.8",
+            "- For release lines 1.8 and 1.9\n",
             "https://security.example.org/releases/7",
         ] {
             assert!(text.contains(expected), "{expected} missing:\n{text}");
@@ -966,6 +973,47 @@ mod tests {
         let text = announcement_text(&announced(Vec::new()), "Example", chrono_tz::UTC);
         assert!(text.contains("at 16:00 UTC."), "{text}");
         assert!(!text.contains("(2026"), "{text}");
+    }
+
+    #[test]
+    fn one_line_is_named_in_the_singular_and_its_version_is_not_announced() {
+        let release = PublicRelease {
+            release_lines: vec!["1.9.6".into()],
+            ..announced(Vec::new())
+        };
+        let text = announcement_text(&release, "Example", chrono_tz::UTC);
+        assert!(text.contains("- For release line 1.9\n"), "{text}");
+        assert!(!text.contains("1.9.6") && !text.contains("lines"), "{text}");
+        let cal = unfold(&ics(
+            "Example EDL",
+            "https://security.example.org",
+            &[release],
+            at(2026, 11, 30, 0, 0),
+            chrono_tz::UTC,
+        ));
+        assert!(cal.contains("It is for release line 1.9."), "{cal}");
+    }
+
+    #[test]
+    fn a_title_that_says_release_is_not_called_a_security_release_again() {
+        let named = PublicRelease {
+            title: "Security release 1.9.6".into(),
+            ..published()
+        };
+        let text = publication_text(&named, "Example", chrono_tz::UTC);
+        assert!(
+            text.starts_with("**Example: Security release 1.9.6 published**\n"),
+            "{text}"
+        );
+        let other = PublicRelease {
+            title: "HTTP/2 header fixes".into(),
+            ..published()
+        };
+        let text = publication_text(&other, "Example", chrono_tz::UTC);
+        assert!(
+            text.starts_with("**Example security release published: HTTP/2 header fixes**\n"),
+            "{text}"
+        );
     }
 
     #[test]

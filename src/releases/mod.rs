@@ -8,6 +8,7 @@
 //! - `distribution`: the scheduler's mailing, announcement and publication.
 //! - `visibility`: what the public may see of a release.
 //! - `patch`: reading an uploaded patch file; `feeds`: the Atom feed, ICS and ready text.
+//! - `wording`: how mail and announcements name a release and its lines.
 
 pub mod approval;
 pub mod calendar;
@@ -17,3 +18,4 @@ pub mod patch;
 pub mod release;
 pub mod upstream;
 pub mod visibility;
+pub mod wording;

@@ -28,6 +28,7 @@ impl Pages {
         });
         env.add_global("list_name", settings.list_name.clone());
         env.add_global("project_name", settings.project_name.clone());
+        env.add_global("security_contact", settings.security_contact.to_string());
         env.add_global("timezone", settings.timezone.name());
         crate::templating::add_time_filters(&mut env, settings.timezone);
         env.add_global("lead_days", settings.lead_days);
