@@ -309,8 +309,8 @@ mod tests {
         let text = prose(&mail.text);
         assert!(
             text.contains(
-                "Example will publish Security release 1.9.6 on 2026-12-08 16:00 UTC \
-                 (2026-12-08 16:00 UTC), for release line 1.9 (version 1.9.6)."
+                "Example will publish Security release 1.9.6 on 2026-12-08 16:00 UTC, \
+                 for release line 1.9 (version 1.9.6)."
             ),
             "{text}"
         );
@@ -321,8 +321,9 @@ mod tests {
         let html = prose(&mail.html);
         assert!(
             html.contains(
-                "Example will publish <strong>Security release 1.9.6</strong> on 2026-12-08 \
-                 16:00 UTC (2026-12-08 16:00 UTC), for release line 1.9 (version 1.9.6)."
+                "Example will publish <strong>Security release 1.9.6</strong> on <time \
+                 datetime=\"2026-12-08T16:00:00Z\">2026-12-08 16:00 UTC</time>, for release \
+                 line 1.9 (version 1.9.6)."
             ),
             "{html}"
         );
@@ -335,7 +336,7 @@ mod tests {
         assert!(
             text.contains(
                 "Example will publish a security release, HTTP/2 header fixes, on \
-                 2026-12-08 16:00 UTC (2026-12-08 16:00 UTC), for release lines 1.8 and 1.9."
+                 2026-12-08 16:00 UTC, for release lines 1.8 and 1.9."
             ),
             "{text}"
         );

@@ -249,7 +249,8 @@ fn mail_members(
             "revision": release.revision,
             "revised": mailed_before.contains(&member_id),
             "release_at": when.machine(),
-                    "release_at_utc": when.utc_text(),
+            // For operators' templates written before `release_at|when`.
+            "release_at_utc": when.utc_text(),
             "release_at_local": when.local_text(),
             "timezone": ctx.timezone().name(),
             "notice": notice_text(notice),

@@ -1275,6 +1275,7 @@ pub fn postpone(
                     "title": release.title,
                     "reason": reason,
                     "release_at": when.machine(),
+                    // For operators' templates written before `release_at|when`.
                     "release_at_utc": when.utc_text(),
                     "release_at_local": when.local_text(),
                     "policy_url": ctx.url("/embargo-policy"),
