@@ -733,7 +733,9 @@ async fn admins_see_every_key_and_mail_a_fresh_link(backend: Backend) {
     );
     assert!(keyed_section.contains("expires never"));
     assert!(
-        keyed_section.contains("last encrypted delivery 2026-11-02 10:15 UTC"),
+        keyed_section.contains(
+            "last encrypted delivery <time datetime=\"2026-11-02T10:15:00Z\">2026-11-02 10:15 UTC</time>"
+        ),
         "{keyed_section}"
     );
     let keyless_section = section("Keyless Co");

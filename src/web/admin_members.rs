@@ -141,9 +141,10 @@ async fn list_page(
                 && member.policy_version < version,
             review_due: member.status != MemberStatus::Removed && member.next_review_due <= now,
             key: keys::summary(&member, now),
-            last_encrypted: deliveries
-                .get(&member.id)
-                .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string()),
+            last_encrypted: deliveries.get(&member.id).map(|at| {
+                at.and_utc()
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            }),
             pending_alias: pending.get(&member.id).cloned(),
             member,
             breaches,
