@@ -11,6 +11,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
 use edl::accounts::Role;
+use edl::domain::OutboxStatus;
 use edl::releases::release;
 
 use crate::helpers::smtp::SmtpServer;
@@ -291,6 +292,7 @@ async fn the_whole_path_in_a_real_browser() {
         ("ada@wg.example", "Ada Approver", Role::Approver),
         ("rel1@wg.example", "Rel One", Role::ReleaseManager),
         ("rel2@wg.example", "Rel Two", Role::ReleaseManager),
+        ("root@wg.example", "Ada Admin", Role::Admin),
     ] {
         app.add_account(email, name, &[role], PASSWORD).await;
     }
@@ -550,6 +552,101 @@ async fn the_whole_path_in_a_real_browser() {
     )
     .await;
     camera.shoot(&wg, "delivery-ledger").await;
+
+    // A message the mail server refuses shows on the outbox page with its reason; a release
+    // manager sends it again.
+    smtp.refuse_recipient("ops@bounce.example", "550 5.1.1 no such mailbox");
+    app.enqueue_test_mail(&["ops@bounce.example"]).await;
+    eventually(
+        Duration::from_secs(20),
+        "the refused message to fail",
+        || async {
+            app.outbox_rows()
+                .await
+                .iter()
+                .any(|r| r.recipient == "ops@bounce.example" && r.status == OutboxStatus::Failed)
+                .then_some(())
+        },
+    )
+    .await;
+    wg.goto(&format!("{base}/admin/outbox"))
+        .await
+        .expect("outbox");
+    expect_text(&wg, "no such mailbox").await;
+    camera.shoot(&wg, "outbox").await;
+    click(&wg, "form[action$='/resend'] button[type=submit]").await;
+    expect_text(&wg, "is queued again").await;
+    camera.shoot(&wg, "outbox-sent-again").await;
+    // Cancelling asks first, on a page of its own; the release manager keeps the release.
+    wg.goto(&format!("{detail}/cancel"))
+        .await
+        .expect("cancel page");
+    expect_text(&wg, "1 member already mailed about it").await;
+    camera.shoot(&wg, "cancel-release").await;
+    sign_out(&wg).await;
+
+    // An admin's day: the roster searched, a member edited, its alias moved by link, and the
+    // pages that ask before an account or a member is touched.
+    sign_in(&wg, &base, "root@wg.example").await;
+    wg.goto(&format!("{base}/admin")).await.expect("admin");
+    camera.shoot(&wg, "admin").await;
+    wg.goto(&format!("{base}/admin/members?q=northwind"))
+        .await
+        .expect("members");
+    expect_text(&wg, "Northwind Systems").await;
+    camera.shoot(&wg, "admin-members-search").await;
+    wg.find(Locator::LinkText("Edit"))
+        .await
+        .expect("the member's edit link")
+        .click()
+        .await
+        .expect("open");
+    expect_text(&wg, "Edit Northwind Systems").await;
+    let edit = wg.current_url().await.expect("url").to_string();
+    type_into(&wg, "rep_name", "Nia North-West").await;
+    type_into(&wg, "security_alias", "sirt@northwind.example").await;
+    click(&wg, "form[action$='/edit'] button[type=submit]").await;
+    expect_text(&wg, "Alias change waiting").await;
+    camera.shoot(&wg, "member-edit").await;
+    let mail = smtp
+        .wait_for("sirt@northwind.example", "Confirm sirt@northwind.example")
+        .await;
+    let link = mail.link("/members/alias/").expect("a confirmation link");
+    let alias_owner = browser(&driver, &profiles.path().join("alias-owner")).await;
+    alias_owner
+        .goto(&format!("{base}{link}"))
+        .await
+        .expect("alias page");
+    expect_text(&alias_owner, "Confirm the new security alias").await;
+    camera.shoot(&alias_owner, "alias-change-confirm").await;
+    click(&alias_owner, "main form button[type=submit]").await;
+    expect_text(&alias_owner, "Security alias changed").await;
+    camera.shoot(&alias_owner, "alias-changed").await;
+    alias_owner.close().await.expect("close");
+    wg.goto(&edit.replace("/edit", "/remove"))
+        .await
+        .expect("remove page");
+    camera.shoot(&wg, "remove-member-confirm").await;
+    wg.goto(&format!("{base}/admin/users?q=rita"))
+        .await
+        .expect("users");
+    expect_text(&wg, "Rita Reviewer").await;
+    camera.shoot(&wg, "admin-users-search").await;
+    click(&wg, "a[href$='/disable']").await;
+    expect_text(&wg, "Rita Reviewer").await;
+    camera.shoot(&wg, "disable-account-confirm").await;
+    for (path, name) in [
+        ("/admin/audit", "audit-log"),
+        ("/admin/upstreams", "upstreams"),
+        ("/account", "account"),
+        ("/releases", "public-releases"),
+        ("/members", "public-roster"),
+        ("/criteria", "criteria"),
+        ("/embargo-policy", "embargo-policy"),
+    ] {
+        wg.goto(&format!("{base}{path}")).await.expect(path);
+        camera.shoot(&wg, name).await;
+    }
 
     // The HTML part of every mail reads on a phone too: each template's preview, opened as
     // a mail client would show it.
