@@ -150,6 +150,36 @@ fn the_matrix_lists_exactly_the_routes_of_the_service() {
     );
 }
 
+/// `docs/SECURITY.md` prints the matrix for people; it must say what the test checks.
+#[test]
+fn the_security_document_prints_this_matrix() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/SECURITY.md"))
+        .expect("docs/SECURITY.md");
+    let letter = |e: &Expect| match e {
+        Expect::Allowed => "A",
+        Expect::SignIn => "S",
+        Expect::Forbidden => "F",
+        Expect::Redirect => "R",
+        Expect::Served => "V",
+    };
+    let printed: Vec<String> = doc
+        .lines()
+        .filter(|l| l.starts_with("| GET | `") || l.starts_with("| POST | `"))
+        .map(str::to_owned)
+        .collect();
+    let expected: Vec<String> = MATRIX
+        .iter()
+        .map(|(method, path, cells)| {
+            let cells: Vec<&str> = cells.iter().map(letter).collect();
+            format!("| {method} | `{path}` | {} |", cells.join(" | "))
+        })
+        .collect();
+    assert_eq!(
+        printed, expected,
+        "docs/SECURITY.md's route matrix differs from tests/authz.rs"
+    );
+}
+
 on_both_backends!(every_route_answers_every_persona_as_the_matrix_says);
 
 async fn every_route_answers_every_persona_as_the_matrix_says(backend: Backend) {
