@@ -328,7 +328,7 @@ pub const KEYS: &[Key] = &[
     key(
         "smtp_timeout",
         Some("30s"),
-        "SMTP connection and command timeout",
+        "deadline for one message's whole SMTP exchange",
     ),
     key(
         "mail_dir",
