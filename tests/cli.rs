@@ -227,7 +227,10 @@ fn mail_preview_without_a_name_lists_the_templates_and_a_wrong_name_is_told_them
     }
     // Nor does a path reach outside the templates.
     let path = edl(dir.path(), &[], &["mail", "preview", "../src"]);
-    assert_one_line_error(&path, "the templates are application_received, ");
+    assert_one_line_error(
+        &path,
+        "the templates are alias_changed, application_received, ",
+    );
     assert!(!dir.path().join("edl.sqlite3").exists());
 }
 

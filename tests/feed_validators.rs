@@ -253,7 +253,8 @@ async fn the_feed_and_the_calendar_pass_independent_validators(backend: Backend)
             )
         })
         .collect();
-    let date = |at: chrono::NaiveDateTime| at.format("%Y-%m-%d").to_string();
+    // The list runs in UTC here, so the local day is the UTC day.
+    let date = |at: chrono::NaiveDateTime| at.format("%A %-d %B %Y").to_string();
     // Newest first, and each title read back exactly as written, escaping undone.
     assert_eq!(
         read,

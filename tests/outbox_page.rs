@@ -676,7 +676,10 @@ async fn the_check_before_sending_still_holds_back_embargoed_mail_sent_again(bac
         let response = admin
             .post(
                 &format!("/admin/members/{member}/{path}"),
-                &[("reason", "Leaked an earlier advisory.")],
+                &[
+                    ("reason", "Leaked an earlier advisory."),
+                    ("confirm", "yes"),
+                ],
             )
             .await;
         assert_eq!(response.status(), 303, "{path}");
