@@ -441,21 +441,7 @@ pub struct Counts {
 }
 
 pub fn counts(conn: &mut DbConnection) -> Result<Counts, DbError> {
-    let rows: Vec<(OutboxStatus, i64)> = outbox::table
-        .group_by(outbox::status)
-        .select((outbox::status, diesel::dsl::count_star()))
-        .load(conn)?;
-    let mut counts = Counts::default();
-    for (status, n) in rows {
-        match status {
-            Queued => counts.queued = n,
-            Sending => counts.sending = n,
-            Sent => counts.sent = n,
-            Failed => counts.failed = n,
-            Held => counts.held = n,
-        }
-    }
-    Ok(counts)
+    counts_matching(conn, &Filter::default())
 }
 
 /// The patch ids a row attaches.
