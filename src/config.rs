@@ -786,6 +786,32 @@ impl RawSettings {
     }
 }
 
+/// The process environment as text. Variables that are not the service's may hold anything
+/// (a non-UTF-8 value elsewhere must not stop every command); an `EDL_` variable whose value
+/// is not UTF-8 is an error that names it.
+fn environment(
+    vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut out = Vec::new();
+    for (name, value) in vars {
+        let Ok(name) = name.into_string() else {
+            continue;
+        };
+        match value.into_string() {
+            Ok(value) => out.push((name, value)),
+            Err(value) if name.starts_with("EDL_") => {
+                return Err(ConfigError::Invalid {
+                    setting: name,
+                    value: value.to_string_lossy().into_owned(),
+                    reason: "is not valid UTF-8 text".to_owned(),
+                })
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(out)
+}
+
 impl Settings {
     /// Settings from `edl.toml` (the given file, or `./edl.toml` when present) and the process
     /// environment.
@@ -796,7 +822,7 @@ impl Settings {
             None if default_file.is_file() => Some(default_file),
             None => None,
         };
-        let raw = RawSettings::collect(file, std::env::vars())?;
+        let raw = RawSettings::collect(file, environment(std::env::vars_os())?)?;
         let settings = raw.into_settings()?;
         Ok((settings, raw))
     }
@@ -991,6 +1017,26 @@ pub fn mask_url_password(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_non_utf8_variable_is_an_error_only_when_it_is_the_services() {
+        use std::os::unix::ffi::OsStringExt;
+        let bad = || std::ffi::OsString::from_vec(vec![b'x', 0xff, b'y']);
+        let others = environment([
+            ("LESSCHARSET".into(), bad()),
+            ("EDL_LIST_NAME".into(), "Lattice list".into()),
+        ])
+        .expect("another program's variable does not matter");
+        assert_eq!(
+            others,
+            vec![("EDL_LIST_NAME".to_owned(), "Lattice list".to_owned())]
+        );
+        let error = environment([("EDL_LIST_NAME".into(), bad())]).expect_err("refused");
+        assert_eq!(
+            error.to_string(),
+            "invalid setting EDL_LIST_NAME = \"x\u{fffd}y\": is not valid UTF-8 text"
+        );
+    }
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         Settings::from_vars(vars.iter().copied())

@@ -471,3 +471,27 @@ async fn serve_starts_with_no_configuration_and_stops_on_sigterm(backend: Backen
         "workers were not stopped gracefully: {log}"
     );
 }
+
+#[test]
+fn an_environment_variable_that_is_not_text_is_named_and_others_are_ignored() {
+    use std::os::unix::ffi::OsStringExt;
+    let dir = tempfile::tempdir().expect("dir");
+    let not_text = || std::ffi::OsString::from_vec(vec![b'L', 0xe9, b'a']);
+    let run = |name: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_edl"))
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env(name, not_text())
+            .args(["calendar", "--months", "1"])
+            .output()
+            .expect("edl runs")
+    };
+    // Another program's variable, whatever its bytes, does not stop the command.
+    let fine = run("LESSCHARSET");
+    assert!(fine.status.success(), "{}", stderr(&fine));
+    // The service's own is refused with one line that names it, and no panic.
+    let refused = run("EDL_LIST_NAME");
+    assert_one_line_error(&refused, "EDL_LIST_NAME");
+    assert!(stderr(&refused).contains("is not valid UTF-8 text"));
+}
