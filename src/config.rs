@@ -782,6 +782,7 @@ impl RawSettings {
             },
         };
         settings.check_production()?;
+        settings.check_lease()?;
         Ok(settings)
     }
 }
@@ -836,6 +837,23 @@ impl Settings {
             vars.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())),
         )?
         .into_settings()
+    }
+
+    /// A worker renews a message's lease just before sending it; if the lease could end during
+    /// the SMTP exchange, another worker could claim the message and send it a second time.
+    fn check_lease(&self) -> Result<(), ConfigError> {
+        let lease = self.outbox.lease;
+        if lease < self.smtp_timeout * 2 {
+            return Err(ConfigError::Invalid {
+                setting: "EDL_OUTBOX_LEASE".to_owned(),
+                value: format!("{}s", lease.as_secs_f64()),
+                reason: format!(
+                    "must be at least twice EDL_SMTP_TIMEOUT ({}s): a lease that ends while a message is being sent lets another worker send it again",
+                    self.smtp_timeout.as_secs_f64()
+                ),
+            });
+        }
+        Ok(())
     }
 
     fn check_production(&self) -> Result<(), ConfigError> {
@@ -1017,6 +1035,23 @@ pub fn mask_url_password(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lease_shorter_than_two_smtp_deadlines_is_refused() {
+        let error = Settings::from_vars([("EDL_OUTBOX_LEASE", "50s"), ("EDL_SMTP_TIMEOUT", "30s")])
+            .expect_err("refused");
+        assert!(
+            error.to_string().starts_with(
+                "invalid setting EDL_OUTBOX_LEASE = \"50s\": must be at least twice EDL_SMTP_TIMEOUT (30s)"
+            ),
+            "{error}"
+        );
+        assert!(
+            Settings::from_vars([("EDL_OUTBOX_LEASE", "60s"), ("EDL_SMTP_TIMEOUT", "30s")]).is_ok()
+        );
+        // The defaults hold.
+        assert!(Settings::from_vars([]).is_ok());
+    }
 
     #[test]
     fn a_non_utf8_variable_is_an_error_only_when_it_is_the_services() {
