@@ -4,7 +4,7 @@ use chrono::{Datelike, Duration, NaiveDate, Utc, Weekday};
 use diesel_migrations::MigrationHarness;
 use edl::db::{DbConnection, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
 
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, Browser, TestApp};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -12,6 +12,7 @@ on_both_backends!(
     probes_report_process_and_database,
     readyz_is_503_while_migrations_are_pending,
     unknown_addresses_get_a_readable_404_page,
+    static_answers_do_not_look_up_the_session,
 );
 
 /// The next Patch Tuesday at or after today whose 16:00 UTC release is still ahead, found by
@@ -171,4 +172,53 @@ async fn unknown_addresses_get_a_readable_404_page(backend: Backend) {
     assert!(body.contains("href=\"/\""));
     assert_eq!(app.get("/assets/../Cargo.toml").await.status(), 404);
     assert_eq!(app.get("/assets/nothing.css").await.status(), 404);
+}
+
+/// Assets, probes, the key and the feeds are the same for everyone: a request for them with a
+/// session cookie does not touch the session (which a page request does, keeping it alive).
+async fn static_answers_do_not_look_up_the_session(backend: Backend) {
+    use diesel::prelude::*;
+    use edl::db::schema::sessions;
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    app.add_account(
+        "ada@wg.example",
+        "Ada",
+        &[edl::accounts::Role::Admin],
+        "tangerine-kettle-orbit-42",
+    )
+    .await;
+    let browser = Browser::open(&app).await;
+    browser
+        .sign_in("ada@wg.example", "tangerine-kettle-orbit-42")
+        .await;
+    let last_seen = || async {
+        app.with_db(|c| {
+            Ok(sessions::table
+                .select(sessions::last_seen_at)
+                .first::<chrono::NaiveDateTime>(c)?)
+        })
+        .await
+    };
+    let signed_in = last_seen().await;
+    app.advance(Duration::minutes(10));
+    for path in [
+        "/assets/style.css",
+        "/healthz",
+        "/openpgp.asc",
+        "/feed.atom",
+    ] {
+        assert_eq!(browser.get(path).await.status(), 200, "{path}");
+    }
+    assert_eq!(
+        last_seen().await,
+        signed_in,
+        "a static answer touched the session"
+    );
+    assert_eq!(browser.get("/account").await.status(), 200);
+    assert!(
+        last_seen().await > signed_in,
+        "a page keeps the session alive"
+    );
 }

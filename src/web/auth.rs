@@ -297,9 +297,16 @@ pub async fn guard<B: MessageBody + 'static>(
     let csrf = existing_csrf.clone().unwrap_or_else(session::new_token);
     req.extensions_mut().insert(CsrfToken(csrf.clone()));
 
-    // The session, if the browser sent one that is still alive.
+    // The session, if the browser sent one that is still alive. Static answers (assets,
+    // probes, the list's key, the feeds) are the same for everyone: no database work for them.
     let mut clear_session_cookie = false;
-    if let Some(token) = read_private_cookie(req.request(), &state.cookie_key, SESSION_COOKIE) {
+    let wants_session = !req
+        .match_pattern()
+        .is_some_and(|pattern| SESSIONLESS_ROUTES.contains(&pattern.as_str()));
+    let cookie = wants_session
+        .then(|| read_private_cookie(req.request(), &state.cookie_key, SESSION_COOKIE))
+        .flatten();
+    if let Some(token) = cookie {
         let security = state.settings.security.clone();
         let now = state.ctx.clock.now_naive();
         let user = db::run(&state.pool, move |conn| {
@@ -376,6 +383,21 @@ pub async fn guard<B: MessageBody + 'static>(
     }
     Ok(response)
 }
+
+/// Public routes whose answer does not depend on who asks: the guard does not look up the
+/// session for them (they must stay [`Access::Public`]).
+const SESSIONLESS_ROUTES: &[&str] = &[
+    "/assets/{name}",
+    "/healthz",
+    "/readyz",
+    "/openpgp.asc",
+    "/feed.atom",
+    "/calendar.ics",
+    "/.well-known/openpgpkey/hu/{hash}",
+    "/.well-known/openpgpkey/policy",
+    "/.well-known/openpgpkey/{domain}/hu/{hash}",
+    "/.well-known/openpgpkey/{domain}/policy",
+];
 
 fn decide(req: &ServiceRequest, state: &AppState) -> Decision {
     let Some(pattern) = req.match_pattern() else {
@@ -464,6 +486,18 @@ pub fn safe_next(next: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn routes_served_without_a_session_are_public_routes() {
+        let table = crate::startup::route_table();
+        for pattern in SESSIONLESS_ROUTES {
+            let def = table
+                .iter()
+                .find(|d| d.path == *pattern)
+                .unwrap_or_else(|| panic!("{pattern} is not a route"));
+            assert_eq!(def.access, Access::Public, "{pattern}");
+        }
+    }
 
     #[test]
     fn next_targets_stay_on_this_site() {
