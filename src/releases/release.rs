@@ -267,6 +267,30 @@ pub fn advisories_of(conn: &mut DbConnection, id: i64) -> Result<Vec<Advisory>, 
         .load(conn)?)
 }
 
+/// The advisories of several releases in one query, by release id: what the public pages and
+/// feeds list.
+pub fn advisories_by_release(
+    conn: &mut DbConnection,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, Vec<Advisory>>, DbError> {
+    let mut by_release: std::collections::HashMap<i64, Vec<Advisory>> =
+        ids.iter().map(|id| (*id, Vec::new())).collect();
+    for chunk in ids.chunks(500) {
+        let rows: Vec<Advisory> = advisories::table
+            .filter(advisories::release_id.eq_any(chunk))
+            .order(advisories::id)
+            .select(Advisory::as_select())
+            .load(conn)?;
+        for advisory in rows {
+            by_release
+                .entry(advisory.release_id)
+                .or_default()
+                .push(advisory);
+        }
+    }
+    Ok(by_release)
+}
+
 pub fn patches_of(conn: &mut DbConnection, id: i64) -> Result<Vec<Patch>, DbError> {
     Ok(patches::table
         .filter(patches::release_id.eq(id))

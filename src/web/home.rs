@@ -68,10 +68,13 @@ pub async fn home(state: web::Data<AppState>, viewer: Viewer) -> Result<HttpResp
         .trim_end_matches('/')
         .to_owned();
     let announced = db::run(&state.pool, move |conn| {
+        let upcoming = release::announced_upcoming(conn)?;
+        let ids: Vec<i64> = upcoming.iter().map(|r| r.id).collect();
+        let mut advisories = release::advisories_by_release(conn, &ids)?;
         let mut shown = Vec::new();
-        for r in release::announced_upcoming(conn)? {
-            let advisories = release::advisories_of(conn, r.id)?;
-            shown.extend(visibility::public_view(&site, r, advisories).map(|s| s.release));
+        for r in upcoming {
+            let of_release = advisories.remove(&r.id).unwrap_or_default();
+            shown.extend(visibility::public_view(&site, r, of_release).map(|s| s.release));
         }
         Ok::<_, DbError>(shown)
     })

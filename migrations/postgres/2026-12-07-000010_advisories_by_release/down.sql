@@ -1,0 +1,1 @@
+DROP INDEX advisories_release_idx;
