@@ -24,6 +24,7 @@ on_both_backends!(
     idle_sessions_end,
     the_last_admin_cannot_be_removed,
     an_altered_audit_entry_is_found,
+    the_audit_page_checks_only_what_was_written_since_its_last_check,
     admins_create_accounts_and_get_a_temporary_password,
 );
 
@@ -765,4 +766,91 @@ async fn cookies_are_secure_when_the_site_is_https() {
             && cookie.contains("SameSite=Strict"),
         "{cookie}"
     );
+}
+
+/// The audit page checks the chain from the last entry it found intact; what was written since
+/// is still checked every time, and `edl audit verify` walks everything.
+async fn the_audit_page_checks_only_what_was_written_since_its_last_check(backend: Backend) {
+    use edl::db::schema::audit_checkpoint;
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    app.add_account("aud@example.org", "Aud", &[Role::Admin], PASSWORD)
+        .await;
+    let browser = Browser::open(&app).await;
+    browser.sign_in("aud@example.org", PASSWORD).await;
+    let checkpoint = || async {
+        app.with_db(|c| {
+            Ok(audit_checkpoint::table
+                .select(audit_checkpoint::seq)
+                .first::<i64>(c)?)
+        })
+        .await
+    };
+    let entries = || async {
+        app.with_db(|c| Ok(audit_log::table.count().get_result::<i64>(c)?))
+            .await
+    };
+    let page = browser
+        .get("/admin/audit")
+        .await
+        .text()
+        .await
+        .expect("page");
+    assert!(page.contains("The hash chain is intact"), "{page}");
+    let checked = checkpoint().await;
+    assert_eq!(
+        checked,
+        entries().await,
+        "the page records how far it checked"
+    );
+
+    // New entries, then one of them altered: the next view checks them and says so.
+    browser.post("/logout", &[]).await;
+    browser.sign_in("aud@example.org", PASSWORD).await;
+    assert!(entries().await > checked);
+    let altered = checked + 1;
+    app.with_db(move |c| {
+        diesel::update(audit_log::table.filter(audit_log::seq.eq(altered)))
+            .set(audit_log::actor.eq("someone-else@example.org"))
+            .execute(c)?;
+        Ok(())
+    })
+    .await;
+    let page = browser
+        .get("/admin/audit")
+        .await
+        .text()
+        .await
+        .expect("page");
+    assert!(
+        page.contains(&format!("The hash chain is broken at entry {altered}")),
+        "{page}"
+    );
+    assert_eq!(checkpoint().await, checked, "a broken chain moves nothing");
+
+    // The checked entry itself altered: the page no longer trusts its checkpoint.
+    app.with_db(move |c| {
+        diesel::update(audit_log::table.filter(audit_log::seq.eq(altered)))
+            .set(audit_log::actor.eq("aud@example.org"))
+            .execute(c)?;
+        diesel::update(audit_log::table.filter(audit_log::seq.eq(checked)))
+            .set(audit_log::details.eq("{}"))
+            .execute(c)?;
+        Ok(())
+    })
+    .await;
+    let page = browser
+        .get("/admin/audit")
+        .await
+        .text()
+        .await
+        .expect("page");
+    assert!(
+        page.contains(&format!("The hash chain is broken at entry {checked}")),
+        "{page}"
+    );
+    let output = edl(&app.db.url, &app.db.folder(), &["audit", "verify"], "");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains(&format!("entry {checked}")));
 }

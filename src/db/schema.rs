@@ -304,6 +304,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_checkpoint (id) {
+        id -> Integer,
+        seq -> BigInt,
+        hash -> Text,
+        verified_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     audit_log (id) {
         id -> BigInt,
         seq -> BigInt,
@@ -431,6 +440,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     patches,
     outbox,
     audit_log,
+    audit_checkpoint,
     sessions,
     login_throttle,
     release_receipts,

@@ -58,10 +58,7 @@ async fn load(state: &AppState, which: Which) -> Result<Vec<Shown>, AppError> {
             Which::All => release::list(conn)?,
             Which::One(id) => release::find(conn, id)?.into_iter().collect(),
         };
-        let public: Vec<_> = releases
-            .into_iter()
-            .filter(visibility::is_public)
-            .collect();
+        let public: Vec<_> = releases.into_iter().filter(visibility::is_public).collect();
         let ids: Vec<i64> = public.iter().map(|r| r.id).collect();
         let mut advisories = release::advisories_by_release(conn, &ids)?;
         let mut shown = Vec::new();
