@@ -17,6 +17,8 @@ pub struct Context {
     pub mailer: Mailer,
     pub links: LinkSigner,
     pub clock: Clock,
+    /// Wakes the scheduler before its next tick, e.g. when an approval makes a mailing due.
+    scheduler: Arc<tokio::sync::Notify>,
     base_url: String,
 }
 
@@ -34,7 +36,20 @@ impl Context {
             mailer,
             links: LinkSigner::new(link_key),
             clock,
+            scheduler: Arc::new(tokio::sync::Notify::new()),
         })
+    }
+
+    /// Asks the scheduler to run now rather than at its next tick (an approval after the
+    /// early-disclosure moment mails members at once). Idempotent: a tick with nothing due
+    /// does nothing.
+    pub fn wake_scheduler(&self) {
+        self.scheduler.notify_one();
+    }
+
+    /// Resolves when [`Self::wake_scheduler`] was called.
+    pub async fn scheduler_woken(&self) {
+        self.scheduler.notified().await;
     }
 
     /// An absolute address on this site.

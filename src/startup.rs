@@ -731,6 +731,7 @@ pub fn spawn_scheduler(
             }
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}
+                _ = ctx.scheduler_woken() => {}
                 _ = stopped.changed() => {}
             }
         }

@@ -21,6 +21,7 @@ on_both_backends!(
     a_patch_that_looks_like_envoys_blocks_approval_until_reclassified,
     the_planner_cannot_approve_and_changes_need_a_new_approval,
     a_late_approval_is_sent_at_once_and_says_how_much_notice_is_left,
+    a_late_approval_on_the_page_is_mailed_without_waiting_for_the_scheduler,
     nothing_embargoed_is_sent_once_the_release_is_public,
     the_worker_refuses_to_attach_an_upstream_patch_whatever_put_it_there,
     release_managers_plan_upload_approve_and_follow_delivery_in_the_browser,
@@ -519,6 +520,37 @@ async fn a_late_approval_is_sent_at_once_and_says_how_much_notice_is_left(backen
         "{}",
         mail.text()
     );
+}
+
+async fn a_late_approval_on_the_page_is_mailed_without_waiting_for_the_scheduler(backend: Backend) {
+    // The scheduler ticks hourly here: only the approval itself can start the mailing soon.
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    add_member(&s.app, "alpha.example", "active", 1).await;
+    let id = planned(&s, Utc::now()).await;
+    add_patch(&s, id, "0001-normalize-paths.patch", PROJECT_PATCH, None)
+        .await
+        .expect("patch");
+    let r = find(&s, id).await;
+    s.app
+        .move_to(utc(r.disclosure_at.expect("time")) + chrono::Duration::hours(2));
+    let approver = Browser::open(&s.app).await;
+    approver.sign_in("rm2@project.example", PASSWORD).await;
+    let approved = approver
+        .post(&format!("/manage/releases/{id}/approve"), &[])
+        .await;
+    assert_eq!(approved.status(), 303);
+    let mail = s
+        .smtp
+        .wait_for("security@alpha.example", "[EMBARGOED]")
+        .await;
+    assert!(
+        mail.text().contains("less than the usual lead time"),
+        "{}",
+        mail.text()
+    );
+    assert!(find(&s, id).await.disclosed_at.is_some());
 }
 
 async fn nothing_embargoed_is_sent_once_the_release_is_public(backend: Backend) {

@@ -607,10 +607,13 @@ pub async fn approve(
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     let by = Actor::from(&user);
-    change(&state, &viewer, id, "approved", Echo::default(), move |c| {
+    let answer = change(&state, &viewer, id, "approved", Echo::default(), move |c| {
         approval::approve(c, id, &by).map(|_| ())
     })
-    .await
+    .await;
+    // An approval after the early-disclosure moment is mailed now, not at the next tick.
+    state.ctx.wake_scheduler();
+    answer
 }
 
 #[derive(Debug, Deserialize, Serialize)]
