@@ -649,6 +649,7 @@ pub fn delivery(ctx: &Context, pool: &DbPool, transport: &Transport) -> Delivery
         from: ctx.mailer.from.clone(),
         settings: ctx.settings.outbox.clone(),
         wake: ctx.mailer.wake.clone(),
+        pause: ctx.mailer.pause.clone(),
         guard: send_guard(ctx.clone()),
         clock: ctx.clock.clone(),
         signer: ctx.mailer.signer.clone(),

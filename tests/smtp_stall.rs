@@ -19,7 +19,8 @@ const HUNG: Duration = Duration::from_secs(20);
 
 on_both_backends!(
     a_server_that_never_greets,
-    a_server_that_never_answers_the_data
+    a_server_that_never_answers_the_data,
+    while_the_server_is_down_the_workers_wait_together,
 );
 
 async fn a_server_that_never_greets(backend: Backend) {
@@ -60,14 +61,28 @@ async fn stalls_then_recovers(backend: Backend, silence: Silence) {
             .await
             .unwrap_or_else(|_| panic!("{silence:?}: an attempt hung past the SMTP deadline"))
             .expect("pass");
+        // The first message ends at the deadline as a temporary failure; the server counts as
+        // gone, so the rest of the batch goes back to the queue untried.
         assert_eq!(
-            (pass.claimed, pass.sent, pass.retried, pass.failed),
-            (2, 0, 2, 0),
-            "{silence:?}, round {round}: every attempt is a temporary failure"
+            (
+                pass.claimed,
+                pass.sent,
+                pass.retried,
+                pass.failed,
+                pass.released
+            ),
+            (2, 0, 1, 0, 1),
+            "{silence:?}, round {round}"
         );
-        for row in app.outbox_rows().await {
-            assert_eq!(row.status, OutboxStatus::Queued, "{silence:?}");
-            let reason = row.last_error.unwrap_or_default();
+        let rows = app.outbox_rows().await;
+        assert!(
+            rows.iter().all(|r| r.status == OutboxStatus::Queued),
+            "{silence:?}"
+        );
+        let tried: Vec<_> = rows.iter().filter(|r| r.last_error.is_some()).collect();
+        assert!(!tried.is_empty(), "{silence:?}");
+        for row in tried {
+            let reason = row.last_error.clone().unwrap_or_default();
             assert!(
                 reason.contains("did not finish the exchange within 1s"),
                 "{silence:?}: {reason}"
@@ -98,5 +113,85 @@ async fn stalls_then_recovers(backend: Backend, silence: Silence) {
             .or_default() += 1;
     }
     assert_eq!(copies.len(), 2, "{copies:?}");
+    assert!(copies.values().all(|n| *n == 1), "{copies:?}");
+}
+
+/// A mail server that is gone (connections refused): one message finds out, the workers pause
+/// together with a growing backoff, and nobody hammers the server message by message. When it
+/// is back, everything leaves once.
+async fn while_the_server_is_down_the_workers_wait_together(backend: Backend) {
+    let mut smtp = SmtpServer::start().await;
+    let url = smtp.url();
+    let Some(app) = TestApp::spawn_with(
+        backend,
+        &[
+            ("EDL_SMTP_URL", url.as_str()),
+            ("EDL_SMTP_TIMEOUT", "1s"),
+            ("EDL_OUTBOX_WORKERS", "0"),
+            ("EDL_OUTBOX_RETRY_BASE", "10s"),
+            ("EDL_OUTBOX_RETRY_MAX", "1m"),
+        ],
+        None,
+    )
+    .await
+    else {
+        return;
+    };
+    smtp.stop().await;
+    let ids = app
+        .enqueue_test_mail(&[
+            "a@one.example",
+            "b@two.example",
+            "c@three.example",
+            "d@four.example",
+            "e@five.example",
+        ])
+        .await;
+    let transport =
+        Transport::smtp(&edl::config::Secret::new(url.clone()), DEADLINE).expect("transport");
+    let first = app.worker("first", transport.clone());
+    let second = app.worker("second", transport);
+
+    let pass = first.pass(None).await.expect("pass");
+    assert_eq!(
+        (pass.claimed, pass.retried, pass.released),
+        (5, 1, 4),
+        "one message finds the server gone; the rest go back untried"
+    );
+    let attempts: i32 = app.outbox_rows().await.iter().map(|r| r.attempts).sum();
+    assert_eq!(attempts, 1, "only one attempt was made and counted");
+    // Every worker of the process waits: the second claims nothing during the pause.
+    assert_eq!(second.pass(None).await.expect("pass"), Default::default());
+
+    // Still down after the pause: again one attempt, and a longer pause.
+    app.advance(chrono::Duration::seconds(11));
+    let pass = second.pass(None).await.expect("pass");
+    assert_eq!((pass.retried, pass.released), (1, 4));
+    app.advance(chrono::Duration::seconds(11));
+    assert_eq!(
+        first.pass(None).await.expect("pass"),
+        Default::default(),
+        "the pause doubled to 20 seconds"
+    );
+
+    smtp.restart().await;
+    app.advance(chrono::Duration::minutes(2));
+    let mut sent = 0;
+    for _ in 0..3 {
+        sent += first.pass(None).await.expect("pass").sent;
+    }
+    assert_eq!(sent, ids.len());
+    assert!(app
+        .outbox_rows()
+        .await
+        .iter()
+        .all(|r| r.status == OutboxStatus::Sent));
+    let mut copies: HashMap<String, usize> = HashMap::new();
+    for message in smtp.received() {
+        *copies
+            .entry(message.header("Message-ID").expect("id"))
+            .or_default() += 1;
+    }
+    assert_eq!(copies.len(), ids.len(), "{copies:?}");
     assert!(copies.values().all(|n| *n == 1), "{copies:?}");
 }

@@ -53,6 +53,8 @@ pub struct Mailer {
     id_domain: String,
     /// Wakes idle workers after a commit, so mail leaves without waiting for the next poll.
     pub wake: Arc<Notify>,
+    /// Set when the mail server cannot be reached: every worker of the process waits it out.
+    pub pause: Arc<worker::ServerPause>,
 }
 
 impl Mailer {
@@ -77,6 +79,7 @@ impl Mailer {
             signer,
             id_domain,
             wake: Arc::new(Notify::new()),
+            pause: Arc::default(),
         }
     }
 

@@ -56,8 +56,12 @@ pub struct Attachment {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendError {
-    /// A 4xx reply, a refused connection, a timeout: the same message may go through later.
+    /// A 4xx reply: the same message may go through later.
     Transient(String),
+    /// The server cannot be reached or does not answer in time (refused connection, a TLS or
+    /// network failure, the deadline): no message will get through until it is back, so the
+    /// workers pause together instead of each trying its own.
+    Unreachable(String),
     /// A 5xx reply or a message that cannot be built: retrying will not help.
     Permanent(String),
 }
@@ -65,7 +69,9 @@ pub enum SendError {
 impl std::fmt::Display for SendError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Transient(reason) => write!(f, "temporary failure: {reason}"),
+            Self::Transient(reason) | Self::Unreachable(reason) => {
+                write!(f, "temporary failure: {reason}")
+            }
             Self::Permanent(reason) => write!(f, "permanent failure: {reason}"),
         }
     }
@@ -149,7 +155,7 @@ impl Transport {
                 // the message is tried again later: the server never said it took it.
                 match tokio::time::timeout(*deadline, smtp.send(message)).await {
                     Ok(sent) => sent.map(|_| ()).map_err(classify_smtp),
-                    Err(_) => Err(SendError::Transient(format!(
+                    Err(_) => Err(SendError::Unreachable(format!(
                         "the SMTP server did not finish the exchange within {}s",
                         deadline.as_secs_f64()
                     ))),
@@ -185,8 +191,12 @@ fn classify_smtp(error: lettre::transport::smtp::Error) -> SendError {
     let reason = error.to_string();
     if error.is_permanent() {
         SendError::Permanent(reason)
-    } else {
+    } else if error.is_transient() {
+        // The server answered, with a 4xx for this message.
         SendError::Transient(reason)
+    } else {
+        // No answer to speak of: the connection, TLS or the network.
+        SendError::Unreachable(reason)
     }
 }
 

@@ -48,6 +48,8 @@ pub struct Delivery {
     pub settings: OutboxSettings,
     /// Wakes idle workers after a commit, so mail leaves without waiting for the next poll.
     pub wake: Arc<Notify>,
+    /// The backoff the workers share while the mail server cannot be reached.
+    pub pause: Arc<ServerPause>,
     pub guard: SendGuard,
     pub clock: Clock,
     /// The list's key, which signs every message.
@@ -62,9 +64,47 @@ pub struct Worker {
     from: Mailbox,
     settings: OutboxSettings,
     wake: Arc<Notify>,
+    pause: Arc<ServerPause>,
     guard: SendGuard,
     clock: Clock,
     signer: Arc<ListKey>,
+}
+
+/// While the mail server cannot be reached, every worker waits until the same moment instead
+/// of each message trying (and logging) on its own: the first message that finds the server
+/// gone sets the pause, the rest of every batch goes back to the queue untouched, and the pause
+/// doubles (up to the retry maximum) while the server stays away.
+#[derive(Debug, Default)]
+pub struct ServerPause {
+    state: std::sync::Mutex<PauseState>,
+}
+
+#[derive(Debug, Default)]
+struct PauseState {
+    until: Option<NaiveDateTime>,
+    failures: u32,
+}
+
+impl ServerPause {
+    /// The moment sending may resume, if it is paused at `now`.
+    pub fn until(&self, now: NaiveDateTime) -> Option<NaiveDateTime> {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.until.filter(|until| *until > now)
+    }
+
+    fn server_gone(&self, now: NaiveDateTime, settings: &OutboxSettings) -> NaiveDateTime {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.failures = state.failures.saturating_add(1);
+        let delay = outbox::backoff(state.failures, settings.retry_base, settings.retry_max);
+        let until = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::minutes(1));
+        state.until = Some(state.until.map_or(until, |u| u.max(until)));
+        until
+    }
+
+    fn server_back(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        *state = PauseState::default();
+    }
 }
 
 /// What one pass over the outbox did.
@@ -75,6 +115,8 @@ pub struct Pass {
     pub retried: usize,
     pub failed: usize,
     pub held: usize,
+    /// Claimed but handed back untried, because the mail server could not be reached.
+    pub released: usize,
 }
 
 impl Worker {
@@ -86,6 +128,7 @@ impl Worker {
             from: delivery.from,
             settings: delivery.settings,
             wake: delivery.wake,
+            pause: delivery.pause,
             guard: delivery.guard,
             clock: delivery.clock,
             signer: delivery.signer,
@@ -122,6 +165,10 @@ impl Worker {
             self.settings.lease,
             self.clock.now_naive(),
         );
+        if self.pause.until(now).is_some() {
+            // The mail server is away: nothing is claimed until the shared pause ends.
+            return Ok(Pass::default());
+        }
         let rows = db::run(&self.pool, move |conn| {
             outbox::claim(conn, &name, batch, lease, now)
         })
@@ -131,10 +178,14 @@ impl Worker {
             ..Pass::default()
         };
         for (i, row) in rows.iter().enumerate() {
-            if shutdown.is_some_and(|s| *s.borrow()) {
+            let paused = self.pause.until(self.clock.now_naive()).is_some();
+            if paused || shutdown.is_some_and(|s| *s.borrow()) {
+                // Hand the rest back untried (their attempts uncounted): on shutdown for
+                // another worker, while paused for after the pause.
                 let rest: Vec<i64> = rows[i..].iter().map(|r| r.id).collect();
                 let name = self.name.clone();
-                db::run(&self.pool, move |conn| outbox::release(conn, &rest, &name)).await?;
+                pass.released +=
+                    db::run(&self.pool, move |conn| outbox::release(conn, &rest, &name)).await?;
                 break;
             }
             let (name, id, lease, now) = (
@@ -224,9 +275,18 @@ impl Worker {
             .await
         {
             Ok(()) => {
+                self.pause.server_back();
                 self.record(row.id, Record::Sent { encrypted }).await;
                 tracing::info!(outbox_id = row.id, template = %row.template, %recipient, attempt = attempts, "Mail sent.");
                 Outcome::Sent
+            }
+            Err(SendError::Unreachable(reason)) if attempts < self.settings.max_attempts => {
+                let until = self
+                    .pause
+                    .server_gone(self.clock.now_naive(), &self.settings);
+                tracing::warn!(outbox_id = row.id, %recipient, attempt = attempts, reason = %mask_addresses(&reason), resume_at = %until, "The mail server cannot be reached; every worker waits before trying again.");
+                self.record(row.id, Record::Retry(reason, until)).await;
+                Outcome::Retry
             }
             Err(SendError::Transient(reason)) if attempts < self.settings.max_attempts => {
                 let delay =
@@ -239,7 +299,9 @@ impl Worker {
             }
             Err(error) => {
                 let reason = match error {
-                    SendError::Transient(r) => format!("gave up after {attempts} attempts: {r}"),
+                    SendError::Transient(r) | SendError::Unreachable(r) => {
+                        format!("gave up after {attempts} attempts: {r}")
+                    }
                     SendError::Permanent(r) => r,
                 };
                 tracing::error!(outbox_id = row.id, %recipient, attempt = attempts, reason = %mask_addresses(&reason), "Mail marked failed.");
