@@ -21,6 +21,7 @@ on_both_backends!(
     a_server_that_never_greets,
     a_server_that_never_answers_the_data,
     while_the_server_is_down_the_workers_wait_together,
+    sigterm_stops_the_service_within_the_smtp_deadline,
 );
 
 async fn a_server_that_never_greets(backend: Backend) {
@@ -194,4 +195,79 @@ async fn while_the_server_is_down_the_workers_wait_together(backend: Backend) {
     }
     assert_eq!(copies.len(), ids.len(), "{copies:?}");
     assert!(copies.values().all(|n| *n == 1), "{copies:?}");
+}
+
+/// `edl serve` whose worker is waiting on a server that never answers the end of the data:
+/// SIGTERM stops it within the SMTP deadline (and a little), and the message is still queued,
+/// not lost and not marked sent.
+async fn sigterm_stops_the_service_within_the_smtp_deadline(backend: Backend) {
+    use std::process::Stdio;
+    let Some(db) = crate::helpers::TestDb::create(backend) else {
+        return;
+    };
+    let smtp = SmtpServer::start().await;
+    smtp.go_silent(Some(Silence::EndOfData));
+    let url = smtp.url();
+    let dir = db.folder();
+    let database = db.url.clone();
+    let bind = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("address").to_string()
+    };
+    let vars = [
+        ("EDL_DATABASE_URL", database.as_str()),
+        ("EDL_SMTP_URL", url.as_str()),
+        ("EDL_SMTP_TIMEOUT", "3s"),
+        ("EDL_OUTBOX_RETRY_BASE", "100ms"),
+        ("EDL_OUTBOX_RETRY_MAX", "200ms"),
+        ("EDL_BIND", bind.as_str()),
+    ];
+    // A message in the queue: `edl mail test` queues it and, the server stalling, leaves it
+    // queued for a retry.
+    let queued = crate::helpers::run_edl(
+        &dir,
+        &vars,
+        &["mail", "test", "--to", "psirt@vendor.example"],
+        "",
+    );
+    assert!(!queued.status.success(), "the stalled send is reported");
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_edl"))
+        .current_dir(&dir)
+        .env_clear()
+        .envs(vars.iter().copied())
+        .arg("serve")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("edl serve starts");
+    // Wait until the service's worker is inside the stalled exchange.
+    crate::helpers::eventually(HUNG, "the worker to wait on the server", || async {
+        (smtp.stalled_sessions() >= 2).then_some(())
+    })
+    .await;
+    let pid = child.id().expect("pid").to_string();
+    let asked = std::time::Instant::now();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let output = tokio::time::timeout(HUNG, child.wait_with_output())
+        .await
+        .expect("edl serve stops after SIGTERM")
+        .expect("exit status");
+    let took = asked.elapsed();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "exit {:?}: {log}", output.status);
+    // The deadline is 3 seconds; shutting the rest down takes well under the remaining slack.
+    assert!(
+        took < Duration::from_secs(3) + Duration::from_secs(7),
+        "SIGTERM took {took:?}: {log}"
+    );
+    assert!(smtp.received().is_empty());
+    let status = crate::helpers::run_edl(&dir, &vars, &["mail", "status"], "");
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.starts_with("queued 1  sending 0  sent 0"), "{text}");
 }

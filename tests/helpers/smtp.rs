@@ -112,6 +112,8 @@ struct Behaviour {
     refused_recipients: Vec<(String, String)>,
     /// Where new sessions go silent, if anywhere.
     silence: Option<Silence>,
+    /// How many sessions went silent so far.
+    stalled: usize,
 }
 
 /// Where a stalled server stops answering. A silent session keeps its connection open,
@@ -197,6 +199,11 @@ impl SmtpServer {
         self.state.lock().expect("state").data_reply_always = reply.map(str::to_owned);
     }
 
+    /// How many sessions have gone silent (and so how many exchanges a client is waiting on).
+    pub fn stalled_sessions(&self) -> usize {
+        self.state.lock().expect("state").stalled
+    }
+
     /// Makes new sessions go silent at `at`, or answer normally again with `None`.
     pub fn go_silent(&self, at: Option<Silence>) {
         self.state.lock().expect("state").silence = at;
@@ -234,6 +241,7 @@ async fn session(stream: TcpStream, state: Arc<Mutex<Behaviour>>) {
     }
     let silence = state.lock().expect("state").silence;
     if silence == Some(Silence::Greeting) {
+        state.lock().expect("state").stalled += 1;
         // Wait, saying nothing, until the client hangs up.
         let mut sink = Vec::new();
         let _ = reader.read_to_end(&mut sink).await;
@@ -300,6 +308,7 @@ async fn session(stream: TcpStream, state: Arc<Mutex<Behaviour>>) {
                 data.extend_from_slice(content);
             }
             if silence == Some(Silence::EndOfData) {
+                state.lock().expect("state").stalled += 1;
                 let mut sink = Vec::new();
                 let _ = reader.read_to_end(&mut sink).await;
                 return;
