@@ -186,28 +186,45 @@ pub fn claim(
             )
         };
     }
-    let claimed: Vec<i64> = match conn {
-        DbConnection::Postgresql(pg) => pg.transaction(|pg| {
-            let ids: Vec<i64> = outbox::table
-                .filter(due!())
-                .order((outbox::next_attempt_at, outbox::id))
+    // Two queries an index each serves in its own order, rather than one OR that sorts every
+    // due row: rows whose worker's lease ran out first (they are the most overdue), then queued
+    // rows by when they fell due.
+    macro_rules! candidates {
+        ($conn:expr $(, $lock:ident)*) => {{
+            let mut ids: Vec<i64> = outbox::table
+                .filter(outbox::status.eq(Sending))
+                .filter(outbox::lease_until.lt(now))
+                .order((outbox::lease_until, outbox::id))
                 .limit(limit)
                 .select(outbox::id)
-                .for_update()
-                .skip_locked()
-                .load(pg)?;
+                $(.$lock())*
+                .load($conn)?;
+            let room = limit - i64::try_from(ids.len()).unwrap_or(limit);
+            if room > 0 {
+                ids.extend(
+                    outbox::table
+                        .filter(outbox::status.eq(Queued))
+                        .filter(outbox::next_attempt_at.le(now))
+                        .order((outbox::next_attempt_at, outbox::id))
+                        .limit(room)
+                        .select(outbox::id)
+                        $(.$lock())*
+                        .load::<i64>($conn)?,
+                );
+            }
+            ids
+        }};
+    }
+    let claimed: Vec<i64> = match conn {
+        DbConnection::Postgresql(pg) => pg.transaction(|pg| {
+            let ids: Vec<i64> = candidates!(pg, for_update, skip_locked);
             diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
                 .set(take!(ids))
                 .execute(pg)?;
             Ok::<_, diesel::result::Error>(ids)
         })?,
         DbConnection::Sqlite(sq) => sq.immediate_transaction(|sq| {
-            let candidates: Vec<i64> = outbox::table
-                .filter(due!())
-                .order((outbox::next_attempt_at, outbox::id))
-                .limit(limit)
-                .select(outbox::id)
-                .load(sq)?;
+            let candidates: Vec<i64> = candidates!(sq);
             let mut ids = Vec::with_capacity(candidates.len());
             for id in candidates {
                 // Guarded: only a row that is still due changes hands.

@@ -1,0 +1,3 @@
+DROP INDEX outbox_lease_idx;
+DROP INDEX outbox_due_idx;
+CREATE INDEX outbox_due_idx ON outbox (status, next_attempt_at);
