@@ -614,6 +614,26 @@ async fn confirmation_links_work_once_and_expire(backend: Backend) {
     assert!(expired.text().await.expect("page").contains("expired"));
     let id = application_id(&app, "late.example").await;
     assert_eq!(status_of(&app, id).await, "awaiting-confirmation");
+
+    // With every link of it run out, the unconfirmed application no longer holds its domain:
+    // a new application takes it, and the stale one is closed.
+    let vendor3 = Browser::open(&app).await;
+    apply(&vendor3, &application("Late Co", "late.example")).await;
+    assert_eq!(status_of(&app, id).await, "withdrawn");
+    let ids = app
+        .with_db(|c| {
+            use edl::db::schema::applications;
+            Ok(applications::table
+                .filter(applications::primary_domain.eq("late.example"))
+                .select(applications::id)
+                .load::<i64>(c)?)
+        })
+        .await;
+    assert_eq!(
+        ids.len(),
+        2,
+        "the new application was stored beside the closed one"
+    );
 }
 
 async fn the_scorecard_tells_the_applicant_what_to_fix_and_blocks_approval(backend: Backend) {

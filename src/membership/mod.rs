@@ -153,17 +153,31 @@ pub fn expire_unconfirmed(
     conn: &mut DbConnection,
     now: chrono::NaiveDateTime,
 ) -> Result<usize, DbError> {
+    expire_unconfirmed_among(conn, None, now)
+}
+
+/// [`expire_unconfirmed`] for the applications on `domains` only (or all, with `None`): what
+/// a new application must do before it can take a domain, at a cost that does not grow with
+/// the unconfirmed applications stored for other domains.
+fn expire_unconfirmed_among(
+    conn: &mut DbConnection,
+    domains: Option<&[crate::domain::OrgDomain]>,
+    now: chrono::NaiveDateTime,
+) -> Result<usize, DbError> {
     use crate::db::schema::{applications, confirmation_tokens};
     use diesel::prelude::*;
-    let live_links = confirmation_tokens::table
+    let live_link = confirmation_tokens::table
+        .filter(confirmation_tokens::application_id.eq(applications::id))
         .filter(confirmation_tokens::used_at.is_null())
-        .filter(confirmation_tokens::expires_at.gt(now))
-        .select(confirmation_tokens::application_id);
-    let stale: Vec<i64> = applications::table
+        .filter(confirmation_tokens::expires_at.gt(now));
+    let mut query = applications::table
         .filter(applications::status.eq(ApplicationStatus::AwaitingConfirmation))
-        .filter(applications::id.ne_all(live_links))
-        .select(applications::id)
-        .load(conn)?;
+        .filter(diesel::dsl::not(diesel::dsl::exists(live_link)))
+        .into_boxed();
+    if let Some(domains) = domains {
+        query = query.filter(applications::primary_domain.eq_any(domains));
+    }
+    let stale: Vec<i64> = query.select(applications::id).load(conn)?;
     for id in &stale {
         decide(
             conn,
@@ -197,7 +211,7 @@ pub fn submit(
     ip: Option<&str>,
 ) -> Result<Submitted, FlowError> {
     let result = db::write_transaction(conn, |conn| {
-        expire_unconfirmed(conn, db::now())?;
+        expire_unconfirmed_among(conn, Some(&new.org_domains), db::now())?;
         let member_domains = members::current_domains(conn)?;
         if let Some(domain) = new
             .org_domains

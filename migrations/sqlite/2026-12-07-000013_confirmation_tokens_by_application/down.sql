@@ -1,0 +1,1 @@
+DROP INDEX confirmation_tokens_application_idx;

@@ -1,0 +1,4 @@
+-- Whether an application still has a live confirmation link is asked per application (when a
+-- new application takes a domain, and by the hourly expiry); without an index each question
+-- read every link ever mailed.
+CREATE INDEX confirmation_tokens_application_idx ON confirmation_tokens (application_id);
