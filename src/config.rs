@@ -193,6 +193,9 @@ pub struct MembershipSettings {
     pub max_days_to_fix: u32,
     pub required_checks: Vec<String>,
     pub review_reminder_days: u32,
+    /// How long an application that was never confirmed is kept after it closed, before it
+    /// is deleted.
+    pub unconfirmed_retention: Duration,
     pub policy_file: Option<PathBuf>,
 }
 
@@ -500,6 +503,11 @@ pub const KEYS: &[Key] = &[
         "remind reviewers after an application waits this long",
     ),
     key(
+        "unconfirmed_retention",
+        Some("30d"),
+        "how long a closed application whose alias was never confirmed is kept",
+    ),
+    key(
         "policy_file",
         None,
         "Markdown embargo policy replacing the built-in one; first line 'Version: N'",
@@ -760,6 +768,7 @@ impl RawSettings {
                 required_checks: self.required_checks()?,
                 review_reminder_days: self
                     .required("review_reminder_days", |v| parse_int(v, 1, 365))?,
+                unconfirmed_retention: self.required("unconfirmed_retention", parse_duration)?,
                 policy_file: self.parse("policy_file", |v| {
                     let path = PathBuf::from(v.trim());
                     if path.is_file() {

@@ -18,6 +18,7 @@ on_both_backends!(
     without_final_approval_the_quorum_makes_the_member,
     one_open_application_per_domain_and_none_for_members,
     confirmation_links_work_once_and_expire,
+    unconfirmed_applications_are_deleted_after_their_retention,
     the_scorecard_tells_the_applicant_what_to_fix_and_blocks_approval,
     admins_suspend_remove_review_and_record_breaches,
     members_on_an_older_policy_are_asked_once_and_accept_by_signed_link,
@@ -1068,4 +1069,69 @@ async fn a_refused_security_token_keeps_the_application_form(backend: Backend) {
         .collect();
     again.push(("csrf_token", token.as_str()));
     assert_eq!(vendor.post_raw("/apply", &again).await.status(), 303);
+}
+
+/// An application whose alias was never confirmed closes when its links run out, and is deleted
+/// once it has been closed for `EDL_UNCONFIRMED_RETENTION`; confirmed ones are never touched.
+async fn unconfirmed_applications_are_deleted_after_their_retention(backend: Backend) {
+    let Some(app) = spawn(backend, &[("EDL_UNCONFIRMED_RETENTION", "10d")]).await else {
+        return;
+    };
+    let smtp = app.smtp();
+    let bot = Browser::open(&app).await;
+    let stale_status = apply(&bot, &application("Stale Co", "stale.example")).await;
+    let vendor = Browser::open(&app).await;
+    apply(&vendor, &application("Kept Co", "kept.example")).await;
+    confirm_alias(&app, smtp, &vendor, "security@kept.example").await;
+    let (stale, kept) = (
+        application_id(&app, "stale.example").await,
+        application_id(&app, "kept.example").await,
+    );
+    app.with_db(move |c| {
+        diesel::update(
+            confirmation_tokens::table.filter(confirmation_tokens::application_id.eq(stale)),
+        )
+        .set(confirmation_tokens::expires_at.eq(edl::db::now() - chrono::Duration::minutes(1)))
+        .execute(c)?;
+        Ok(())
+    })
+    .await;
+    let run = |days: i64| {
+        let ctx = app.state.ctx.clone();
+        let at = edl::db::now() + chrono::Duration::days(days);
+        app.with_db(move |c| {
+            edl::membership::run_jobs(c, &ctx, at)
+                .map_err(|e| edl::db::DbError::Task(e.to_string()))
+        })
+    };
+    assert_eq!(run(0).await.purged, 0);
+    assert_eq!(status_of(&app, stale).await, "withdrawn");
+    assert_eq!(run(9).await.purged, 0, "kept for the retention period");
+    assert_eq!(run(11).await.purged, 1);
+    let (left, links) = app
+        .with_db(move |c| {
+            Ok((
+                applications::table
+                    .select(applications::id)
+                    .load::<i64>(c)?,
+                confirmation_tokens::table
+                    .filter(confirmation_tokens::application_id.eq(stale))
+                    .count()
+                    .get_result::<i64>(c)?,
+            ))
+        })
+        .await;
+    assert_eq!(left, vec![kept], "the confirmed application stays");
+    assert_eq!(links, 0);
+    assert_eq!(bot.get(&stale_status).await.status(), 404);
+    let purged = app
+        .with_db(|c| {
+            use edl::db::schema::audit_log;
+            Ok(audit_log::table
+                .filter(audit_log::action.eq("application.purged"))
+                .count()
+                .get_result::<i64>(c)?)
+        })
+        .await;
+    assert_eq!(purged, 1);
 }

@@ -196,6 +196,44 @@ fn expire_unconfirmed_among(
     Ok(stale.len())
 }
 
+/// Deletes applications whose alias was never confirmed once they have been closed for
+/// `retention` (expired or withdrawn): nobody reviewed them, and bots must not be able to fill
+/// the table. Their links, checks and answers go with them; one audit entry counts them.
+pub fn purge_unconfirmed(
+    conn: &mut DbConnection,
+    retention: std::time::Duration,
+    now: chrono::NaiveDateTime,
+) -> Result<usize, DbError> {
+    use crate::db::schema::applications;
+    use diesel::prelude::*;
+    let cutoff = now - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(30));
+    let mut purged = 0;
+    loop {
+        let ids: Vec<i64> = applications::table
+            .filter(applications::status.eq(ApplicationStatus::Withdrawn))
+            .filter(applications::alias_confirmed_at.is_null())
+            .filter(applications::decided_at.lt(cutoff))
+            .select(applications::id)
+            .limit(1000)
+            .load(conn)?;
+        if ids.is_empty() {
+            break;
+        }
+        purged += diesel::delete(applications::table.filter(applications::id.eq_any(&ids)))
+            .execute(conn)?;
+    }
+    if purged > 0 {
+        audit::record(
+            conn,
+            "edl",
+            "application.purged",
+            "applications",
+            json!({ "count": purged, "closed_before": cutoff }),
+        )?;
+    }
+    Ok(purged)
+}
+
 /// What a successful submission hands back: the private status link's token.
 pub struct Submitted {
     pub application_id: i64,
@@ -873,6 +911,8 @@ pub struct JobReport {
     pub policy_requests: usize,
     /// Members reminded that their OpenPGP key expires soon.
     pub key_reminders: usize,
+    /// Closed applications whose alias was never confirmed, deleted after their retention.
+    pub purged: usize,
 }
 
 /// Reminds reviewers of applications waiting longer than `review_reminder_days` (once per
@@ -888,6 +928,8 @@ pub fn run_jobs(
     let period = i64::from(ctx.settings.membership.review_reminder_days);
     db::write_transaction(conn, |conn| {
         expire_unconfirmed(conn, now)?;
+        report.purged =
+            purge_unconfirmed(conn, ctx.settings.membership.unconfirmed_retention, now)?;
         let (waiting, _) = application::queue(
             conn,
             &[ApplicationStatus::InReview, ApplicationStatus::Recommended],
