@@ -317,10 +317,12 @@ impl Worker {
         db::run(&self.pool, move |conn| guard(conn, &row, now)).await
     }
 
-    /// Writes an outcome, trying a few times: after a send, losing the record would mean the
-    /// row is sent again when its lease expires.
+    /// Writes an outcome, trying again until the row's lease would end: after a send, losing
+    /// the record would mean the row is sent again when its lease expires, so the database
+    /// gets every chance to come back while the row is still this worker's.
     async fn record(&self, id: i64, record: Record) {
-        for attempt in 1..=5u32 {
+        let give_up = std::time::Instant::now() + self.settings.lease;
+        for attempt in 1u32.. {
             let (name, record_now, now) =
                 (self.name.clone(), record.clone(), self.clock.now_naive());
             let result = db::run(&self.pool, move |conn| match record_now {
@@ -339,8 +341,12 @@ impl Worker {
                     return;
                 }
                 Err(error) => {
+                    let wait = (Duration::from_millis(200) * attempt).min(Duration::from_secs(5));
+                    if std::time::Instant::now() + wait >= give_up {
+                        break;
+                    }
                     tracing::warn!(outbox_id = id, attempt, %error, "Could not record a mail outcome; trying again.");
-                    tokio::time::sleep(Duration::from_millis(200) * attempt).await;
+                    tokio::time::sleep(wait).await;
                 }
             }
         }
