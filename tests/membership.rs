@@ -28,7 +28,7 @@ on_both_backends!(
 );
 
 /// A complete, valid application for an organisation on `domain`.
-fn application(org: &str, domain: &str) -> Vec<(String, String)> {
+pub(crate) fn application(org: &str, domain: &str) -> Vec<(String, String)> {
     [
         ("org_name", org.to_owned()),
         ("org_domains", domain.to_owned()),

@@ -181,47 +181,6 @@ async fn leaks_are_reported_to_the_security_contact_not_the_sending_address(back
     app.outbox_idle().await;
 }
 
-/// A complete application for an organisation on `domain`, as the form sends it.
-fn application(domain: &str) -> Vec<(String, String)> {
-    [
-        ("org_name", "Edge Co".to_owned()),
-        ("org_domains", domain.to_owned()),
-        ("website", format!("https://{domain}/")),
-        ("security_alias", format!("security@{domain}")),
-        ("category", "distributor".to_owned()),
-        ("product_name", "Edge Mesh".to_owned()),
-        ("product_url", format!("https://{domain}/mesh")),
-        (
-            "redistribution",
-            "We build and ship the project in our distribution.".to_owned(),
-        ),
-        (
-            "user_base",
-            "Several thousand companies run our distribution in production.".to_owned(),
-        ),
-        ("user_base_size", "about 3000 companies".to_owned()),
-        (
-            "track_record",
-            format!("https://{domain}/security/advisories"),
-        ),
-        (
-            "community_links",
-            "https://github.com/project/project/pull/1234".to_owned(),
-        ),
-        ("contributor_handles", "@maintainer".to_owned()),
-        ("rep_name", "Robin Rep".to_owned()),
-        ("rep_email", format!("robin@{domain}")),
-        ("rep_chat", "@robin".to_owned()),
-        ("days_to_fix", "10".to_owned()),
-        ("accept_policy", "1".to_owned()),
-        ("stage_privately", "yes".to_owned()),
-        ("contribute_back", "yes".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
-}
-
 async fn a_rejection_mail_gives_each_reason_on_its_own_line(backend: Backend) {
     let Some(app) =
         TestApp::spawn_with_smtp(backend, &[("EDL_PUBLIC_POST_RATE_LIMIT", "1000/1m")]).await
@@ -230,7 +189,7 @@ async fn a_rejection_mail_gives_each_reason_on_its_own_line(backend: Backend) {
     };
     let smtp = app.smtp();
     let vendor = Browser::open(&app).await;
-    let fields = application("edge.example");
+    let fields = crate::membership::application("Edge Co", "edge.example");
     let fields: Vec<(&str, &str)> = fields
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
