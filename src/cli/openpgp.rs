@@ -82,7 +82,7 @@ fn show(settings: &Settings) -> Result<(), String> {
         .collect();
     let created = i64::from(public.primary_key.created_at().as_secs());
     let created = chrono::DateTime::from_timestamp(created, 0)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .map(|t| crate::releases::calendar::Moment::new(t, settings.timezone).text())
         .unwrap_or_else(|| "unknown".to_owned());
     println!("Fingerprint: {}", grouped_fingerprint(&key.fingerprint));
     println!("User ID:     {}", user_ids.join(", "));
