@@ -166,18 +166,47 @@ fn expire_unconfirmed_among(
 ) -> Result<usize, DbError> {
     use crate::db::schema::{applications, confirmation_tokens};
     use diesel::prelude::*;
-    let live_link = confirmation_tokens::table
-        .filter(confirmation_tokens::application_id.eq(applications::id))
-        .filter(confirmation_tokens::used_at.is_null())
-        .filter(confirmation_tokens::expires_at.gt(now));
-    let mut query = applications::table
-        .filter(applications::status.eq(ApplicationStatus::AwaitingConfirmation))
-        .filter(diesel::dsl::not(diesel::dsl::exists(live_link)))
-        .into_boxed();
-    if let Some(domains) = domains {
-        query = query.filter(applications::primary_domain.eq_any(domains));
-    }
-    let stale: Vec<i64> = query.select(applications::id).load(conn)?;
+    let stale: Vec<i64> = match domains {
+        // For a new application: its domains' unconfirmed applications (an index lookup), then
+        // which of those still have a live link (another), so the cost does not grow with the
+        // applications and links stored for other domains.
+        Some(domains) => {
+            // The status is filtered here, not in SQL: with it in the query, PostgreSQL's
+            // generic plan for the prepared statement scanned every unconfirmed application.
+            let candidates: Vec<i64> = applications::table
+                .filter(applications::primary_domain.eq_any(domains))
+                .select((applications::id, applications::status))
+                .load::<(i64, ApplicationStatus)>(conn)?
+                .into_iter()
+                .filter(|(_, status)| *status == ApplicationStatus::AwaitingConfirmation)
+                .map(|(id, _)| id)
+                .collect();
+            if candidates.is_empty() {
+                return Ok(0);
+            }
+            let live: Vec<i64> = confirmation_tokens::table
+                .filter(confirmation_tokens::application_id.eq_any(&candidates))
+                .filter(confirmation_tokens::used_at.is_null())
+                .filter(confirmation_tokens::expires_at.gt(now))
+                .select(confirmation_tokens::application_id)
+                .load(conn)?;
+            candidates
+                .into_iter()
+                .filter(|id| !live.contains(id))
+                .collect()
+        }
+        None => {
+            let live_link = confirmation_tokens::table
+                .filter(confirmation_tokens::application_id.eq(applications::id))
+                .filter(confirmation_tokens::used_at.is_null())
+                .filter(confirmation_tokens::expires_at.gt(now));
+            applications::table
+                .filter(applications::status.eq(ApplicationStatus::AwaitingConfirmation))
+                .filter(diesel::dsl::not(diesel::dsl::exists(live_link)))
+                .select(applications::id)
+                .load(conn)?
+        }
+    };
     for id in &stale {
         decide(
             conn,

@@ -1,1 +1,2 @@
+DROP INDEX applications_primary_domain_idx;
 DROP INDEX confirmation_tokens_application_idx;
