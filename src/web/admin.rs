@@ -1,7 +1,7 @@
 //! `/admin`: accounts and roles (searched, filtered and paged), password resets, and the audit
 //! log. Admins only (the route table says so); every change is audited by the account
 //! functions themselves. Disabling an account and resetting a password are asked on a page of
-//! their own first ([`ConfirmPage`]), which the members pages use too.
+//! their own first ([`crate::web::confirm`]), as the members and release pages do.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +19,7 @@ use crate::mail::outbox;
 use crate::releases::release::Actor;
 use crate::releases::upstream;
 use crate::web::auth::{CsrfForm, EmptyForm, SignedIn, Viewer};
+use crate::web::confirm;
 use crate::web::form::act;
 use crate::web::AppState;
 
@@ -369,52 +370,12 @@ pub async fn set_roles(
     .await
 }
 
-/// What a page that asks before a destructive action shows: what will happen, and a form that
-/// posts to the action with `confirm=yes` (and a reason, when the action takes one).
-#[derive(Debug, Serialize)]
-pub struct ConfirmPage {
-    pub title: String,
-    pub summary: String,
-    pub consequences: Vec<String>,
-    pub action: String,
-    pub button: String,
-    /// The reason typed so far, when the action asks for one.
-    pub reason: Option<String>,
-    pub reason_label: String,
-    pub errors: FieldErrors,
-    pub error: Option<String>,
-    /// Where "Cancel" leads.
-    pub cancel: String,
-    /// False when the action can no longer be done: the page says why, without the form.
-    pub can_act: bool,
-}
-
-pub fn confirm_page(
-    state: &AppState,
-    viewer: &Viewer,
-    status: StatusCode,
-    page: ConfirmPage,
-) -> Result<HttpResponse, AppError> {
-    state
-        .pages
-        .page_with_status(status, viewer, "admin/confirm.html", page)
-}
-
 /// The form a confirmation page posts: `confirm=yes` says the person saw what will happen.
 #[derive(Debug, Deserialize)]
 pub struct ConfirmForm {
     #[serde(default)]
     confirm: String,
 }
-
-impl ConfirmForm {
-    fn confirmed(&self) -> bool {
-        self.confirm == "yes"
-    }
-}
-
-const NOT_CONFIRMED: &str =
-    "Nothing was done yet: read what will happen, then confirm it on this page.";
 
 async fn account_for_page(state: &AppState, id: i64) -> Result<AccountWithRoles, AppError> {
     db::run(&state.pool, move |c| accounts::find(c, id))
@@ -430,7 +391,7 @@ async fn show_disable(
     error: Option<String>,
 ) -> Result<HttpResponse, AppError> {
     let a = account_for_page(state, id).await?;
-    let page = ConfirmPage {
+    let page = confirm::ConfirmPage {
         title: format!("Disable the account of {}?", a.account.name),
         summary: format!(
             "{} ({}) will no longer be able to sign in.",
@@ -447,16 +408,17 @@ async fn show_disable(
         button: "Disable the account".to_owned(),
         reason: None,
         reason_label: String::new(),
-        errors: FieldErrors::new(),
+        reason_error: None,
         error: if a.account.disabled {
             Some("This account is already disabled.".to_owned())
         } else {
             error
         },
-        cancel: "/admin/users".to_owned(),
+        back: "/admin/users".to_owned(),
+        back_label: "Cancel".to_owned(),
         can_act: !a.account.disabled,
     };
-    confirm_page(state, viewer, status, page)
+    confirm::show(state, viewer, status, page)
 }
 
 /// Asks before disabling an account; the form posts to [`disable`].
@@ -476,13 +438,13 @@ pub async fn disable(
     CsrfForm(form): CsrfForm<ConfirmForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    if !form.confirmed() {
+    if !confirm::confirmed(&form.confirm) {
         return show_disable(
             &state,
             &viewer,
             id,
             StatusCode::UNPROCESSABLE_ENTITY,
-            Some(NOT_CONFIRMED.to_owned()),
+            Some(confirm::NOT_CONFIRMED.to_owned()),
         )
         .await;
     }
@@ -514,7 +476,7 @@ async fn show_reset(
     error: Option<String>,
 ) -> Result<HttpResponse, AppError> {
     let a = account_for_page(state, id).await?;
-    let page = ConfirmPage {
+    let page = confirm::ConfirmPage {
         title: format!("Reset the password of {}?", a.account.name),
         summary: format!(
             "The password of {} ({}) will be replaced by a temporary one.",
@@ -530,12 +492,13 @@ async fn show_reset(
         button: "Reset the password".to_owned(),
         reason: None,
         reason_label: String::new(),
-        errors: FieldErrors::new(),
+        reason_error: None,
         error,
-        cancel: "/admin/users".to_owned(),
+        back: "/admin/users".to_owned(),
+        back_label: "Cancel".to_owned(),
         can_act: true,
     };
-    confirm_page(state, viewer, status, page)
+    confirm::show(state, viewer, status, page)
 }
 
 /// Asks before resetting a password; the form posts to [`reset_password`].
@@ -557,13 +520,13 @@ pub async fn reset_password(
     CsrfForm(form): CsrfForm<ConfirmForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    if !form.confirmed() {
+    if !confirm::confirmed(&form.confirm) {
         return show_reset(
             &state,
             &viewer,
             id,
             StatusCode::UNPROCESSABLE_ENTITY,
-            Some(NOT_CONFIRMED.to_owned()),
+            Some(confirm::NOT_CONFIRMED.to_owned()),
         )
         .await;
     }

@@ -22,8 +22,8 @@ use crate::membership::keys::{self, KeySummary};
 use crate::membership::member_edit::{self, EditForm, PendingAlias};
 use crate::membership::members::{self, Breach, Member};
 use crate::membership::{self, roster, MemberAction};
-use crate::web::admin::ConfirmPage;
 use crate::web::auth::{CsrfForm, EmptyForm, SignedIn, Viewer};
+use crate::web::confirm::{self, ConfirmPage};
 use crate::web::form::{act, see_other};
 use crate::web::AppState;
 
@@ -287,6 +287,7 @@ pub async fn remove_page(
         StatusCode::OK,
         String::new(),
         None,
+        None,
     )
     .await
 }
@@ -298,6 +299,7 @@ async fn show_remove(
     status: StatusCode,
     reason: String,
     error: Option<String>,
+    reason_error: Option<String>,
 ) -> Result<HttpResponse, AppError> {
     let member = db::run(&state.pool, move |c| members::find(c, id))
         .await?
@@ -318,16 +320,17 @@ async fn show_remove(
         button: "Remove the member".to_owned(),
         reason: Some(reason),
         reason_label: "Reason (mailed to the member)".to_owned(),
-        errors: FieldErrors::new(),
+        reason_error,
         error: if removed {
             Some("This member has already been removed.".to_owned())
         } else {
             error
         },
-        cancel: "/admin/members".to_owned(),
+        back: "/admin/members".to_owned(),
+        back_label: "Cancel".to_owned(),
         can_act: !removed,
     };
-    crate::web::admin::confirm_page(state, viewer, status, page)
+    confirm::show(state, viewer, status, page)
 }
 
 #[derive(Debug, Deserialize)]
@@ -347,21 +350,25 @@ pub async fn remove(
     CsrfForm(form): CsrfForm<RemoveForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    let problem = if form.confirm != "yes" {
-        Some("Nothing was done yet: read what removal does, then confirm it on this page.")
+    let (error, reason_error) = if !confirm::confirmed(&form.confirm) {
+        (Some(confirm::NOT_CONFIRMED.to_owned()), None)
     } else if form.reason.trim().is_empty() {
-        Some("Give a reason; the member is told it.")
+        (
+            None,
+            Some("Give a reason; the member is told it.".to_owned()),
+        )
     } else {
-        None
+        (None, None)
     };
-    if let Some(problem) = problem {
+    if error.is_some() || reason_error.is_some() {
         return show_remove(
             &state,
             &viewer,
             id,
             StatusCode::UNPROCESSABLE_ENTITY,
             form.reason,
-            Some(problem.to_owned()),
+            error,
+            reason_error,
         )
         .await;
     }

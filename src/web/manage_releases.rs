@@ -21,6 +21,7 @@ use crate::releases::release::{
 };
 use crate::releases::{approval, distribution, feeds, upstream, visibility};
 use crate::web::auth::{CsrfForm, CsrfToken, EmptyForm, SignedIn, Viewer, CSRF_FIELD};
+use crate::web::confirm;
 use crate::web::form::act;
 use crate::web::AppState;
 
@@ -632,7 +633,7 @@ async fn cancel_page(
     id: i64,
     status: StatusCode,
     reason: &str,
-    errors: FieldErrors,
+    reason_error: Option<String>,
 ) -> Result<HttpResponse, AppError> {
     let found = db::run(&state.pool, move |c| {
         let Some(r) = release::find(c, id)? else {
@@ -648,12 +649,38 @@ async fn cancel_page(
             "/manage/releases/{id}"
         )));
     }
-    state.pages.page_with_status(
-        status,
-        viewer,
-        "manage/cancel.html",
-        minijinja::context! { release => r, told, reason, errors },
-    )
+    let mut consequences = vec![
+        "The release is not published, and nothing more is mailed for it. This cannot be undone: a fix that still ships needs a new release.".to_owned(),
+        match told {
+            0 => "No member has been mailed about it yet, so nobody is told.".to_owned(),
+            1 => "The 1 member already mailed about it is told it is cancelled, with the reason below. The embargo on what it received stays until the fix is public.".to_owned(),
+            n => format!("The {n} members already mailed about it are told it is cancelled, with the reason below. The embargo on what they received stays until the fix is public."),
+        },
+    ];
+    if r.announced_at.is_some() {
+        consequences.push(
+            "It was pre-announced: it leaves the public list, the feed and the calendar."
+                .to_owned(),
+        );
+    }
+    let page = confirm::ConfirmPage {
+        title: format!("Cancel {}?", r.title),
+        summary: format!(
+            "It was planned for {}.",
+            state.ctx.moment(r.release_at.and_utc()).text()
+        ),
+        consequences,
+        action: format!("/manage/releases/{id}/cancel"),
+        button: "Cancel the release".to_owned(),
+        reason: Some(reason.to_owned()),
+        reason_label: "Reason (sent to members who were told)".to_owned(),
+        reason_error,
+        error: None,
+        back: format!("/manage/releases/{id}"),
+        back_label: "Keep it".to_owned(),
+        can_act: true,
+    };
+    confirm::show(state, viewer, status, page)
 }
 
 pub async fn cancel_confirm(
@@ -661,15 +688,7 @@ pub async fn cancel_confirm(
     viewer: Viewer,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
-    cancel_page(
-        &state,
-        &viewer,
-        id.into_inner(),
-        StatusCode::OK,
-        "",
-        FieldErrors::new(),
-    )
-    .await
+    cancel_page(&state, &viewer, id.into_inner(), StatusCode::OK, "", None).await
 }
 
 pub async fn cancel(
@@ -680,17 +699,9 @@ pub async fn cancel(
     CsrfForm(form): CsrfForm<CancelForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    if form.confirm != "yes" {
+    if !confirm::confirmed(&form.confirm) {
         // Not from the confirmation page: show it, with the reason that was typed.
-        return cancel_page(
-            &state,
-            &viewer,
-            id,
-            StatusCode::OK,
-            &form.reason,
-            FieldErrors::new(),
-        )
-        .await;
+        return cancel_page(&state, &viewer, id, StatusCode::OK, &form.reason, None).await;
     }
     let by = Actor::from(&user);
     let ctx = state.ctx.clone();
@@ -702,11 +713,18 @@ pub async fn cancel(
         |refusal: Refusal| {
             let (state, viewer, typed) = (&state, &viewer, form.reason.clone());
             async move {
-                let errors = refusal.field_errors();
-                if errors.is_empty() {
+                let Some(reason_error) = refusal.field_errors().remove("reason") else {
                     return refused(state, viewer, id, Echo::default(), refusal).await;
-                }
-                cancel_page(state, viewer, id, refusal.status(), &typed, errors).await
+                };
+                cancel_page(
+                    state,
+                    viewer,
+                    id,
+                    refusal.status(),
+                    &typed,
+                    Some(reason_error),
+                )
+                .await
             }
         },
     )

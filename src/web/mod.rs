@@ -8,6 +8,7 @@ pub mod admin_outbox;
 pub mod apply;
 pub mod assets;
 pub mod auth;
+pub mod confirm;
 pub mod errors;
 pub mod form;
 pub mod health;
