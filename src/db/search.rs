@@ -37,4 +37,12 @@ mod tests {
         assert_eq!(contains("100%_off"), "%100\\%\\_off%");
         assert_eq!(contains("a\\b"), "%a\\\\b%");
     }
+
+    #[test]
+    fn a_recipient_filter_takes_wildcards_literally_in_any_case() {
+        assert_eq!(contains("Alpha"), "%alpha%");
+        assert_eq!(contains("sec_ops"), "%sec\\_ops%");
+        assert_eq!(contains("100%"), "%100\\%%");
+        assert_eq!(contains("a\\b"), "%a\\\\b%");
+    }
 }

@@ -11,6 +11,7 @@ use rand::Rng;
 use serde::Serialize;
 
 use crate::db::schema::{outbox, outbox_attachments};
+use crate::db::search::{self, lower};
 use crate::db::{DbConnection, DbError};
 use crate::domain::OutboxStatus;
 use crate::mail::templates::RenderedMail;
@@ -530,25 +531,6 @@ pub struct Listed {
     pub revision: Option<i32>,
 }
 
-#[diesel::declare_sql_function]
-extern "SQL" {
-    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
-}
-
-/// `text` as a LIKE pattern that matches it anywhere, its wildcards taken literally.
-fn contains_pattern(text: &str) -> String {
-    let mut pattern = String::with_capacity(text.len() + 2);
-    pattern.push('%');
-    for c in text.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
 /// `$query`, boxed, narrowed to the rows that match every filter but the status one.
 macro_rules! matching {
     ($query:expr, $filter:expr) => {{
@@ -560,8 +542,8 @@ macro_rules! matching {
         if let Some(part) = &filter.recipient {
             query = query.filter(
                 lower(outbox::recipient)
-                    .like(contains_pattern(part))
-                    .escape('\\'),
+                    .like(search::contains(part))
+                    .escape(search::ESCAPE),
             );
         }
         if let Some(release) = filter.release_id {
@@ -754,14 +736,6 @@ mod tests {
             }
         }
         assert!(backoff(100, base, max) <= max);
-    }
-
-    #[test]
-    fn a_recipient_filter_takes_wildcards_literally_in_any_case() {
-        assert_eq!(contains_pattern("Alpha"), "%alpha%");
-        assert_eq!(contains_pattern("sec_ops"), "%sec\\_ops%");
-        assert_eq!(contains_pattern("100%"), "%100\\%%");
-        assert_eq!(contains_pattern("a\\b"), "%a\\\\b%");
     }
 
     #[test]
