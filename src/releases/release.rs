@@ -1146,8 +1146,12 @@ pub fn set_exception(
 /// written for: the people to tell when it changes.
 /// How many members have been mailed about a release: those a cancellation or postponement
 /// tells.
-pub fn count_members_told(conn: &mut DbConnection, id: i64) -> Result<usize, DbError> {
-    Ok(members_told(conn, id)?.len())
+pub fn count_members_told(conn: &mut DbConnection, id: i64) -> Result<i64, DbError> {
+    Ok(outbox::table
+        .filter(outbox::release_id.eq(id))
+        .filter(outbox::template.eq(crate::releases::distribution::EMBARGOED))
+        .select(diesel::dsl::count(outbox::member_id).aggregate_distinct())
+        .get_result(conn)?)
 }
 
 fn members_told(conn: &mut DbConnection, id: i64) -> Result<Vec<(i64, String, String)>, DbError> {
