@@ -1,7 +1,8 @@
 //! A mail server that stalls: one that accepts the connection and never greets, and one that
 //! takes the whole message and never answers it. Each attempt ends at the SMTP deadline
 //! (`EDL_SMTP_TIMEOUT`) as a temporary failure, nothing is delivered twice, and every message
-//! goes out once the server answers again.
+//! goes out once the server answers again. Also how connections are kept: one carries many
+//! messages, and one the server closed meanwhile is replaced without a retry.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -22,6 +23,8 @@ on_both_backends!(
     a_server_that_never_answers_the_data,
     while_the_server_is_down_the_workers_wait_together,
     sigterm_stops_the_service_within_the_smtp_deadline,
+    messages_share_a_connection,
+    a_connection_the_server_closed_while_idle_is_replaced,
 );
 
 async fn a_server_that_never_greets(backend: Backend) {
@@ -272,4 +275,72 @@ async fn sigterm_stops_the_service_within_the_smtp_deadline(backend: Backend) {
     let status = crate::helpers::run_edl(&dir, &vars, &["mail", "status"], "");
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(text.starts_with("queued 1  sending 0  sent 0"), "{text}");
+}
+
+/// A worker's messages go over a connection it keeps open, not one connection each.
+async fn messages_share_a_connection(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let url = smtp.url();
+    let Some(app) = TestApp::spawn_with(
+        backend,
+        &[("EDL_SMTP_URL", url.as_str()), ("EDL_OUTBOX_WORKERS", "0")],
+        None,
+    )
+    .await
+    else {
+        return;
+    };
+    let recipients: Vec<String> = (0..12)
+        .map(|i| format!("psirt{i}@vendor.example"))
+        .collect();
+    let recipients: Vec<&str> = recipients.iter().map(String::as_str).collect();
+    app.enqueue_test_mail(&recipients).await;
+    let transport =
+        Transport::smtp(&edl::config::Secret::new(url.clone()), DEADLINE).expect("transport");
+    let worker = app.worker("pooled", transport);
+    let pass = worker.pass(None).await.expect("pass");
+    assert_eq!((pass.claimed, pass.sent), (12, 12));
+    assert_eq!(smtp.received().len(), 12);
+    assert_eq!(smtp.sessions(), 1, "one connection carried every message");
+}
+
+/// A server that closes a kept connection between messages (an idle timeout, a limit of
+/// messages per connection) costs nothing: the next message goes on a new connection, once,
+/// without a retry or a pause.
+async fn a_connection_the_server_closed_while_idle_is_replaced(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let url = smtp.url();
+    let Some(app) = TestApp::spawn_with(
+        backend,
+        &[("EDL_SMTP_URL", url.as_str()), ("EDL_OUTBOX_WORKERS", "0")],
+        None,
+    )
+    .await
+    else {
+        return;
+    };
+    smtp.hang_up_after_each_message(true);
+    app.enqueue_test_mail(&["a@vendor.example", "b@vendor.example", "c@vendor.example"])
+        .await;
+    let transport =
+        Transport::smtp(&edl::config::Secret::new(url.clone()), DEADLINE).expect("transport");
+    let worker = app.worker("reconnecting", transport);
+    let pass = worker.pass(None).await.expect("pass");
+    assert_eq!(
+        (pass.claimed, pass.sent, pass.retried, pass.released),
+        (3, 3, 0, 0)
+    );
+    let rows = app.outbox_rows().await;
+    assert!(rows
+        .iter()
+        .all(|r| r.status == OutboxStatus::Sent && r.attempts == 1 && r.last_error.is_none()));
+    let mut copies: HashMap<String, usize> = HashMap::new();
+    for message in smtp.received() {
+        *copies
+            .entry(message.header("Message-ID").expect("id"))
+            .or_default() += 1;
+    }
+    assert_eq!(copies.len(), 3, "{copies:?}");
+    assert!(copies.values().all(|n| *n == 1), "{copies:?}");
+    assert_eq!(smtp.sessions(), 3);
 }

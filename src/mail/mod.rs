@@ -2,6 +2,7 @@
 //! transport. Callers only ever enqueue, inside their own transaction, through [`Mailer`].
 
 pub mod outbox;
+pub mod smtp;
 pub mod templates;
 pub mod transport;
 pub mod worker;

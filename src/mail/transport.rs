@@ -10,8 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lettre::message::{header, Mailbox, MultiPart, SinglePart};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::Message;
 
+use super::smtp::SmtpClient;
 use crate::config::{Secret, Settings};
 use crate::openpgp::{mime, ListKey, UsableKey};
 
@@ -88,10 +89,9 @@ pub struct CapturedMail {
 #[derive(Clone)]
 pub enum Transport {
     /// `deadline` bounds one message's whole exchange: connecting, the greeting, every reply
-    /// and the data. lettre's own timeout covers only the connection, so a server that greets
-    /// and then goes silent would otherwise hold a worker until it hangs up.
+    /// and the data, so a server that greets and then goes silent holds a worker no longer.
     Smtp {
-        smtp: AsyncSmtpTransport<Tokio1Executor>,
+        client: Arc<SmtpClient>,
         deadline: Duration,
     },
     Files(PathBuf),
@@ -115,10 +115,9 @@ impl Transport {
     /// `smtp://…?tls=required` upgrades with STARTTLS, plain `smtp://` sends in the clear (only
     /// for a relay on the same host or network).
     pub fn smtp(url: &Secret, timeout: Duration) -> Result<Self, TransportError> {
-        let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
-            .map_err(|e| TransportError(e.to_string()))?;
+        let client = SmtpClient::from_url(url.expose()).map_err(TransportError)?;
         Ok(Self::Smtp {
-            smtp: builder.timeout(Some(timeout)).build(),
+            client: Arc::new(client),
             deadline: timeout,
         })
     }
@@ -150,11 +149,12 @@ impl Transport {
         .await
         .map_err(|e| SendError::Transient(format!("building the message stopped: {e}")))??;
         match self {
-            Self::Smtp { smtp, deadline } => {
+            Self::Smtp { client, deadline } => {
                 // Past the deadline the exchange is dropped (and its connection closed) and
                 // the message is tried again later: the server never said it took it.
-                match tokio::time::timeout(*deadline, smtp.send(message)).await {
-                    Ok(sent) => sent.map(|_| ()).map_err(classify_smtp),
+                let (to, bytes) = (message.envelope().clone(), message.formatted());
+                match tokio::time::timeout(*deadline, client.send(&to, &bytes)).await {
+                    Ok(sent) => sent,
                     Err(_) => Err(SendError::Unreachable(format!(
                         "the SMTP server did not finish the exchange within {}s",
                         deadline.as_secs_f64()
@@ -184,19 +184,6 @@ impl Transport {
                 Ok(())
             }
         }
-    }
-}
-
-fn classify_smtp(error: lettre::transport::smtp::Error) -> SendError {
-    let reason = error.to_string();
-    if error.is_permanent() {
-        SendError::Permanent(reason)
-    } else if error.is_transient() {
-        // The server answered, with a 4xx for this message.
-        SendError::Transient(reason)
-    } else {
-        // No answer to speak of: the connection, TLS or the network.
-        SendError::Unreachable(reason)
     }
 }
 

@@ -114,6 +114,10 @@ struct Behaviour {
     silence: Option<Silence>,
     /// How many sessions went silent so far.
     stalled: usize,
+    /// How many connections were accepted so far.
+    sessions: usize,
+    /// Hang up, without a word, after each message taken.
+    hang_up_after_each: bool,
 }
 
 /// Where a stalled server stops answering. A silent session keeps its connection open,
@@ -204,6 +208,17 @@ impl SmtpServer {
         self.state.lock().expect("state").stalled
     }
 
+    /// How many connections the server has accepted.
+    pub fn sessions(&self) -> usize {
+        self.state.lock().expect("state").sessions
+    }
+
+    /// Makes the server close each connection, without a word, once it has taken a message:
+    /// a client that keeps connections open finds this one closed when it comes back.
+    pub fn hang_up_after_each_message(&self, on: bool) {
+        self.state.lock().expect("state").hang_up_after_each = on;
+    }
+
     /// Makes new sessions go silent at `at`, or answer normally again with `None`.
     pub fn go_silent(&self, at: Option<Silence>) {
         self.state.lock().expect("state").silence = at;
@@ -239,7 +254,11 @@ async fn session(stream: TcpStream, state: Arc<Mutex<Behaviour>>) {
             }
         };
     }
-    let silence = state.lock().expect("state").silence;
+    let silence = {
+        let mut state = state.lock().expect("state");
+        state.sessions += 1;
+        state.silence
+    };
     if silence == Some(Silence::Greeting) {
         state.lock().expect("state").stalled += 1;
         // Wait, saying nothing, until the client hangs up.
@@ -331,6 +350,9 @@ async fn session(stream: TcpStream, state: Arc<Mutex<Behaviour>>) {
             match answer {
                 Some(reply) => reply!(reply),
                 None => reply!("250 2.0.0 queued"),
+            }
+            if state.lock().expect("state").hang_up_after_each {
+                return;
             }
         } else if upper == "RSET" {
             mail_from.clear();
