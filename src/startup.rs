@@ -435,7 +435,9 @@ pub fn access_for(method: &actix_web::http::Method, path: &str) -> Option<Access
 /// held, an upstream's embargoed patch is never attached, embargoed mail is encrypted to a
 /// usable key or not sent).
 pub fn send_guard(ctx: Context) -> SendGuard {
-    Arc::new(move |conn, row, now| crate::releases::distribution::before_send(conn, &ctx, row, now))
+    Arc::new(move |conn, rows, now| {
+        crate::releases::distribution::before_send(conn, &ctx, rows, now)
+    })
 }
 
 /// HEAD is answered by the GET route of the same path, as HTTP asks: uptime checkers and link

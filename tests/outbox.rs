@@ -205,9 +205,11 @@ async fn a_row_whose_worker_died_is_sent_after_its_lease_expires(backend: Backen
     // The dead worker cannot renew a lease it lost, nor overwrite the outcome when it wakes up.
     let now = app.clock.now_naive();
     let renewed = app
-        .with_db(move |conn| outbox::renew(conn, id, "dead-worker", Duration::from_secs(60), now))
+        .with_db(move |conn| {
+            outbox::renew(conn, &[id], "dead-worker", Duration::from_secs(60), now)
+        })
         .await;
-    assert!(!renewed);
+    assert!(renewed.is_empty());
     let recorded = app
         .with_db(move |conn| outbox::mark_failed(conn, ids[0], "dead-worker", "late", now))
         .await;

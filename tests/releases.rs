@@ -40,6 +40,7 @@ on_both_backends!(
     an_unknown_upstream_is_a_field_error,
     a_zero_days_notice_is_checked_by_the_workflow,
     the_set_origin_form_shows_the_current_origin_and_keeps_a_refused_choice,
+    a_list_of_many_chunks_is_mailed_once_per_member,
 );
 
 pub(crate) const PROJECT_PATCH: &str =
@@ -2236,4 +2237,102 @@ async fn the_set_origin_form_shows_the_current_origin_and_keeps_a_refused_choice
     );
     assert!(origin_select(article, flagged).contains("<option value=\"project\" selected>"));
     assert_eq!(patch_of(&s, id, flagged).await.upstream_id, Some(s.envoy));
+}
+
+/// A list longer than the chunks the mailing is queued in: every eligible member gets one
+/// message, the suspended ones none, a second tick adds nothing, and the disclosure is recorded
+/// once with the whole count.
+async fn a_list_of_many_chunks_is_mailed_once_per_member(backend: Backend) {
+    use edl::db::schema::{audit_log, members, outbox};
+    // Signed only: the members here have no keys, and this is about the count.
+    let Some(s) = setup_with(backend, &[("EDL_ENCRYPTION", "off")]).await else {
+        return;
+    };
+    const ACTIVE: usize = 1_234;
+    s.app
+        .with_db(|c| {
+            edl::db::write_transaction(c, |c| {
+                let now = edl::db::now();
+                for i in 0..ACTIVE + 10 {
+                    let domain = edl::domain::OrgDomain::parse(&format!("org{i}.example"))
+                        .expect("a domain");
+                    let alias = edl::domain::SecurityAlias::parse(&format!("security@{domain}"))
+                        .expect("an alias");
+                    let status = if i < ACTIVE {
+                        edl::domain::MemberStatus::Active
+                    } else {
+                        edl::domain::MemberStatus::Suspended
+                    };
+                    diesel::insert_into(members::table)
+                        .values((
+                            members::org_name.eq(format!("Org {i}")),
+                            members::org_domain.eq(&domain),
+                            members::security_alias.eq(&alias),
+                            members::policy_version.eq(1),
+                            members::status.eq(status),
+                            members::joined_at.eq(now),
+                            members::last_reviewed_at.eq(now),
+                            members::next_review_due.eq(now + chrono::Duration::days(365)),
+                            members::created_at.eq(now),
+                            members::updated_at.eq(now),
+                        ))
+                        .execute(c)?;
+                }
+                Ok::<_, edl::db::DbError>(())
+            })
+        })
+        .await;
+    let now = Utc::now();
+    let id = planned(&s, now).await;
+    add_patch(&s, id, "0001-normalize-paths.patch", PROJECT_PATCH, None)
+        .await
+        .expect("project patch");
+    approve(&s, id, &s.approver).await.expect("approved");
+    let disclosure = utc(find(&s, id).await.disclosure_at.expect("a disclosure time"));
+
+    let at = disclosure + chrono::Duration::minutes(1);
+    assert_eq!(distribute(&s, at).await.mailed, ACTIVE);
+    assert_eq!(
+        distribute(&s, at + chrono::Duration::minutes(1))
+            .await
+            .mailed,
+        0
+    );
+
+    let (rows, members_mailed, attachments): (i64, i64, i64) = s
+        .app
+        .with_db(move |c| {
+            let rows: i64 = outbox::table
+                .filter(outbox::release_id.eq(id))
+                .filter(outbox::template.eq(distribution::EMBARGOED))
+                .count()
+                .get_result(c)?;
+            let members_mailed = outbox::table
+                .filter(outbox::release_id.eq(id))
+                .filter(outbox::template.eq(distribution::EMBARGOED))
+                .select(outbox::member_id)
+                .load::<Option<i64>>(c)?
+                .into_iter()
+                .collect::<std::collections::HashSet<_>>()
+                .len() as i64;
+            let attachments: i64 = edl::db::schema::outbox_attachments::table
+                .inner_join(outbox::table)
+                .filter(outbox::release_id.eq(id))
+                .count()
+                .get_result(c)?;
+            Ok((rows, members_mailed, attachments))
+        })
+        .await;
+    assert_eq!((rows, members_mailed, attachments), (1_234, 1_234, 1_234));
+    let disclosed: Vec<String> = s
+        .app
+        .with_db(move |c| {
+            Ok(audit_log::table
+                .filter(audit_log::action.eq("release.disclosed"))
+                .select(audit_log::details)
+                .load(c)?)
+        })
+        .await;
+    assert_eq!(disclosed.len(), 1, "{disclosed:?}");
+    assert!(disclosed[0].contains("\"members\":1234"), "{disclosed:?}");
 }

@@ -217,8 +217,6 @@ diesel::table! {
         template -> Text,
         recipient -> Text,
         subject -> Text,
-        body_text -> Text,
-        body_html -> Text,
         dedupe_key -> Nullable<Text>,
         status -> Text,
         attempts -> Integer,
@@ -263,6 +261,14 @@ diesel::table! {
         created_at -> Timestamp,
         expires_at -> Timestamp,
         confirmed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    outbox_bodies (outbox_id) {
+        outbox_id -> BigInt,
+        body_text -> Text,
+        body_html -> Text,
     }
 }
 
@@ -412,6 +418,7 @@ diesel::joinable!(outbox -> members (member_id));
 diesel::joinable!(release_receipts -> releases (release_id));
 diesel::joinable!(release_receipts -> members (member_id));
 diesel::joinable!(outbox_attachments -> outbox (outbox_id));
+diesel::joinable!(outbox_bodies -> outbox (outbox_id));
 diesel::joinable!(outbox_attachments -> patches (patch_id));
 diesel::joinable!(release_revisions -> releases (release_id));
 diesel::joinable!(release_changes -> accounts (changed_by));
@@ -445,6 +452,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_throttle,
     release_receipts,
     outbox_attachments,
+    outbox_bodies,
     release_revisions,
     release_changes,
     upstream_files,

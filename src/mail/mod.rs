@@ -146,6 +146,37 @@ impl Mailer {
         Ok(outbox::enqueue(conn, &mail, &self.id_domain)?)
     }
 
+    /// Renders one member's copy of a release mail, to be queued with [`Mailer::enqueue_many`]:
+    /// rendering happens outside the transaction that queues it.
+    pub fn render_for_member(
+        &self,
+        template: &str,
+        recipient: &str,
+        context: impl Serialize,
+        release: ReleaseMail,
+    ) -> Result<NewMail, TemplateError> {
+        Ok(NewMail {
+            template: template.to_owned(),
+            recipient: recipient.to_owned(),
+            rendered: self.templates.render(template, context)?,
+            dedupe_key: Some(release.dedupe_key),
+            release_id: Some(release.release_id),
+            member_id: Some(release.member_id),
+            revision: Some(release.revision),
+            attachments: release.attachments,
+        })
+    }
+
+    /// Adds rendered mails to the outbox on `conn`, inside the caller's transaction, skipping
+    /// those whose dedupe key is already there. Returns how many were added.
+    pub fn enqueue_many(
+        &self,
+        conn: &mut DbConnection,
+        mails: &[NewMail],
+    ) -> Result<usize, MailError> {
+        Ok(outbox::enqueue_many(conn, mails, &self.id_domain)?)
+    }
+
     /// Call after committing a transaction that enqueued mail.
     pub fn wake_workers(&self) {
         self.wake.notify_waiters();

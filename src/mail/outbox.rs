@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use rand::Rng;
 use serde::Serialize;
 
-use crate::db::schema::{outbox, outbox_attachments};
+use crate::db::schema::{outbox, outbox_attachments, outbox_bodies};
 use crate::db::search::{self, lower};
 use crate::db::{DbConnection, DbError};
 use crate::domain::OutboxStatus;
@@ -24,7 +24,10 @@ pub struct OutboxRow {
     pub template: String,
     pub recipient: String,
     pub subject: String,
+    /// The bodies are rows of their own (`outbox_bodies`), read with the row.
+    #[diesel(select_expression = outbox_bodies::body_text)]
     pub body_text: String,
+    #[diesel(select_expression = outbox_bodies::body_html)]
     pub body_html: String,
     pub dedupe_key: Option<String>,
     pub status: OutboxStatus,
@@ -70,8 +73,6 @@ struct InsertRow<'a> {
     template: &'a str,
     recipient: &'a str,
     subject: &'a str,
-    body_text: &'a str,
-    body_html: &'a str,
     dedupe_key: Option<&'a str>,
     status: OutboxStatus,
     attempts: i32,
@@ -113,8 +114,6 @@ pub fn enqueue(
         template: &mail.template,
         recipient: &mail.recipient,
         subject: &mail.rendered.subject,
-        body_text: &mail.rendered.text,
-        body_html: &mail.rendered.html,
         dedupe_key: mail.dedupe_key.as_deref(),
         status: Queued,
         attempts: 0,
@@ -132,6 +131,7 @@ pub fn enqueue(
             .values(&row)
             .returning(outbox::id)
             .get_result(conn)?;
+        insert_body(conn, id, &mail.rendered)?;
         for patch in &mail.attachments {
             diesel::insert_into(outbox_attachments::table)
                 .values((
@@ -150,6 +150,98 @@ pub fn enqueue(
         )) if mail.dedupe_key.is_some() => Ok(None),
         Err(e) => Err(e.into()),
     }
+}
+
+fn insert_body(
+    conn: &mut DbConnection,
+    outbox_id: i64,
+    rendered: &RenderedMail,
+) -> Result<(), diesel::result::Error> {
+    diesel::insert_into(outbox_bodies::table)
+        .values((
+            outbox_bodies::outbox_id.eq(outbox_id),
+            outbox_bodies::body_text.eq(&rendered.text),
+            outbox_bodies::body_html.eq(&rendered.html),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Adds mails to the outbox inside the caller's transaction, which must keep another writer
+/// from adding the same dedupe keys meanwhile (a lock on what the mails are about): one read of
+/// the keys already present, one insert per new row, and one insert for all their attachment
+/// rows. Returns how many rows were added.
+pub fn enqueue_many(
+    conn: &mut DbConnection,
+    mails: &[NewMail],
+    id_domain: &str,
+) -> Result<usize, DbError> {
+    let keys: Vec<&str> = mails
+        .iter()
+        .filter_map(|m| m.dedupe_key.as_deref())
+        .collect();
+    let present: std::collections::HashSet<String> = if keys.is_empty() {
+        Default::default()
+    } else {
+        outbox::table
+            .filter(outbox::dedupe_key.eq_any(&keys))
+            .select(outbox::dedupe_key.assume_not_null())
+            .load::<String>(conn)?
+            .into_iter()
+            .collect()
+    };
+    let now = crate::db::now();
+    let mut attachments: Vec<(i64, i64)> = Vec::new();
+    let mut added = 0;
+    for mail in mails {
+        if mail
+            .dedupe_key
+            .as_ref()
+            .is_some_and(|key| present.contains(key))
+        {
+            continue;
+        }
+        let message_id = new_message_id(id_domain);
+        let id: i64 = diesel::insert_into(outbox::table)
+            .values(&InsertRow {
+                template: &mail.template,
+                recipient: &mail.recipient,
+                subject: &mail.rendered.subject,
+                dedupe_key: mail.dedupe_key.as_deref(),
+                status: Queued,
+                attempts: 0,
+                next_attempt_at: now,
+                message_id: &message_id,
+                created_at: now,
+                updated_at: now,
+                release_id: mail.release_id,
+                member_id: mail.member_id,
+                revision: mail.revision,
+            })
+            .returning(outbox::id)
+            .get_result(conn)?;
+        insert_body(conn, id, &mail.rendered)?;
+        attachments.extend(mail.attachments.iter().map(|patch| (id, *patch)));
+        added += 1;
+    }
+    for rows in attachments.chunks(500) {
+        let values: Vec<_> = rows
+            .iter()
+            .map(|(outbox_id, patch_id)| {
+                (
+                    outbox_attachments::outbox_id.eq(*outbox_id),
+                    outbox_attachments::patch_id.eq(*patch_id),
+                )
+            })
+            .collect();
+        // One statement for the chunk; the enum connection cannot say that to both backends.
+        let insert = diesel::insert_into(outbox_attachments::table).values(&values);
+        match conn {
+            DbConnection::Postgresql(pg) => insert.execute(pg)?,
+            DbConnection::Sqlite(sq) => insert.execute(sq)?,
+        };
+    }
+    Ok(added)
 }
 
 /// Claims up to `batch` due rows for `worker` until `now + lease`, and returns them. Due means
@@ -243,6 +335,7 @@ pub fn claim(
         return Ok(Vec::new());
     }
     let rows = outbox::table
+        .inner_join(outbox_bodies::table)
         .filter(outbox::id.eq_any(&claimed))
         .order(outbox::id)
         .select(OutboxRow::as_select())
@@ -260,24 +353,29 @@ macro_rules! held {
     };
 }
 
-/// Extends the lease on a row just before it is sent, so a long batch behind a slow server
-/// never outlives its lease. Returns false when the row is no longer this worker's.
+/// Extends the lease on rows of a batch still to be sent, so a long batch behind a slow
+/// server never outlives its lease. Returns the ids that are still this worker's.
 pub fn renew(
     conn: &mut DbConnection,
-    id: i64,
+    ids: &[i64],
     worker: &str,
     lease: Duration,
     now: NaiveDateTime,
-) -> Result<bool, DbError> {
+) -> Result<Vec<i64>, DbError> {
     let lease_until =
         now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(5));
-    let n = diesel::update(held!(id, worker))
-        .set((
-            outbox::lease_until.eq(Some(lease_until)),
-            outbox::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok(n == 1)
+    Ok(diesel::update(
+        outbox::table
+            .filter(outbox::id.eq_any(ids))
+            .filter(outbox::leased_by.eq(worker))
+            .filter(outbox::status.eq(Sending)),
+    )
+    .set((
+        outbox::lease_until.eq(Some(lease_until)),
+        outbox::updated_at.eq(now),
+    ))
+    .returning(outbox::id)
+    .get_results(conn)?)
 }
 
 /// Claims one given row if it is due: for sending a single message at once (`edl mail test`).
@@ -309,6 +407,7 @@ pub fn claim_one(
     }
     Ok(Some(
         outbox::table
+            .inner_join(outbox_bodies::table)
             .filter(outbox::id.eq(id))
             .select(OutboxRow::as_select())
             .first(conn)?,
@@ -474,6 +573,7 @@ pub fn attachment_ids(conn: &mut DbConnection, id: i64) -> Result<Vec<i64>, DbEr
 /// Rows not yet in a final state (queued or being sent), oldest first: work left undone.
 pub fn unfinished(conn: &mut DbConnection) -> Result<Vec<OutboxRow>, DbError> {
     Ok(outbox::table
+        .inner_join(outbox_bodies::table)
         .filter(outbox::status.eq_any([Queued, Sending]))
         .order(outbox::id)
         .select(OutboxRow::as_select())
@@ -483,6 +583,7 @@ pub fn unfinished(conn: &mut DbConnection) -> Result<Vec<OutboxRow>, DbError> {
 /// One row by id.
 pub fn find(conn: &mut DbConnection, id: i64) -> Result<Option<OutboxRow>, DbError> {
     Ok(outbox::table
+        .inner_join(outbox_bodies::table)
         .filter(outbox::id.eq(id))
         .select(OutboxRow::as_select())
         .first(conn)
@@ -492,6 +593,7 @@ pub fn find(conn: &mut DbConnection, id: i64) -> Result<Option<OutboxRow>, DbErr
 /// All rows, newest first: for operators and tests.
 pub fn recent(conn: &mut DbConnection, limit: i64) -> Result<Vec<OutboxRow>, DbError> {
     Ok(outbox::table
+        .inner_join(outbox_bodies::table)
         .order(outbox::id.desc())
         .limit(limit)
         .select(OutboxRow::as_select())

@@ -138,16 +138,18 @@ impl Transport {
     pub async fn send(
         &self,
         from: &Mailbox,
-        envelope: &Envelope,
+        envelope: Envelope,
         signer: &Arc<ListKey>,
     ) -> Result<(), SendError> {
         // Signing and encrypting are CPU work: off the async threads that serve pages.
-        let (from_owned, envelope_owned, signer) = (from.clone(), envelope.clone(), signer.clone());
-        let message = tokio::task::spawn_blocking(move || {
-            build_message(&from_owned, &envelope_owned, &signer)
+        let (from_owned, signer) = (from.clone(), signer.clone());
+        let (message, envelope) = tokio::task::spawn_blocking(move || {
+            let message = build_message(&from_owned, &envelope, &signer);
+            (message, envelope)
         })
         .await
-        .map_err(|e| SendError::Transient(format!("building the message stopped: {e}")))??;
+        .map_err(|e| SendError::Transient(format!("building the message stopped: {e}")))?;
+        let message = message?;
         match self {
             Self::Smtp { client, deadline } => {
                 // Past the deadline the exchange is dropped (and its connection closed) and
@@ -507,7 +509,7 @@ mod tests {
         transport
             .send(
                 &from(),
-                &envelope("security@vendor.example"),
+                envelope("security@vendor.example"),
                 &Arc::new(list_key()),
             )
             .await

@@ -32,12 +32,22 @@ pub enum Verdict {
     Hold(String),
     /// Never send it: something in it must not leave (the reason is shown as a failure).
     Refuse(String),
+    /// The check could not run (the database): try again shortly.
+    Unchecked,
 }
 
-/// The last check before a message leaves, run on a database connection at `now`.
+/// The last check before messages leave, run on a database connection at `now` for a batch of
+/// rows at once: one verdict per row, in order.
 pub type SendGuard = Arc<
-    dyn Fn(&mut DbConnection, &OutboxRow, NaiveDateTime) -> Result<Verdict, DbError> + Send + Sync,
+    dyn Fn(&mut DbConnection, &[OutboxRow], NaiveDateTime) -> Result<Vec<Verdict>, DbError>
+        + Send
+        + Sync,
 >;
+
+/// How old the last check of a batch may be when one of its messages leaves: older, and the
+/// rest of the batch is checked again first, so a cancelled release, a removed member or a
+/// revoked key stops its mail within this time even behind a slow server.
+const CHECK_FRESH_FOR: Duration = Duration::from_secs(1);
 
 /// What every worker of a process shares.
 #[derive(Clone)]
@@ -169,40 +179,79 @@ impl Worker {
             // The mail server is away: nothing is claimed until the shared pause ends.
             return Ok(Pass::default());
         }
-        let rows = db::run(&self.pool, move |conn| {
-            outbox::claim(conn, &name, batch, lease, now)
-        })
-        .await?;
+        let rows = Arc::new(
+            db::run(&self.pool, move |conn| {
+                outbox::claim(conn, &name, batch, lease, now)
+            })
+            .await?,
+        );
         let mut pass = Pass {
             claimed: rows.len(),
             ..Pass::default()
         };
-        for (i, row) in rows.iter().enumerate() {
+        let mut leased_at = std::time::Instant::now();
+        // The last check: when it ran, the row it started at, a verdict per row from there.
+        let mut checked: Option<(std::time::Instant, usize, Vec<Verdict>)> = None;
+        // Rows another worker took over (their lease ran out): not ours to send.
+        let mut lost: std::collections::HashSet<i64> = std::collections::HashSet::new();
+        for i in 0..rows.len() {
+            let row = &rows[i];
             let paused = self.pause.until(self.clock.now_naive()).is_some();
             if paused || shutdown.is_some_and(|s| *s.borrow()) {
                 // Hand the rest back untried (their attempts uncounted): on shutdown for
                 // another worker, while paused for after the pause.
-                let rest: Vec<i64> = rows[i..].iter().map(|r| r.id).collect();
+                let rest: Vec<i64> = rows[i..]
+                    .iter()
+                    .map(|r| r.id)
+                    .filter(|id| !lost.contains(id))
+                    .collect();
                 let name = self.name.clone();
                 pass.released +=
                     db::run(&self.pool, move |conn| outbox::release(conn, &rest, &name)).await?;
                 break;
             }
-            let (name, id, lease, now) = (
-                self.name.clone(),
-                row.id,
-                self.settings.lease,
-                self.clock.now_naive(),
-            );
-            let still_ours = db::run(&self.pool, move |conn| {
-                outbox::renew(conn, id, &name, lease, now)
-            })
-            .await?;
-            if !still_ours {
-                tracing::warn!(outbox_id = row.id, worker = %self.name, "Outbox row was taken over by another worker before it was sent; skipping it.");
+            if leased_at.elapsed() > self.settings.lease / 2 {
+                // Half the lease is gone: extend it for the rest of the batch at once, so a
+                // long batch behind a slow server never outlives it.
+                let rest: Vec<i64> = rows[i..]
+                    .iter()
+                    .map(|r| r.id)
+                    .filter(|id| !lost.contains(id))
+                    .collect();
+                let (name, lease, now) = (
+                    self.name.clone(),
+                    self.settings.lease,
+                    self.clock.now_naive(),
+                );
+                let asked = rest.clone();
+                let ours = db::run(&self.pool, move |conn| {
+                    outbox::renew(conn, &asked, &name, lease, now)
+                })
+                .await?;
+                leased_at = std::time::Instant::now();
+                let taken: Vec<i64> = rest.into_iter().filter(|id| !ours.contains(id)).collect();
+                if !taken.is_empty() {
+                    tracing::warn!(worker = %self.name, lost = taken.len(), "Outbox rows were taken over by another worker before they were sent; skipping them.");
+                    lost.extend(taken);
+                }
+            }
+            if lost.contains(&row.id) {
                 continue;
             }
-            match self.deliver(row).await {
+            let fresh = checked
+                .as_ref()
+                .is_some_and(|(at, _, _)| at.elapsed() <= CHECK_FRESH_FOR);
+            if !fresh {
+                let verdicts = self.check(rows.clone(), i).await;
+                checked = Some((std::time::Instant::now(), i, verdicts));
+            }
+            let verdict = checked
+                .as_mut()
+                .and_then(|(_, start, verdicts)| verdicts.get_mut(i - *start))
+                .map_or(Verdict::Unchecked, |v| {
+                    std::mem::replace(v, Verdict::Unchecked)
+                });
+            match self.deliver(row, verdict).await {
                 Outcome::Sent => pass.sent += 1,
                 Outcome::Retry => pass.retried += 1,
                 Outcome::Failed => pass.failed += 1,
@@ -225,12 +274,19 @@ impl Worker {
         })
         .await?;
         match row {
-            Some(row) => Ok(Some(self.deliver(&row).await)),
+            Some(row) => {
+                let verdict = self
+                    .check(Arc::new(vec![row.clone()]), 0)
+                    .await
+                    .pop()
+                    .unwrap_or(Verdict::Unchecked);
+                Ok(Some(self.deliver(&row, verdict).await))
+            }
             None => Ok(None),
         }
     }
 
-    async fn deliver(&self, row: &OutboxRow) -> Outcome {
+    async fn deliver(&self, row: &OutboxRow, verdict: Verdict) -> Outcome {
         let attempts = u32::try_from(row.attempts).unwrap_or(u32::MAX);
         let recipient = mask_address(&row.recipient);
         if attempts > self.settings.max_attempts {
@@ -240,22 +296,22 @@ impl Worker {
             tracing::error!(outbox_id = row.id, %recipient, reason = %mask_addresses(&reason), "Mail marked failed.");
             return Outcome::Failed;
         }
-        let (attachments, seal) = match self.check(row).await {
-            Ok(Verdict::Send { attachments, seal }) => (attachments, seal),
-            Ok(Verdict::Hold(reason)) => {
+        let (attachments, seal) = match verdict {
+            Verdict::Send { attachments, seal } => (attachments, seal),
+            Verdict::Hold(reason) => {
                 self.record(row.id, Record::Held(reason.clone())).await;
                 tracing::info!(outbox_id = row.id, %recipient, reason = %mask_addresses(&reason), "Mail held back.");
                 return Outcome::Held;
             }
-            Ok(Verdict::Refuse(reason)) => {
+            Verdict::Refuse(reason) => {
                 self.record(row.id, Record::Failed(reason.clone())).await;
                 tracing::error!(outbox_id = row.id, %recipient, reason = %mask_addresses(&reason), "Mail refused.");
                 return Outcome::Failed;
             }
-            Err(error) => {
+            Verdict::Unchecked => {
                 let next = self.clock.now_naive() + chrono::Duration::seconds(30);
-                self.record(row.id, Record::Retry(error.to_string(), next))
-                    .await;
+                let reason = "the check before sending could not run".to_owned();
+                self.record(row.id, Record::Retry(reason, next)).await;
                 return Outcome::Retry;
             }
         };
@@ -271,7 +327,7 @@ impl Worker {
         let encrypted = envelope.seal.is_encrypted();
         match self
             .transport
-            .send(&self.from, &envelope, &self.signer)
+            .send(&self.from, envelope, &self.signer)
             .await
         {
             Ok(()) => {
@@ -311,10 +367,19 @@ impl Worker {
         }
     }
 
-    /// Asks the guard whether the message may leave, and with which attachments.
-    async fn check(&self, row: &OutboxRow) -> Result<Verdict, DbError> {
-        let (guard, row, now) = (self.guard.clone(), row.clone(), self.clock.now_naive());
-        db::run(&self.pool, move |conn| guard(conn, &row, now)).await
+    /// Asks the guard whether the rows from `from` on may leave, and with which attachments: one
+    /// verdict per row, `Unchecked` for all when the check itself could not run.
+    async fn check(&self, rows: Arc<Vec<OutboxRow>>, from: usize) -> Vec<Verdict> {
+        let (guard, now) = (self.guard.clone(), self.clock.now_naive());
+        let count = rows.len().saturating_sub(from);
+        match db::run(&self.pool, move |conn| guard(conn, &rows[from..], now)).await {
+            Ok(verdicts) if verdicts.len() == count => verdicts,
+            Ok(_) => vec![Verdict::Unchecked; count],
+            Err(error) => {
+                tracing::warn!(worker = %self.name, %error, "The check before sending could not run; the batch is retried shortly.");
+                vec![Verdict::Unchecked; count]
+            }
+        }
     }
 
     /// Writes an outcome, trying again until the row's lease would end: after a send, losing

@@ -1,7 +1,7 @@
 //! Distribution: the scheduler's tick mails the approved revision of each release to eligible
 //! members at the early-disclosure time, announces it and publishes it on time, and alerts
 //! release managers about embargoed mail that failed for good. The mail worker asks
-//! [`before_send`] just before each message leaves.
+//! [`before_send`] about its messages just before they leave.
 //!
 //! Embargoed mail is encrypted to each member's key ([`member_seal`]), checked when the mail
 //! is queued and again when it is sent. Under `EDL_ENCRYPTION=required` (the default) a member
@@ -108,51 +108,51 @@ pub fn distribute(
     let due = pending_ids(conn)?;
     tick.alerts = db::write_transaction(conn, |conn| alert_failures(conn, ctx))?;
     for id in due {
-        // Each release in its own transaction, its state read again under a lock: a cancel
-        // or a change committed since the list was read is seen, and two processes ticking
-        // at once do not both act. One release's failure does not stop the others.
-        let result = db::write_transaction(conn, |conn| {
-            db::lock_for_transaction(conn, &subject(id))?;
-            let Some(release) = find(conn, id)? else {
-                return Ok(());
-            };
-            if !release.approved_current() || release.published_at.is_some() {
-                return Ok(());
-            }
-            if now_naive < release.release_at
-                && release.disclosure_at.is_some_and(|d| d <= now_naive)
-            {
-                tick.mailed += mail_members(conn, ctx, &release, now)?;
-            }
-            let announce_due = release.announce_at.is_some_and(|a| a <= now_naive)
-                || release.release_at <= now_naive;
-            if announce_due && release.announced_at.is_none() {
-                diesel::update(releases::table.filter(releases::id.eq(release.id)))
-                    .set(releases::announced_at.eq(Some(now_naive)))
-                    .execute(conn)?;
-                audit::record(
-                    conn,
-                    "edl",
-                    "release.announced",
-                    &subject(release.id),
-                    json!({}),
-                )?;
-                tick.announced += 1;
-            }
-            if release.release_at <= now_naive {
-                diesel::update(releases::table.filter(releases::id.eq(release.id)))
-                    .set(releases::published_at.eq(Some(now_naive)))
-                    .execute(conn)?;
-                audit::record(
-                    conn,
-                    "edl",
-                    "release.published",
-                    &subject(release.id),
-                    json!({ "revision": release.revision }),
-                )?;
-                tick.published += 1;
-            }
-            Ok::<_, ReleaseError>(())
+        // The mailing goes first, in chunks of its own (see `mail_members`); then announcing
+        // and publishing, in one transaction with the release's state read again under a
+        // lock: a cancel or a change committed since the list was read is seen, and two
+        // processes ticking at once do not both act. One release's failure does not stop the
+        // others.
+        let result = mail_members(conn, ctx, id, now).and_then(|mailed| {
+            tick.mailed += mailed;
+            db::write_transaction(conn, |conn| {
+                db::lock_for_transaction(conn, &subject(id))?;
+                let Some(release) = find(conn, id)? else {
+                    return Ok(());
+                };
+                if !release.approved_current() || release.published_at.is_some() {
+                    return Ok(());
+                }
+                let announce_due = release.announce_at.is_some_and(|a| a <= now_naive)
+                    || release.release_at <= now_naive;
+                if announce_due && release.announced_at.is_none() {
+                    diesel::update(releases::table.filter(releases::id.eq(release.id)))
+                        .set(releases::announced_at.eq(Some(now_naive)))
+                        .execute(conn)?;
+                    audit::record(
+                        conn,
+                        "edl",
+                        "release.announced",
+                        &subject(release.id),
+                        json!({}),
+                    )?;
+                    tick.announced += 1;
+                }
+                if release.release_at <= now_naive {
+                    diesel::update(releases::table.filter(releases::id.eq(release.id)))
+                        .set(releases::published_at.eq(Some(now_naive)))
+                        .execute(conn)?;
+                    audit::record(
+                        conn,
+                        "edl",
+                        "release.published",
+                        &subject(release.id),
+                        json!({ "revision": release.revision }),
+                    )?;
+                    tick.published += 1;
+                }
+                Ok::<_, ReleaseError>(())
+            })
         });
         if let Err(error) = result {
             tracing::error!(release = id, %error, "Distributing a release failed; the others go on.");
@@ -161,25 +161,39 @@ pub fn distribute(
     Ok(tick)
 }
 
+/// How many members' mail is rendered, then queued in one transaction.
+const MAILING_CHUNK: i64 = 500;
+
+/// Whether the release is still in the state its mailing was prepared for: approved at this
+/// revision, not cancelled, not yet public, and inside its early-disclosure window at `now`.
+fn mailing_due(release: &Release, revision: i32, now: NaiveDateTime) -> bool {
+    release.approved_current()
+        && release.revision == revision
+        && release.published_at.is_none()
+        && now < release.release_at
+        && release.disclosure_at.is_some_and(|d| d <= now)
+}
+
 /// One embargoed mail per eligible member (active, on the current policy version) for the
-/// release's current revision, all in the caller's transaction.
+/// release's current revision, if its early-disclosure window is open at `now`. Members are
+/// read, checked and rendered in chunks outside any transaction, and each chunk is queued in a
+/// short transaction of its own that first reads the release again under its lock, so a
+/// cancel or a new revision stops the rest at once, the workers start on the first chunk while
+/// the next is rendered, and memory does not grow with the list. Dedupe keys make a second run
+/// (or process) queue only what is missing.
 fn mail_members(
     conn: &mut DbConnection,
     ctx: &Context,
-    release: &Release,
+    id: i64,
     now: DateTime<Utc>,
 ) -> Result<usize, ReleaseError> {
-    let eligible: Vec<(i64, String, String, Option<String>)> = members::table
-        .filter(members::status.eq(MemberStatus::Active))
-        .filter(members::policy_version.ge(ctx.policy.version))
-        .order(members::id)
-        .select((
-            members::id,
-            members::security_alias,
-            members::org_name,
-            members::pgp_key,
-        ))
-        .load(conn)?;
+    let now_naive = now.naive_utc();
+    let Some(release) = find(conn, id)? else {
+        return Ok(0);
+    };
+    if !mailing_due(&release, release.revision, now_naive) {
+        return Ok(0);
+    }
     // Members that have this revision's mail need nothing more from this tick. (One held
     // because the member's key stopped working is queued again when a key is stored.)
     let has_revision: std::collections::HashSet<i64> = outbox::table
@@ -190,12 +204,24 @@ fn mail_members(
         .load::<i64>(conn)?
         .into_iter()
         .collect();
-    let eligible: Vec<_> = eligible
-        .into_iter()
-        .filter(|(id, ..)| !has_revision.contains(id))
-        .collect();
-    if eligible.is_empty() {
-        return Ok(0);
+    let eligible = members::table
+        .filter(members::status.eq(MemberStatus::Active))
+        .filter(members::policy_version.ge(ctx.policy.version));
+    let total: i64 = eligible.count().get_result(conn)?;
+    if total <= i64::try_from(has_revision.len()).unwrap_or(i64::MAX) {
+        let missing: i64 = eligible
+            .filter(diesel::dsl::not(diesel::dsl::exists(
+                outbox::table
+                    .filter(outbox::release_id.eq(release.id))
+                    .filter(outbox::template.eq(EMBARGOED))
+                    .filter(outbox::revision.eq(release.revision))
+                    .filter(outbox::member_id.eq(members::id.nullable())),
+            )))
+            .count()
+            .get_result(conn)?;
+        if missing == 0 {
+            return Ok(0);
+        }
     }
     let advisories = advisories_of(conn, release.id)?;
     let all_upstreams = upstream::list(conn)?;
@@ -227,80 +253,153 @@ fn mail_members(
     let mailed_before: std::collections::HashSet<i64> = outbox::table
         .filter(outbox::release_id.eq(release.id))
         .filter(outbox::template.eq(EMBARGOED))
+        .filter(outbox::revision.ne(release.revision))
         .select(outbox::member_id.assume_not_null())
         .load::<i64>(conn)?
         .into_iter()
         .collect();
-    let mut sent = 0;
+    // What every member's copy shares, rendered into each.
+    let shared = json!({
+        "title": release.title,
+        "kind": release.kind,
+        "revision": release.revision,
+        "release_at": when.machine(),
+        // For operators' templates written before `release_at|when`.
+        "release_at_utc": when.utc_text(),
+        "release_at_local": when.local_text(),
+        "timezone": ctx.timezone().name(),
+        "notice": notice_text(notice),
+        "short_notice": short_notice,
+        "release_lines": release.lines(),
+        "advisories": advisories,
+        "members_may_deploy": release.members_may_deploy,
+        "patches": attached,
+        "withheld": withheld,
+        "policy_url": ctx.url("/embargo-policy"),
+        "report_to": ctx.report_to(),
+        "notes": release.notes,
+    });
+    let mut queued = 0;
     let mut withheld_now = 0;
-    for (member_id, alias, org_name, key) in eligible {
-        if let KeySeal::Withhold(why) =
-            member_seal(ctx.settings.encryption, key.as_deref(), &alias, now)
-        {
-            withheld_now += usize::from(withhold_for_key(
-                conn, ctx, release, member_id, &alias, &org_name, &why, now,
-            )?);
+    let mut after = 0i64;
+    loop {
+        let chunk: Vec<(i64, String, String, Option<String>)> = members::table
+            .filter(members::status.eq(MemberStatus::Active))
+            .filter(members::policy_version.ge(ctx.policy.version))
+            .filter(members::id.gt(after))
+            .order(members::id)
+            .limit(MAILING_CHUNK)
+            .select((
+                members::id,
+                members::security_alias,
+                members::org_name,
+                members::pgp_key,
+            ))
+            .load(conn)?;
+        let Some(last) = chunk.last() else { break };
+        after = last.0;
+        // Checked and rendered outside the transaction: keys are read and judged, and the
+        // templates rendered, while other writers go on.
+        let mut mails = Vec::new();
+        let mut no_key = Vec::new();
+        for (member_id, alias, org_name, key) in chunk {
+            if has_revision.contains(&member_id) {
+                continue;
+            }
+            if let KeySeal::Withhold(why) =
+                member_seal(ctx.settings.encryption, key.as_deref(), &alias, now)
+            {
+                no_key.push((member_id, alias, org_name, why));
+                continue;
+            }
+            let mut context = shared.clone();
+            if let Some(fields) = context.as_object_mut() {
+                fields.insert("org_name".into(), json!(org_name));
+                fields.insert("revised".into(), json!(mailed_before.contains(&member_id)));
+                fields.insert(
+                    "ack_url".into(),
+                    json!(ctx.url(&format!(
+                        "/releases/ack/{}",
+                        ctx.links
+                            .receipt_link(release.id, member_id, release.revision)
+                    ))),
+                );
+            }
+            mails.push(
+                ctx.mailer
+                    .render_for_member(
+                        EMBARGOED,
+                        &alias,
+                        context,
+                        crate::mail::ReleaseMail {
+                            dedupe_key: format!(
+                                "release:{}:rev:{}:member:{member_id}",
+                                release.id, release.revision
+                            ),
+                            release_id: release.id,
+                            member_id,
+                            revision: release.revision,
+                            attachments: attach_ids.clone(),
+                        },
+                    )
+                    .map_err(crate::mail::MailError::from)?,
+            );
+        }
+        if mails.is_empty() && no_key.is_empty() {
             continue;
         }
-        let context = json!({
-            "org_name": org_name,
-            "title": release.title,
-            "kind": release.kind,
-            "revision": release.revision,
-            "revised": mailed_before.contains(&member_id),
-            "release_at": when.machine(),
-            // For operators' templates written before `release_at|when`.
-            "release_at_utc": when.utc_text(),
-            "release_at_local": when.local_text(),
-            "timezone": ctx.timezone().name(),
-            "notice": notice_text(notice),
-            "short_notice": short_notice,
-            "release_lines": release.lines(),
-            "advisories": advisories,
-            "members_may_deploy": release.members_may_deploy,
-            "patches": attached,
-            "withheld": withheld,
-            "policy_url": ctx.url("/embargo-policy"),
-            "report_to": ctx.report_to(),
-            "ack_url": ctx.url(&format!("/releases/ack/{}", ctx.links.receipt_link(release.id, member_id, release.revision))),
-            "notes": release.notes,
-        });
-        let queued = ctx.mailer.enqueue_for_member(
-            conn,
-            EMBARGOED,
-            &alias,
-            context,
-            crate::mail::ReleaseMail {
-                dedupe_key: format!(
-                    "release:{}:rev:{}:member:{member_id}",
-                    release.id, release.revision
-                ),
-                release_id: release.id,
-                member_id,
-                revision: release.revision,
-                attachments: attach_ids.clone(),
-            },
-        )?;
-        sent += usize::from(queued.is_some());
-    }
-    if withheld_now > 0 {
-        alert_withheld(conn, ctx, release)?;
-    }
-    if sent > 0 {
-        if release.disclosed_at.is_none() {
-            diesel::update(releases::table.filter(releases::id.eq(release.id)))
-                .set(releases::disclosed_at.eq(Some(now.naive_utc())))
+        let done = db::write_transaction(conn, |conn| {
+            db::lock_for_transaction(conn, &subject(release.id))?;
+            let current = find(conn, release.id)?;
+            if !current.is_some_and(|c| mailing_due(&c, release.revision, now_naive)) {
+                return Ok::<_, ReleaseError>(None);
+            }
+            let mut withheld_here = 0;
+            for (member_id, alias, org_name, why) in &no_key {
+                withheld_here += usize::from(withhold_for_key(
+                    conn, ctx, &release, *member_id, alias, org_name, why, now,
+                )?);
+            }
+            let queued_here = ctx.mailer.enqueue_many(conn, &mails)?;
+            if queued_here > 0 && release.disclosed_at.is_none() {
+                diesel::update(
+                    releases::table
+                        .filter(releases::id.eq(release.id))
+                        .filter(releases::disclosed_at.is_null()),
+                )
+                .set(releases::disclosed_at.eq(Some(now_naive)))
                 .execute(conn)?;
-        }
-        audit::record(
-            conn,
-            "edl",
-            "release.disclosed",
-            &subject(release.id),
-            json!({ "revision": release.revision, "members": sent, "attached": attach_ids.len(), "withheld": withheld.len() }),
-        )?;
+            }
+            Ok(Some((queued_here, withheld_here)))
+        })?;
+        let Some((queued_here, withheld_here)) = done else {
+            // Cancelled, revised or published since the mailing began: the rest waits for
+            // the state it belongs to.
+            break;
+        };
+        queued += queued_here;
+        withheld_now += withheld_here;
+        // The workers start on this chunk while the next one is rendered.
+        ctx.mailer.wake_workers();
     }
-    Ok(sent)
+    if queued > 0 || withheld_now > 0 {
+        db::write_transaction(conn, |conn| {
+            if withheld_now > 0 {
+                alert_withheld(conn, ctx, &release)?;
+            }
+            if queued > 0 {
+                audit::record(
+                    conn,
+                    "edl",
+                    "release.disclosed",
+                    &subject(release.id),
+                    json!({ "revision": release.revision, "members": queued, "attached": attach_ids.len(), "withheld": withheld.len() }),
+                )?;
+            }
+            Ok::<_, ReleaseError>(())
+        })?;
+    }
+    Ok(queued)
 }
 
 /// Tells every release manager about each embargoed message that failed for good, once per
@@ -348,34 +447,26 @@ fn alert_failures(conn: &mut DbConnection, ctx: &Context) -> Result<usize, Relea
 }
 
 /// Why an embargoed message must not leave any more, however long it waited in the queue: its
-/// release was cancelled or is already public, or its member (whose status is given) is no
-/// longer active.
+/// release (whose cancellation and publication times are given, `None` if it is gone) was
+/// cancelled or is already public, or its member (whose status is given) is no longer active.
 fn stale_reason(
-    conn: &mut DbConnection,
-    row: &OutboxRow,
+    release: Option<(Option<NaiveDateTime>, NaiveDateTime)>,
     member: MemberStatus,
     now: NaiveDateTime,
-) -> Result<Option<&'static str>, DbError> {
-    let release: Option<(Option<NaiveDateTime>, NaiveDateTime)> = releases::table
-        .filter(releases::id.eq(row.release_id.unwrap_or_default()))
-        .select((releases::cancelled_at, releases::release_at))
-        .first(conn)
-        .optional()?;
+) -> Option<&'static str> {
     let Some((cancelled_at, release_at)) = release else {
-        return Ok(Some("the release no longer exists"));
+        return Some("the release no longer exists");
     };
     if cancelled_at.is_some() {
-        return Ok(Some("the release was cancelled"));
+        return Some("the release was cancelled");
     }
     if now >= release_at {
-        return Ok(Some(
-            "the release is already public, so embargoed mail is no longer sent",
-        ));
+        return Some("the release is already public, so embargoed mail is no longer sent");
     }
     if member != MemberStatus::Active {
-        return Ok(Some("the member is no longer active"));
+        return Some("the member is no longer active");
     }
-    Ok(None)
+    None
 }
 
 /// One message of a release's delivery ledger: what each member was sent, whether it left
@@ -579,38 +670,72 @@ fn alert_withheld(
     Ok(())
 }
 
-/// Everything checked just before a message leaves: stale embargoed mail is held back; the
-/// upstream rule reads the attachments, refusing any that may not be redistributed; and every
-/// mail to a member about a release (the mailing, a postponement, a cancellation: each names
-/// the release) is encrypted to the member's key as it is now. When encryption is required and
-/// the key no longer works, it is held, the notice is queued and release managers are told; the
-/// next run sends it once the key works. Every mail is signed.
+/// Everything checked just before messages leave, for a worker's batch at once (one read of
+/// its members, releases and patches): stale embargoed mail is held back; the upstream rule
+/// reads the attachments, refusing any that may not be redistributed; and every mail to a
+/// member about a release (the mailing, a postponement, a cancellation: each names the
+/// release) is encrypted to the member's key as it is now. When encryption is required and the
+/// key no longer works, it is held, the notice is queued and release managers are told; the
+/// next run sends it once the key works. Every mail is signed. One verdict per row, in order.
 pub fn before_send(
     conn: &mut DbConnection,
     ctx: &Context,
-    row: &OutboxRow,
+    rows: &[OutboxRow],
     now: NaiveDateTime,
-) -> Result<Verdict, DbError> {
-    let mut seal = Seal::Signed;
-    let about_release = row.release_id.is_some() && row.template != WITHHELD_FOR_KEY;
-    if about_release || row.template == EMBARGOED {
-        let member: Option<(MemberStatus, String, String, Option<String>)> = members::table
-            .filter(members::id.eq(row.member_id.unwrap_or_default()))
-            .select((
+) -> Result<Vec<Verdict>, DbError> {
+    use std::collections::HashMap;
+    let about_member = |row: &OutboxRow| {
+        (row.release_id.is_some() && row.template != WITHHELD_FOR_KEY) || row.template == EMBARGOED
+    };
+    let member_ids: Vec<i64> = rows
+        .iter()
+        .filter(|r| about_member(r))
+        .filter_map(|r| r.member_id)
+        .collect();
+    let members: HashMap<i64, (MemberStatus, String, String, Option<String>)> = members::table
+        .filter(members::id.eq_any(&member_ids))
+        .select((
+            members::id,
+            (
                 members::status,
                 members::security_alias,
                 members::org_name,
                 members::pgp_key,
-            ))
-            .first(conn)
-            .optional()?;
+            ),
+        ))
+        .load::<(i64, (MemberStatus, String, String, Option<String>))>(conn)?
+        .into_iter()
+        .collect();
+    let release_ids: Vec<i64> = rows
+        .iter()
+        .filter(|r| r.template == EMBARGOED)
+        .filter_map(|r| r.release_id)
+        .collect();
+    type ReleaseTimes = (Option<NaiveDateTime>, NaiveDateTime);
+    let releases: HashMap<i64, ReleaseTimes> = releases::table
+        .filter(releases::id.eq_any(&release_ids))
+        .select((releases::id, (releases::cancelled_at, releases::release_at)))
+        .load::<(i64, ReleaseTimes)>(conn)?
+        .into_iter()
+        .collect();
+    let mut verdicts: Vec<Option<Verdict>> = vec![None; rows.len()];
+    let mut seals: Vec<Seal> = vec![Seal::Signed; rows.len()];
+    for (i, row) in rows.iter().enumerate() {
+        if !about_member(row) {
+            continue;
+        }
         // A release's mail always names its member; one that does not is never sent as is.
-        let Some((status, alias, org_name, key)) = member else {
-            return Ok(Verdict::Hold("the member no longer exists".to_owned()));
+        let Some((status, alias, org_name, key)) =
+            row.member_id.and_then(|id| members.get(&id)).cloned()
+        else {
+            verdicts[i] = Some(Verdict::Hold("the member no longer exists".to_owned()));
+            continue;
         };
         if row.template == EMBARGOED {
-            if let Some(reason) = stale_reason(conn, row, status, now)? {
-                return Ok(Verdict::Hold(reason.to_owned()));
+            let release = row.release_id.and_then(|id| releases.get(&id)).copied();
+            if let Some(reason) = stale_reason(release, status, now) {
+                verdicts[i] = Some(Verdict::Hold(reason.to_owned()));
+                continue;
             }
         }
         match member_seal(
@@ -620,7 +745,7 @@ pub fn before_send(
             now.and_utc(),
         ) {
             KeySeal::Encrypt(key) => {
-                seal = Seal::Encrypted {
+                seals[i] = Seal::Encrypted {
                     to: key,
                     outer_subject: ENCRYPTED_SUBJECT.to_owned(),
                 }
@@ -646,14 +771,30 @@ pub fn before_send(
                             .map_err(|e| DbError::Task(e.to_string()))?;
                     }
                 }
-                return Ok(Verdict::Hold(format!("no usable key: {why}")));
+                verdicts[i] = Some(Verdict::Hold(format!("no usable key: {why}")));
             }
         }
     }
-    Ok(match upstream::attachments_for_send(conn, row.id)? {
-        Ok(attachments) => Verdict::Send { attachments, seal },
-        Err(reason) => Verdict::Refuse(reason),
-    })
+    let leaving: Vec<i64> = rows
+        .iter()
+        .zip(&verdicts)
+        .filter(|(_, v)| v.is_none())
+        .map(|(r, _)| r.id)
+        .collect();
+    let mut attachments = upstream::attachments_for_send(conn, &leaving)?;
+    Ok(rows
+        .iter()
+        .zip(verdicts)
+        .zip(seals)
+        .map(|((row, verdict), seal)| {
+            verdict.unwrap_or_else(|| match attachments.remove(&row.id) {
+                Some(Ok(attachments)) => Verdict::Send { attachments, seal },
+                Some(Err(reason)) => Verdict::Refuse(reason),
+                // Every row leaving was read above; one that was not does not leave unchecked.
+                None => Verdict::Refuse("its attachments could not be checked".to_owned()),
+            })
+        })
+        .collect())
 }
 
 #[cfg(test)]

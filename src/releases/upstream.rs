@@ -16,10 +16,11 @@
 //! content.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 use chrono::NaiveDateTime;
+
 use diesel::prelude::*;
 use regex::Regex;
 use serde::Serialize;
@@ -847,13 +848,44 @@ pub fn split_for_mail<'a>(
     (attach, withheld)
 }
 
-/// The last check before a message leaves: the files it attaches, read through its
-/// attachment rows. Refuses (with the reason) if any of them belongs to an upstream whose
-/// fixes may not be redistributed, is flagged and not yet classified by a person, or is the
-/// same change as a withheld upstream's patch, whatever path put the patch in the message.
+/// The last check before messages leave: what each of the outbox rows `outbox_ids` attaches,
+/// read through its attachment rows, whatever path put the patches there. A patch
+/// from an upstream whose fixes may not be redistributed, one flagged and not yet classified by
+/// a person, or one that is the same change as a withheld upstream's patch refuses its
+/// message (with the reason). Rows attaching the same patches share one check.
 pub fn attachments_for_send(
     conn: &mut DbConnection,
-    outbox_id: i64,
+    outbox_ids: &[i64],
+) -> Result<HashMap<i64, Result<Vec<Attachment>, String>>, DbError> {
+    let pairs: Vec<(i64, i64)> = outbox_attachments::table
+        .filter(outbox_attachments::outbox_id.eq_any(outbox_ids))
+        .select((outbox_attachments::outbox_id, outbox_attachments::patch_id))
+        .load(conn)?;
+    let mut sets: HashMap<i64, Vec<i64>> = outbox_ids.iter().map(|id| (*id, Vec::new())).collect();
+    for (outbox_id, patch_id) in pairs {
+        sets.entry(outbox_id).or_default().push(patch_id);
+    }
+    let mut checked: HashMap<Vec<i64>, Result<Vec<Attachment>, String>> = HashMap::new();
+    let mut out = HashMap::with_capacity(sets.len());
+    for (outbox_id, mut patch_ids) in sets {
+        patch_ids.sort_unstable();
+        let files = match checked.get(&patch_ids) {
+            Some(files) => files.clone(),
+            None => {
+                let files = patches_for_send(conn, &patch_ids)?;
+                checked.insert(patch_ids, files.clone());
+                files
+            }
+        };
+        out.insert(outbox_id, files);
+    }
+    Ok(out)
+}
+
+/// The patches `patch_ids` as attachments, or why one of them may not leave.
+fn patches_for_send(
+    conn: &mut DbConnection,
+    patch_ids: &[i64],
 ) -> Result<Result<Vec<Attachment>, String>, DbError> {
     type Row = (
         i64,
@@ -865,9 +897,12 @@ pub fn attachments_for_send(
         Option<String>,
         Option<bool>,
     );
-    let rows: Vec<Row> = outbox_attachments::table
-        .inner_join(patches::table.left_join(upstreams::table))
-        .filter(outbox_attachments::outbox_id.eq(outbox_id))
+    if patch_ids.is_empty() {
+        return Ok(Ok(Vec::new()));
+    }
+    let rows: Vec<Row> = patches::table
+        .left_join(upstreams::table)
+        .filter(patches::id.eq_any(patch_ids))
         .order(patches::id)
         .select((
             patches::id,
