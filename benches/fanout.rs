@@ -1,17 +1,23 @@
-//! How fast does an embargoed release reach every member, and what does encryption cost?
+//! How fast does an embargoed release reach every member, beside a plain lettre send of the
+//! same mail to the same SMTP sink, and how much memory does it take as the list grows?
 //!
-//! Prepares N active members, each with a key of its own, and one approved release (one
-//! advisory, one small patch), then runs the fan-out end to end in this process, once with
-//! `EDL_ENCRYPTION=off` (signed only) and once with `required` (signed and encrypted to each
-//! member), each on a fresh database: the scheduler's tick that queues the N outbox rows, then
-//! delivery of all N by the outbox workers to an SMTP sink on loopback that counts what it
-//! receives and keeps nothing. Prints messages per second for both, the ratio encrypted/clear,
-//! the peak resident memory during each phase, and, as a reference measured in the same run,
-//! what building one message costs on one thread.
+//! For each list size (1,000, 10,000 and 50,000 members by default) and backend, a child
+//! process prepares that many active members, each with a key of its own, and one approved
+//! release (one advisory, one small patch), then times the product's whole fan-out: the
+//! scheduler's tick that queues one outbox row per member, then delivery of every row by the
+//! outbox workers, over SMTP, to a sink on loopback that counts what it receives and keeps
+//! nothing. In the same process it then times two references over as many kept-open
+//! connections as there are workers: lettre alone sending each member a message with the same
+//! text, HTML and patch (built with lettre's builder, neither signed nor encrypted), and lettre
+//! sending the same sealed messages the members get (each member's key read and judged, the
+//! message built, signed and encrypted by the product's builder). Each child reports its
+//! figures and its peak resident memory (`VmHWM`, reset after the set-up); the parent prints a
+//! table of all runs. The mode is the product's default, signed and encrypted to each member
+//! (`--mode off`: signed only).
 //!
-//! Run: `cargo bench --bench fanout` (options: `-- --members N --workers W --batch B
-//! --postgres postgres://USER@HOST/DB`; with `--postgres`, both modes run on PostgreSQL too,
-//! each in a database created from that URL and dropped after).
+//! Run: `cargo bench --bench fanout` (options: `-- --members 1000,10000,50000 --workers W
+//! --batch B --mode required|off --postgres postgres://USER@HOST/DB`; with `--postgres`, every
+//! size runs on PostgreSQL too, each in a database created from that URL and dropped after).
 
 #![allow(clippy::expect_used, reason = "a benchmark stops at its first failure")]
 
@@ -68,20 +74,25 @@ index 1111111..2222222 100644
 const PASSWORD: &str = "tangerine-kettle-orbit-42";
 
 struct Args {
-    members: usize,
+    sizes: Vec<usize>,
     workers: u32,
     batch: u32,
+    mode: String,
     postgres: Option<String>,
     reference_samples: usize,
+    /// Set in a child: run this one backend.
+    child: Option<Backend>,
 }
 
 fn args() -> Args {
     let mut out = Args {
-        members: 10_000,
+        sizes: vec![1_000, 10_000, 50_000],
         workers: 4,
         batch: 50,
+        mode: "required".to_owned(),
         postgres: None,
         reference_samples: 300,
+        child: None,
     };
     let argv: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -89,14 +100,32 @@ fn args() -> Args {
         let value = argv.get(i + 1);
         let number = value.and_then(|v| v.parse::<u64>().ok());
         match (argv[i].as_str(), number) {
-            ("--members", Some(v)) => out.members = v as usize,
             ("--workers", Some(v)) => out.workers = v as u32,
             ("--batch", Some(v)) => out.batch = v as u32,
             ("--reference-samples", Some(v)) => out.reference_samples = v as usize,
             _ => {}
         }
-        if argv[i] == "--postgres" {
-            out.postgres = value.cloned();
+        match (argv[i].as_str(), value) {
+            ("--postgres", Some(v)) => out.postgres = Some(v.clone()),
+            ("--mode", Some(v)) => out.mode = v.clone(),
+            ("--members", Some(v)) => {
+                out.sizes = v
+                    .split(',')
+                    .map(|n| {
+                        n.trim()
+                            .parse()
+                            .expect("--members takes sizes like 1000,10000")
+                    })
+                    .collect();
+            }
+            ("--child", Some(v)) => {
+                out.child = Some(if v == "postgres" {
+                    Backend::Postgres
+                } else {
+                    Backend::Sqlite
+                });
+            }
+            _ => {}
         }
         i += 1;
     }
@@ -321,19 +350,23 @@ impl Drop for BenchDb {
     }
 }
 
-/// What one mode measured.
+/// What one run measured.
 struct Figures {
-    queued: usize,
+    members: usize,
     queue_time: Duration,
-    queue_peak_kib: u64,
-    delivered: u64,
     delivery_time: Duration,
     bytes: u64,
     rss_before_kib: u64,
-    sampled_peak_kib: u64,
-    hwm_kib: Option<u64>,
+    /// Peak resident memory over queueing and delivery (`VmHWM` when it could be reset, the
+    /// sampled `VmRSS` otherwise).
+    peak_kib: u64,
     /// One message built on one thread: (guard's key check, build), per message.
-    reference: (Duration, Duration),
+    one_message: (Duration, Duration),
+    reference_time: Duration,
+    reference_bytes: u64,
+    reference_peak_kib: u64,
+    /// lettre sending the very messages the members get: each sealed as the product seals it.
+    sealed_time: Duration,
 }
 
 async fn on_db<T, F>(pool: &DbPool, work: F) -> T
@@ -517,14 +550,16 @@ async fn count_sent(pool: &DbPool) -> (i64, i64) {
     .await
 }
 
+/// The product's fan-out to `keys.len()` members, then the lettre reference to as many.
 async fn run_mode(
     args: &Args,
     backend: Backend,
     encryption: &str,
-    keys: Arc<Vec<String>>,
+    keys: Vec<String>,
     sink: (u16, Arc<Counts>),
 ) -> Figures {
     let n = keys.len();
+    let first_key = keys[0].clone();
     let database = BenchDb::create(backend, args.postgres.as_deref(), encryption);
     let data = database.dir.path().display().to_string();
     let smtp = format!("smtp://127.0.0.1:{}", sink.0);
@@ -557,40 +592,12 @@ async fn run_mode(
     )
     .expect("the context");
 
-    add_members(&pool, keys.clone(), ctx.policy.version).await;
+    add_members(&pool, Arc::new(keys), ctx.policy.version).await;
     let (release_id, disclosure) = approved_release(&pool, &settings, Utc::now()).await;
     let at = disclosure.max(Utc::now()) + chrono::Duration::minutes(1);
 
-    // (a) The tick that queues one row per member.
-    reset_peak();
-    let tick_ctx = ctx.clone();
-    let started = Instant::now();
-    let tick = on_db(&pool, move |c| {
-        distribution::distribute(c, &tick_ctx, at).map_err(|e| DbError::Task(e.to_string()))
-    })
-    .await;
-    let queue_time = started.elapsed();
-    let queue_peak_kib = proc_kib("VmHWM").unwrap_or(0);
-    assert_eq!(tick.mailed, n, "one embargoed row per member");
-
-    let sample: OutboxRow = on_db(&pool, move |c| {
-        Ok(outbox::table
-            .filter(outbox::release_id.eq(release_id))
-            .filter(outbox::template.eq(EMBARGOED))
-            .order(outbox::id)
-            .select(OutboxRow::as_select())
-            .first(c)?)
-    })
-    .await;
-    let reference = reference(
-        &ctx,
-        &sample,
-        &keys[0],
-        settings.encryption,
-        args.reference_samples,
-    );
-
-    // (b) Delivery of every row by the configured workers.
+    // (a) The tick that queues one row per member, then (b) delivery by the workers, which
+    // start with the tick, as in the service.
     let counts = sink.1;
     let (messages_before, bytes_before) = (
         counts.messages.load(Ordering::Acquire),
@@ -604,7 +611,14 @@ async fn run_mode(
     let (stop_workers, stopped) = watch::channel(false);
     let started = Instant::now();
     let handles = edl::startup::spawn_workers(&settings, &delivery, &stopped, "bench");
+    let tick_ctx = ctx.clone();
+    let tick = on_db(&pool, move |c| {
+        distribution::distribute(c, &tick_ctx, at).map_err(|e| DbError::Task(e.to_string()))
+    })
+    .await;
     ctx.mailer.wake_workers();
+    let queue_time = started.elapsed();
+    assert_eq!(tick.mailed, n, "one embargoed row per member");
     let goal = n as u64;
     let mut last = (0, Instant::now());
     loop {
@@ -636,19 +650,235 @@ async fn run_mode(
     let _ = stop_sampler.send(true);
     let sampled_peak_kib = sampler.await.expect("the memory sampler");
     edl::startup::stop_workers(&stop_workers, handles).await;
+    let bytes = counts.bytes.load(Ordering::Relaxed) - bytes_before;
+    assert_eq!(
+        counts.messages.load(Ordering::Acquire) - messages_before,
+        goal,
+        "each member got one message"
+    );
+
+    let sample: OutboxRow = on_db(&pool, move |c| {
+        Ok(outbox::table
+            .inner_join(edl::db::schema::outbox_bodies::table)
+            .filter(outbox::release_id.eq(release_id))
+            .filter(outbox::template.eq(EMBARGOED))
+            .order(outbox::id)
+            .select(OutboxRow::as_select())
+            .first(c)?)
+    })
+    .await;
+    let one_message = reference(
+        &ctx,
+        &sample,
+        &first_key,
+        settings.encryption,
+        args.reference_samples,
+    );
+    // The members' keys, read back for the sealed reference only (the product's run above did
+    // not hold them in memory).
+    let member_keys: Vec<(String, String)> = on_db(&pool, |c| {
+        Ok(members::table
+            .order(members::id)
+            .select((members::security_alias, members::pgp_key.assume_not_null()))
+            .load(c)?)
+    })
+    .await;
     drop(delivery);
     drop(pool);
+
+    // (c) The reference: lettre alone, the same mail to as many members, as many connections.
+    let (messages_before, bytes_before) = (
+        counts.messages.load(Ordering::Acquire),
+        counts.bytes.load(Ordering::Relaxed),
+    );
+    let reference_reset = reset_peak();
+    let started = Instant::now();
+    lettre_alone(&sample, n, args.workers as usize, sink.0).await;
+    let reference_time = started.elapsed();
+    let reference_peak_kib = if reference_reset {
+        proc_kib("VmHWM").unwrap_or(0)
+    } else {
+        0
+    };
+    assert_eq!(
+        counts.messages.load(Ordering::Acquire) - messages_before,
+        goal,
+        "the reference sent every message"
+    );
+    let reference_bytes = counts.bytes.load(Ordering::Relaxed) - bytes_before;
+
+    // (d) lettre sending the same sealed messages: each member's key read and judged, the
+    // message built, signed and encrypted by the product's own builder, then sent.
+    let messages_before = counts.messages.load(Ordering::Acquire);
+    let started = Instant::now();
+    lettre_sealed(
+        &ctx,
+        &sample,
+        Arc::new(member_keys),
+        settings.encryption,
+        args.workers as usize,
+        sink.0,
+    )
+    .await;
+    let sealed_time = started.elapsed();
+    assert_eq!(
+        counts.messages.load(Ordering::Acquire) - messages_before,
+        goal,
+        "the sealed reference sent every message"
+    );
     Figures {
-        queued: tick.mailed,
+        members: n,
         queue_time,
-        queue_peak_kib,
-        delivered: counts.messages.load(Ordering::Acquire) - messages_before,
         delivery_time,
-        bytes: counts.bytes.load(Ordering::Relaxed) - bytes_before,
+        bytes,
         rss_before_kib,
-        sampled_peak_kib,
-        hwm_kib,
-        reference,
+        peak_kib: hwm_kib.unwrap_or(sampled_peak_kib),
+        one_message,
+        reference_time,
+        reference_bytes,
+        reference_peak_kib,
+        sealed_time,
+    }
+}
+
+/// lettre alone: `n` messages with the sample's text, HTML and the patch, each to a member of
+/// its own, built with lettre's builder just before it is sent, over `connections` connections
+/// kept open (lettre's SMTP connection on sockets with `TCP_NODELAY`, as the product opens
+/// them; lettre's pooled transport leaves Nagle's algorithm on and would measure the 40 ms
+/// delayed acknowledgement instead of lettre).
+async fn lettre_alone(sample: &OutboxRow, n: usize, connections: usize, port: u16) {
+    use lettre::message::{header, Mailbox, MultiPart, SinglePart};
+    use lettre::transport::smtp::client::AsyncSmtpConnection;
+    use lettre::transport::smtp::extension::ClientId;
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..connections.max(1) {
+        let (next, sample) = (next.clone(), sample.clone());
+        tasks.spawn(async move {
+            let tcp = TcpStream::connect(("127.0.0.1", port))
+                .await
+                .expect("the sink");
+            tcp.set_nodelay(true).expect("TCP_NODELAY");
+            let mut conn = AsyncSmtpConnection::connect_with_transport(
+                Box::new(tcp),
+                &ClientId::Domain("reference.example".into()),
+            )
+            .await
+            .expect("an SMTP connection");
+            let from: Mailbox = "Security list <edl@project.example>".parse().expect("from");
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                if i >= n {
+                    break;
+                }
+                let to: Mailbox = format!("security@{}", domain_of(i)).parse().expect("to");
+                let message = lettre::Message::builder()
+                    .from(from.clone())
+                    .to(to)
+                    .subject(sample.subject.clone())
+                    .multipart(
+                        MultiPart::mixed()
+                            .multipart(MultiPart::alternative_plain_html(
+                                sample.body_text.clone(),
+                                sample.body_html.clone(),
+                            ))
+                            .singlepart(
+                                SinglePart::builder()
+                                    .header(
+                                        header::ContentType::parse("text/x-diff; charset=utf-8")
+                                            .expect("type"),
+                                    )
+                                    .header(header::ContentDisposition::attachment(
+                                        "0001-normalize-paths.patch",
+                                    ))
+                                    .body(PATCH.to_owned()),
+                            ),
+                    )
+                    .expect("a message");
+                conn.send(message.envelope(), &message.formatted())
+                    .await
+                    .expect("the sink takes it");
+            }
+            let _ = conn.quit().await;
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("a reference connection");
+    }
+}
+
+/// lettre sending each member the message the product sends it, built and sealed by the
+/// product's own builder (the member's key read and judged, the message signed and, unless
+/// encryption is off, encrypted), over `connections` kept-open connections: the work no list
+/// manager can skip, without the product's queue, checks and records.
+async fn lettre_sealed(
+    ctx: &Context,
+    sample: &OutboxRow,
+    keys: Arc<Vec<(String, String)>>,
+    encryption: Encryption,
+    connections: usize,
+    port: u16,
+) {
+    use lettre::transport::smtp::client::AsyncSmtpConnection;
+    use lettre::transport::smtp::extension::ClientId;
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..connections.max(1) {
+        let (next, sample, keys) = (next.clone(), sample.clone(), keys.clone());
+        let (from, signer) = (ctx.mailer.from.clone(), ctx.mailer.signer.clone());
+        tasks.spawn(async move {
+            let tcp = TcpStream::connect(("127.0.0.1", port))
+                .await
+                .expect("the sink");
+            tcp.set_nodelay(true).expect("TCP_NODELAY");
+            let mut conn = AsyncSmtpConnection::connect_with_transport(
+                Box::new(tcp),
+                &ClientId::Domain("reference.example".into()),
+            )
+            .await
+            .expect("an SMTP connection");
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                let Some((alias, key)) = keys.get(i).cloned() else {
+                    break;
+                };
+                let (from, signer, sample) = (from.clone(), signer.clone(), sample.clone());
+                let message = tokio::task::spawn_blocking(move || {
+                    let seal = if encryption == Encryption::Off {
+                        Seal::Signed
+                    } else {
+                        Seal::Encrypted {
+                            to: Box::new(
+                                member_key::usable(&key, &alias, Utc::now()).expect("a usable key"),
+                            ),
+                            outer_subject: ENCRYPTED_SUBJECT.to_owned(),
+                        }
+                    };
+                    let envelope = Envelope {
+                        message_id: sample.message_id.clone(),
+                        recipient: alias,
+                        subject: sample.subject.clone(),
+                        text: sample.body_text.clone(),
+                        html: sample.body_html.clone(),
+                        attachments: vec![Attachment {
+                            filename: "0001-normalize-paths.patch".into(),
+                            content: PATCH.as_bytes().to_vec(),
+                        }],
+                        seal,
+                    };
+                    build_message(&from, &envelope, &signer).expect("the message builds")
+                })
+                .await
+                .expect("building");
+                conn.send(message.envelope(), &message.formatted())
+                    .await
+                    .expect("the sink takes it");
+            }
+            let _ = conn.quit().await;
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("a reference connection");
     }
 }
 
@@ -657,85 +887,143 @@ fn per_second(count: u64, time: Duration) -> f64 {
 }
 
 fn report(backend: Backend, mode: &str, f: &Figures) {
-    let name = format!("{backend:?} / {mode}").to_lowercase();
-    println!("{name}");
+    let n = f.members as u64;
+    println!("{backend:?}, {} members, {mode}", f.members);
     println!(
-        "  queue (one tick)   : {} rows in {:.2} s = {:.0} msg/s; peak RSS {:.0} MiB",
-        f.queued,
+        "  edl       : queued in {:.2} s, all delivered {:.2} s after the tick started = {:.0} msg/s ({:.1} KiB each)",
         f.queue_time.as_secs_f64(),
-        per_second(f.queued as u64, f.queue_time),
-        mib(f.queue_peak_kib)
-    );
-    println!(
-        "  delivery           : {} messages in {:.2} s = {:.0} msg/s ({:.1} KiB each on the wire)",
-        f.delivered,
         f.delivery_time.as_secs_f64(),
-        per_second(f.delivered, f.delivery_time),
-        f.bytes as f64 / 1024.0 / f.delivered.max(1) as f64
+        per_second(n, f.delivery_time),
+        f.bytes as f64 / 1024.0 / n.max(1) as f64
     );
     println!(
-        "  memory in delivery : RSS {:.0} MiB before, peak {:.0} MiB sampled, VmHWM {} \
-         (the {} messages are {:.0} MiB together)",
-        mib(f.rss_before_kib),
-        mib(f.sampled_peak_kib),
-        f.hwm_kib
-            .map_or("n/a (clear_refs not allowed)".to_owned(), |k| format!(
-                "{:.0} MiB",
-                mib(k)
-            )),
-        f.delivered,
-        f.bytes as f64 / 1024.0 / 1024.0
+        "  lettre    : {:.2} s = {:.0} msg/s ({:.1} KiB each)",
+        f.reference_time.as_secs_f64(),
+        per_second(n, f.reference_time),
+        f.reference_bytes as f64 / 1024.0 / n.max(1) as f64
     );
-    let (check, build) = f.reference;
-    if mode == "encrypted" {
-        println!(
-            "  one message, one thread: key check {check:?} + build (sign and encrypt) {build:?}"
-        );
-    } else {
-        println!("  one message, one thread: build (sign) {build:?}");
-    }
+    println!(
+        "  sealed    : lettre sending the same sealed messages: {:.2} s = {:.0} msg/s",
+        f.sealed_time.as_secs_f64(),
+        per_second(n, f.sealed_time)
+    );
+    println!(
+        "  ratio     : edl at {:.2}x lettre's rate, {:.2}x lettre's rate with the same sealed messages",
+        f.reference_time.as_secs_f64() / f.delivery_time.as_secs_f64().max(1e-9),
+        f.sealed_time.as_secs_f64() / f.delivery_time.as_secs_f64().max(1e-9)
+    );
+    println!(
+        "  memory    : RSS {:.0} MiB before the tick, peak {:.0} MiB through delivery; lettre alone peaks at {:.0} MiB",
+        mib(f.rss_before_kib),
+        mib(f.peak_kib),
+        mib(f.reference_peak_kib)
+    );
+    let (check, build) = f.one_message;
+    println!("  one message on one thread: key check {check:?}, build {build:?}");
+    // One line for the parent to collect.
+    println!(
+        "RESULT {backend:?} {} {:.3} {:.3} {:.3} {} {} {:.3}",
+        f.members,
+        f.queue_time.as_secs_f64(),
+        f.delivery_time.as_secs_f64(),
+        f.reference_time.as_secs_f64(),
+        f.peak_kib,
+        f.reference_peak_kib,
+        f.sealed_time.as_secs_f64()
+    );
 }
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let args = args();
+    if let Some(backend) = args.child {
+        let n = args.sizes[0];
+        let started = Instant::now();
+        let keys = tokio::task::spawn_blocking(move || member_keys(n))
+            .await
+            .expect("member keys");
+        println!(
+            "  ({} member keys generated in {:.1} s, not timed)",
+            keys.len(),
+            started.elapsed().as_secs_f64()
+        );
+        let sink = start_sink().await;
+        let figures = run_mode(&args, backend, &args.mode, keys, sink).await;
+        report(backend, &args.mode, &figures);
+        return;
+    }
     println!(
-        "members: {}, outbox workers: {}, batch: {}, cores: {}",
-        args.members,
+        "sizes: {:?}, outbox workers and lettre connections: {}, batch: {}, mode: {}, cores: {}",
+        args.sizes,
         args.workers,
         args.batch,
+        args.mode,
         std::thread::available_parallelism().map_or(0, |p| p.get())
     );
-    let started = Instant::now();
-    let keys = Arc::new(
-        tokio::task::spawn_blocking({
-            let n = args.members;
-            move || member_keys(n)
-        })
-        .await
-        .expect("member keys"),
-    );
-    println!(
-        "member keys: {} generated in {:.1} s (not timed below)",
-        keys.len(),
-        started.elapsed().as_secs_f64()
-    );
-    let sink = start_sink().await;
-    let mut backends = vec![Backend::Sqlite];
+    let mut backends = vec![("sqlite", Backend::Sqlite)];
     if args.postgres.is_some() {
-        backends.push(Backend::Postgres);
+        backends.push(("postgres", Backend::Postgres));
     }
-    for backend in backends {
-        let clear = run_mode(&args, backend, "off", keys.clone(), sink.clone()).await;
-        report(backend, "clear", &clear);
-        let encrypted = run_mode(&args, backend, "required", keys.clone(), sink.clone()).await;
-        report(backend, "encrypted", &encrypted);
+    let mut table = Vec::new();
+    for (name, _) in &backends {
+        for n in &args.sizes {
+            // A process per run, so each starts with the memory of a fresh service.
+            let mut command = std::process::Command::new(std::env::current_exe().expect("self"));
+            command.args([
+                "--child",
+                name,
+                "--members",
+                &n.to_string(),
+                "--workers",
+                &args.workers.to_string(),
+                "--batch",
+                &args.batch.to_string(),
+                "--mode",
+                &args.mode,
+                "--reference-samples",
+                &args.reference_samples.to_string(),
+            ]);
+            if let Some(url) = &args.postgres {
+                command.args(["--postgres", url]);
+            }
+            let output = command.output().expect("run a child");
+            let text = String::from_utf8_lossy(&output.stdout);
+            print!("{text}");
+            assert!(
+                output.status.success(),
+                "the {name} run at {n} members failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            if let Some(line) = text.lines().find_map(|l| l.strip_prefix("RESULT ")) {
+                table.push(line.to_owned());
+            }
+        }
+    }
+    println!();
+    println!("| backend | members | edl: queued / all delivered | edl msg/s | lettre, plain | msg/s | edl / plain | lettre, same sealed mail | msg/s | edl / sealed | peak RSS edl / plain lettre |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for line in table {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let n: f64 = f[1].parse().expect("members");
+        let (queue, all, reference): (f64, f64, f64) = (
+            f[2].parse().expect("queue"),
+            f[3].parse().expect("delivery"),
+            f[4].parse().expect("reference"),
+        );
+        let (peak, reference_peak): (u64, u64) =
+            (f[5].parse().expect("peak"), f[6].parse().expect("peak"));
+        let sealed: f64 = f[7].parse().expect("sealed");
         println!(
-            "  encrypted / clear  : queueing {:.2}x the time, delivery {:.2}x the time ({:.2} of the clear rate)",
-            encrypted.queue_time.as_secs_f64() / clear.queue_time.as_secs_f64().max(1e-9),
-            encrypted.delivery_time.as_secs_f64() / clear.delivery_time.as_secs_f64().max(1e-9),
-            per_second(encrypted.delivered, encrypted.delivery_time)
-                / per_second(clear.delivered, clear.delivery_time).max(1e-9)
+            "| {} | {} | {queue:.2} s / {all:.2} s | {:.0} | {reference:.2} s | {:.0} | {:.2} | {sealed:.2} s | {:.0} | {:.2} | {:.0} / {:.0} MiB |",
+            f[0],
+            f[1],
+            n / all,
+            n / reference,
+            reference / all,
+            n / sealed,
+            sealed / all,
+            mib(peak),
+            mib(reference_peak)
         );
     }
 }
