@@ -184,10 +184,25 @@ pub fn migrate_locked(conn: &mut DbConnection) -> Result<usize, DbError> {
     }
 }
 
-/// A transaction for work that writes. On SQLite it takes the write lock at `BEGIN IMMEDIATE`,
-/// so a transaction that reads and then writes cannot fail half-way on a lock upgrade; on
-/// PostgreSQL it is an ordinary transaction. Nested `transaction` calls inside become
-/// savepoints on both.
+/// SQLite lets one connection write at a time, and a connection that finds the write lock
+/// taken sleeps and tries again in steps of up to 100 ms until the busy timeout. Under load that
+/// made a write wait many times longer than the one before it took, and give up after the
+/// timeout with an error. Write transactions of this process take their turn here instead, in
+/// the order they ask; SQLite's own wait is left to settle with other processes.
+static SQLITE_WRITERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// This process's turn to open a write transaction on SQLite (see [`SQLITE_WRITERS`]), held
+/// until the transaction ends. Not re-entrant: never ask for it while holding it.
+pub fn sqlite_write_turn() -> std::sync::MutexGuard<'static, ()> {
+    SQLITE_WRITERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A transaction for work that writes. On SQLite it waits for this process's turn to write
+/// ([`sqlite_write_turn`]) and takes the write lock at `BEGIN IMMEDIATE`, so a transaction that
+/// reads and then writes cannot fail half-way on a lock upgrade; on PostgreSQL it is an
+/// ordinary transaction. Nested `transaction` calls inside become savepoints on both.
 pub fn write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
@@ -197,6 +212,7 @@ where
     if let DbConnection::Postgresql(_) = conn {
         return conn.transaction(work);
     }
+    let _turn = sqlite_write_turn();
     if let DbConnection::Sqlite(sq) = conn {
         AnsiTransactionManager::begin_transaction_sql(sq, "BEGIN IMMEDIATE")?;
     }

@@ -316,20 +316,24 @@ pub fn claim(
                 .execute(pg)?;
             Ok::<_, diesel::result::Error>(ids)
         })?,
-        DbConnection::Sqlite(sq) => sq.immediate_transaction(|sq| {
-            let candidates: Vec<i64> = candidates!(sq);
-            let mut ids = Vec::with_capacity(candidates.len());
-            for id in candidates {
-                // Guarded: only a row that is still due changes hands.
-                let taken = diesel::update(outbox::table.filter(outbox::id.eq(id)).filter(due!()))
-                    .set(take!(id))
-                    .execute(sq)?;
-                if taken == 1 {
-                    ids.push(id);
+        DbConnection::Sqlite(sq) => {
+            let _turn = crate::db::sqlite_write_turn();
+            sq.immediate_transaction(|sq| {
+                let candidates: Vec<i64> = candidates!(sq);
+                let mut ids = Vec::with_capacity(candidates.len());
+                for id in candidates {
+                    // Guarded: only a row that is still due changes hands.
+                    let taken =
+                        diesel::update(outbox::table.filter(outbox::id.eq(id)).filter(due!()))
+                            .set(take!(id))
+                            .execute(sq)?;
+                    if taken == 1 {
+                        ids.push(id);
+                    }
                 }
-            }
-            Ok::<_, diesel::result::Error>(ids)
-        })?,
+                Ok::<_, diesel::result::Error>(ids)
+            })?
+        }
     };
     if claimed.is_empty() {
         return Ok(Vec::new());
