@@ -41,6 +41,7 @@ on_both_backends!(
     a_zero_days_notice_is_checked_by_the_workflow,
     the_set_origin_form_shows_the_current_origin_and_keeps_a_refused_choice,
     a_list_of_many_chunks_is_mailed_once_per_member,
+    a_late_approval_from_the_command_line_is_queued_at_once,
 );
 
 pub(crate) const PROJECT_PATCH: &str =
@@ -2335,4 +2336,80 @@ async fn a_list_of_many_chunks_is_mailed_once_per_member(backend: Backend) {
         .await;
     assert_eq!(disclosed.len(), 1, "{disclosed:?}");
     assert!(disclosed[0].contains("\"members\":1234"), "{disclosed:?}");
+}
+
+/// `edl release approve` runs in a process of its own, away from the service's scheduler (which
+/// ticks hourly here): what is due at the approval is queued by the command itself, and the
+/// service's workers send it.
+async fn a_late_approval_from_the_command_line_is_queued_at_once(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    add_member(&s.app, "alpha.example", "active", 1).await;
+    let (calendar, planner) = (s.app.settings.calendar(), s.planner.clone());
+    let now = Utc::now();
+    // A 0-day whose early disclosure is due as soon as it is approved.
+    let id = s
+        .app
+        .with_db(move |c| {
+            release::plan(
+                c,
+                &calendar,
+                &Plan {
+                    kind: ReleaseKind::ZeroDay,
+                    title: "0-day 1.9.5".into(),
+                    release_at: Some(now + chrono::Duration::hours(8)),
+                    notice_hours: 8,
+                    ..plan_of(ReleaseKind::ZeroDay)
+                },
+                &planner,
+                now,
+            )
+            .and_then(|id| {
+                let advisory = AdvisoryForm {
+                    cve_id: "CVE-2026-0099".into(),
+                    severity: "critical".into(),
+                    summary: "Exploited in the wild.".into(),
+                    fixed_versions: "1.9.5".into(),
+                    ..AdvisoryForm::default()
+                }
+                .parse()
+                .expect("a valid advisory");
+                release::add_advisory(c, id, &advisory, &planner).map(|_| id)
+            })
+            .map_err(err)
+        })
+        .await;
+    add_patch(&s, id, "0001-normalize-paths.patch", PROJECT_PATCH, None)
+        .await
+        .expect("patch");
+    let approved = edl_cli_with_input(
+        &s.app,
+        &[
+            "release",
+            "approve",
+            &id.to_string(),
+            "--as",
+            "rm2@project.example",
+            "--password-stdin",
+        ],
+        &format!("{PASSWORD}\n"),
+    );
+    let out = String::from_utf8_lossy(&approved.stdout).to_string();
+    assert!(
+        approved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&approved.stderr)
+    );
+    assert!(
+        out.contains("Queued the embargoed mail for 1 member;"),
+        "{out}"
+    );
+    s.app.state.mailer.wake_workers();
+    let mail = s
+        .smtp
+        .wait_for("security@alpha.example", "[EMBARGOED]")
+        .await;
+    assert!(mail.text().contains("0-day 1.9.5"), "{}", mail.text());
+    assert!(find(&s, id).await.disclosed_at.is_some());
 }

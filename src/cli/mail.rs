@@ -169,14 +169,7 @@ async fn test(settings: Settings, mailer: Mailer, to: &str) -> Result<(), String
     let Some(id) = id else {
         return Err("the test message was not queued".into());
     };
-    let key = crate::accounts::session::cookie_key(&settings).map_err(|e| e.to_string())?;
-    let ctx = crate::app::Context::new(
-        std::sync::Arc::new(settings.clone()),
-        mailer,
-        key.signing().to_vec(),
-        Clock::system(),
-    )
-    .map_err(|e| e.to_string())?;
+    let ctx = super::context(&settings, Clock::system())?;
     let delivery = startup::delivery(&ctx, &pool, &transport);
     let worker = Worker::new(format!("cli:{}", std::process::id()), delivery);
     // Only this message: other due mail is left to the running workers.

@@ -140,6 +140,20 @@ async fn open_database(settings: &Settings) -> Result<DbPool, String> {
         .map_err(|e| e.to_string())
 }
 
+/// What a command that renders or queues mail needs, as `edl serve` builds it: the settings,
+/// the mailer with the list's key, the link key and the clock.
+fn context(settings: &Settings, clock: crate::clock::Clock) -> Result<crate::app::Context, String> {
+    let mailer = crate::mail::Mailer::new(settings).map_err(|e| e.to_string())?;
+    let key = crate::accounts::session::cookie_key(settings).map_err(|e| e.to_string())?;
+    crate::app::Context::new(
+        std::sync::Arc::new(settings.clone()),
+        mailer,
+        key.signing().to_vec(),
+        clock,
+    )
+    .map_err(|e| e.to_string())
+}
+
 /// One line from standard input: where passwords come from, never the command line (the
 /// commands that read one require `--password-stdin`, so that nobody is surprised).
 fn read_password_line() -> Result<String, String> {

@@ -10,7 +10,7 @@ use crate::db::{self, DbError, DbPool};
 use crate::domain::ReleaseKind;
 use crate::releases::calendar::Moment;
 use crate::releases::release::{self, Actor, Plan, ReleaseError, Upload};
-use crate::releases::{approval, upstream};
+use crate::releases::{approval, distribution, upstream};
 use crate::startup::access_for;
 
 #[derive(Subcommand)]
@@ -336,6 +336,23 @@ pub async fn run(settings: Settings, command: ReleaseCommand) -> Result<(), Stri
             }
             let revision = run_workflow(&pool, move |c| approval::approve(c, id, &actor)).await?;
             println!("Approved revision {revision} of release {id}.");
+            // What is due now (an approval after the early-disclosure time) is queued by this
+            // process, as an approval on the web starts the scheduler at once: the running
+            // service's workers send it without waiting for its next tick.
+            let ctx = super::context(&settings, crate::clock::Clock::system())?;
+            let tick = db::run(&pool, move |c| {
+                distribution::distribute(c, &ctx, ctx.clock.now())
+                    .map_err(|e| DbError::Task(e.to_string()))
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            if tick.mailed > 0 {
+                println!(
+                    "Queued the embargoed mail for {} member{}; the running service sends it.",
+                    tick.mailed,
+                    if tick.mailed == 1 { "" } else { "s" }
+                );
+            }
             Ok(())
         }
     }

@@ -1,12 +1,10 @@
 //! `edl serve`, `edl worker`, `edl migrate` and `edl check-config`: running the service.
 
 use crate::accounts;
-use crate::app::Context;
 use crate::clock::Clock;
 use crate::config::{RawSettings, SecurityContact, Settings};
 use crate::db::{self, DbError};
 use crate::mail::transport::Transport;
-use crate::mail::Mailer;
 use crate::startup::{self, Application, Options};
 
 /// Said once the service has started: development lets leak reports go to the sending address.
@@ -50,17 +48,8 @@ pub async fn worker(settings: Settings) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let transport = Transport::from_settings(&settings).map_err(|e| e.to_string())?;
-    let mailer = Mailer::new(&settings).map_err(|e| e.to_string())?;
-    let clock = Clock::system();
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let key = accounts::session::cookie_key(&settings).map_err(|e| e.to_string())?;
-    let ctx = Context::new(
-        std::sync::Arc::new(settings),
-        mailer,
-        key.signing().to_vec(),
-        clock,
-    )
-    .map_err(|e| e.to_string())?;
+    let ctx = super::context(&settings, Clock::system())?;
     warn_about_the_security_contact(&ctx.settings.security_contact);
     let delivery = startup::delivery(&ctx, &pool, &transport);
     let mut workers = startup::spawn_workers(&ctx.settings, &delivery, &stopped, "worker");
