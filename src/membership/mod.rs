@@ -67,14 +67,13 @@ fn is_unique_violation(error: &FlowError) -> bool {
     )
 }
 
-/// Runs every automatic check on a stored application and stores the results.
+/// Runs every membership check on an application and stores the results.
 pub fn run_checks(
     conn: &mut DbConnection,
     ctx: &Context,
     app: &Application,
 ) -> Result<Vec<CheckResult>, DbError> {
-    let member_domains = members::current_domains(conn)?;
-    let member_aliases = members::active_aliases(conn)?;
+    let facts = MemberFacts::read(conn)?;
     let input = CheckInput {
         org_domains: app.domains(),
         alias: Ok(app.security_alias.clone()),
@@ -92,18 +91,47 @@ pub fn run_checks(
         contributes_back: app.attests_contribute_back,
         alias_confirmed: app.alias_confirmed_at.is_some(),
     };
-    let context = CheckContext {
-        member_domains: &member_domains,
-        member_aliases: &member_aliases,
-        current_policy_version: ctx.policy.version,
-        max_days_to_fix: ctx.settings.membership.max_days_to_fix,
-        voucher_required: ctx.settings.membership.voucher_required,
-        required: &ctx.settings.membership.required_checks,
-        now: ctx.clock.now(),
-    };
-    let results = checks::run_all(&input, &context);
+    let results = facts.judge(ctx, &input);
     application::store_checks(conn, app.id, &results)?;
     Ok(results)
+}
+
+/// What the checks read of the members: every current domain and active alias.
+struct MemberFacts {
+    domains: Vec<crate::domain::OrgDomain>,
+    aliases: Vec<(crate::domain::SecurityAlias, crate::domain::OrgDomain)>,
+}
+
+impl MemberFacts {
+    fn read(conn: &mut DbConnection) -> Result<Self, DbError> {
+        Ok(Self {
+            domains: members::current_domains(conn)?,
+            aliases: members::active_aliases(conn)?,
+        })
+    }
+
+    /// The first of `domains` that belongs to a member (itself or a subdomain of one).
+    fn member_domain<'a>(
+        &self,
+        domains: &'a [crate::domain::OrgDomain],
+    ) -> Option<&'a crate::domain::OrgDomain> {
+        domains
+            .iter()
+            .find(|d| crate::domain::org_domain::on_any(d.as_str(), &self.domains))
+    }
+
+    fn judge(&self, ctx: &Context, input: &CheckInput<'_>) -> Vec<CheckResult> {
+        let context = CheckContext {
+            member_domains: &self.domains,
+            member_aliases: &self.aliases,
+            current_policy_version: ctx.policy.version,
+            max_days_to_fix: ctx.settings.membership.max_days_to_fix,
+            voucher_required: ctx.settings.membership.voucher_required,
+            required: &ctx.settings.membership.required_checks,
+            now: ctx.clock.now(),
+        };
+        checks::run_all(input, &context)
+    }
 }
 
 fn failing(results: &[CheckResult]) -> Vec<serde_json::Value> {
@@ -277,23 +305,42 @@ pub fn submit(
     new: &NewApplication,
     ip: Option<&str>,
 ) -> Result<Submitted, FlowError> {
+    // The checks read every member's domains and aliases and parse the key: done before the
+    // write transaction, which then only writes, so submissions do not queue behind that work.
+    // (A member approved for the same domain in between is seen by the reviewers' checks.)
+    let facts = MemberFacts::read(conn)?;
+    if let Some(domain) = facts.member_domain(&new.org_domains) {
+        return Err(FlowError::AlreadyMember(domain.to_string()));
+    }
+    let results = facts.judge(
+        ctx,
+        &CheckInput {
+            org_domains: &new.org_domains,
+            alias: Ok(new.security_alias.clone()),
+            alias_text: new.security_alias.as_str(),
+            rep_name: &new.rep_name,
+            website: &new.website,
+            product_url: &new.product_url,
+            track_record: &new.track_record,
+            community_links: &new.community_links,
+            voucher_alias: new.voucher_alias.as_ref(),
+            days_to_fix: new.days_to_fix,
+            pgp_key: new.pgp_key.as_deref(),
+            accepted_policy_version: new.policy_version,
+            stages_privately: new.stage_privately,
+            contributes_back: new.contribute_back,
+            alias_confirmed: false,
+        },
+    );
     let result = db::write_transaction(conn, |conn| {
         expire_unconfirmed_among(conn, Some(&new.org_domains), db::now())?;
-        let member_domains = members::current_domains(conn)?;
-        if let Some(domain) = new
-            .org_domains
-            .iter()
-            .find(|d| crate::domain::org_domain::on_any(d.as_str(), &member_domains))
-        {
-            return Err(FlowError::AlreadyMember(domain.to_string()));
-        }
         if let Some(open) = application::open_for_domains(conn, &new.org_domains, None)? {
             return Err(FlowError::AlreadyOpen(open.primary_domain.to_string()));
         }
         let status_token = accounts::session::new_token();
         let id = application::insert(conn, new, &accounts::session::token_hash(&status_token))?;
         let app = load(conn, id)?;
-        let results = run_checks(conn, ctx, &app)?;
+        application::store_checks(conn, id, &results)?;
         send_confirmation(conn, ctx, &app, Some(&status_token))?;
         ctx.mailer.enqueue(
             conn,
@@ -343,12 +390,7 @@ pub fn edit(
         if !before.status().is_open() {
             return Err(FlowError::Decided);
         }
-        let member_domains = members::current_domains(conn)?;
-        if let Some(domain) = new
-            .org_domains
-            .iter()
-            .find(|d| crate::domain::org_domain::on_any(d.as_str(), &member_domains))
-        {
+        if let Some(domain) = MemberFacts::read(conn)?.member_domain(&new.org_domains) {
             return Err(FlowError::AlreadyMember(domain.to_string()));
         }
         if let Some(open) = application::open_for_domains(conn, &new.org_domains, Some(id))? {
