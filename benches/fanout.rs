@@ -741,6 +741,20 @@ async fn run_mode(
     }
 }
 
+/// A connection of the references: lettre's SMTP connection on a socket with `TCP_NODELAY`.
+async fn reference_connection(port: u16) -> lettre::transport::smtp::client::AsyncSmtpConnection {
+    let tcp = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("the sink");
+    tcp.set_nodelay(true).expect("TCP_NODELAY");
+    lettre::transport::smtp::client::AsyncSmtpConnection::connect_with_transport(
+        Box::new(tcp),
+        &lettre::transport::smtp::extension::ClientId::Domain("reference.example".into()),
+    )
+    .await
+    .expect("an SMTP connection")
+}
+
 /// lettre alone: `n` messages with the sample's text, HTML and the patch, each to a member of
 /// its own, built with lettre's builder just before it is sent, over `connections` connections
 /// kept open (lettre's SMTP connection on sockets with `TCP_NODELAY`, as the product opens
@@ -748,23 +762,12 @@ async fn run_mode(
 /// delayed acknowledgement instead of lettre).
 async fn lettre_alone(sample: &OutboxRow, n: usize, connections: usize, port: u16) {
     use lettre::message::{header, Mailbox, MultiPart, SinglePart};
-    use lettre::transport::smtp::client::AsyncSmtpConnection;
-    use lettre::transport::smtp::extension::ClientId;
     let next = Arc::new(AtomicU64::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..connections.max(1) {
         let (next, sample) = (next.clone(), sample.clone());
         tasks.spawn(async move {
-            let tcp = TcpStream::connect(("127.0.0.1", port))
-                .await
-                .expect("the sink");
-            tcp.set_nodelay(true).expect("TCP_NODELAY");
-            let mut conn = AsyncSmtpConnection::connect_with_transport(
-                Box::new(tcp),
-                &ClientId::Domain("reference.example".into()),
-            )
-            .await
-            .expect("an SMTP connection");
+            let mut conn = reference_connection(port).await;
             let from: Mailbox = "Security list <edl@project.example>".parse().expect("from");
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed) as usize;
@@ -819,24 +822,13 @@ async fn lettre_sealed(
     connections: usize,
     port: u16,
 ) {
-    use lettre::transport::smtp::client::AsyncSmtpConnection;
-    use lettre::transport::smtp::extension::ClientId;
     let next = Arc::new(AtomicU64::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..connections.max(1) {
         let (next, sample, keys) = (next.clone(), sample.clone(), keys.clone());
         let (from, signer) = (ctx.mailer.from.clone(), ctx.mailer.signer.clone());
         tasks.spawn(async move {
-            let tcp = TcpStream::connect(("127.0.0.1", port))
-                .await
-                .expect("the sink");
-            tcp.set_nodelay(true).expect("TCP_NODELAY");
-            let mut conn = AsyncSmtpConnection::connect_with_transport(
-                Box::new(tcp),
-                &ClientId::Domain("reference.example".into()),
-            )
-            .await
-            .expect("an SMTP connection");
+            let mut conn = reference_connection(port).await;
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed) as usize;
                 let Some((alias, key)) = keys.get(i).cloned() else {

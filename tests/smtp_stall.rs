@@ -279,17 +279,10 @@ async fn sigterm_stops_the_service_within_the_smtp_deadline(backend: Backend) {
 
 /// A worker's messages go over a connection it keeps open, not one connection each.
 async fn messages_share_a_connection(backend: Backend) {
-    let smtp = SmtpServer::start().await;
-    let url = smtp.url();
-    let Some(app) = TestApp::spawn_with(
-        backend,
-        &[("EDL_SMTP_URL", url.as_str()), ("EDL_OUTBOX_WORKERS", "0")],
-        None,
-    )
-    .await
-    else {
+    let Some((smtp, app)) = without_workers(backend).await else {
         return;
     };
+    let url = smtp.url();
     let recipients: Vec<String> = (0..12)
         .map(|i| format!("psirt{i}@vendor.example"))
         .collect();
@@ -308,17 +301,10 @@ async fn messages_share_a_connection(backend: Backend) {
 /// messages per connection) costs nothing: the next message goes on a new connection, once,
 /// without a retry or a pause.
 async fn a_connection_the_server_closed_while_idle_is_replaced(backend: Backend) {
-    let smtp = SmtpServer::start().await;
-    let url = smtp.url();
-    let Some(app) = TestApp::spawn_with(
-        backend,
-        &[("EDL_SMTP_URL", url.as_str()), ("EDL_OUTBOX_WORKERS", "0")],
-        None,
-    )
-    .await
-    else {
+    let Some((smtp, app)) = without_workers(backend).await else {
         return;
     };
+    let url = smtp.url();
     smtp.hang_up_after_each_message(true);
     app.enqueue_test_mail(&["a@vendor.example", "b@vendor.example", "c@vendor.example"])
         .await;
@@ -343,4 +329,17 @@ async fn a_connection_the_server_closed_while_idle_is_replaced(backend: Backend)
     assert_eq!(copies.len(), 3, "{copies:?}");
     assert!(copies.values().all(|n| *n == 1), "{copies:?}");
     assert_eq!(smtp.sessions(), 3);
+}
+
+/// A mail server and an app that sends only when a test runs a worker's pass itself.
+async fn without_workers(backend: Backend) -> Option<(SmtpServer, TestApp)> {
+    let smtp = SmtpServer::start().await;
+    let url = smtp.url();
+    let app = TestApp::spawn_with(
+        backend,
+        &[("EDL_SMTP_URL", url.as_str()), ("EDL_OUTBOX_WORKERS", "0")],
+        None,
+    )
+    .await?;
+    Some((smtp, app))
 }

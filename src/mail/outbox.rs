@@ -108,30 +108,9 @@ pub fn enqueue(
             return Ok(None);
         }
     }
-    let now = crate::db::now();
-    let message_id = new_message_id(id_domain);
-    let row = InsertRow {
-        template: &mail.template,
-        recipient: &mail.recipient,
-        subject: &mail.rendered.subject,
-        dedupe_key: mail.dedupe_key.as_deref(),
-        status: Queued,
-        attempts: 0,
-        next_attempt_at: now,
-        message_id: &message_id,
-        created_at: now,
-        updated_at: now,
-        release_id: mail.release_id,
-        member_id: mail.member_id,
-        revision: mail.revision,
-    };
     // A savepoint, so that losing a race on the dedupe key leaves the caller's transaction usable.
     let inserted = conn.transaction(|conn| {
-        let id: i64 = diesel::insert_into(outbox::table)
-            .values(&row)
-            .returning(outbox::id)
-            .get_result(conn)?;
-        insert_body(conn, id, &mail.rendered)?;
+        let id = insert_row(conn, mail, id_domain, crate::db::now())?;
         for patch in &mail.attachments {
             diesel::insert_into(outbox_attachments::table)
                 .values((
@@ -152,19 +131,40 @@ pub fn enqueue(
     }
 }
 
-fn insert_body(
+/// One queued row and its bodies, under a Message-ID of its own; returns the row's id.
+fn insert_row(
     conn: &mut DbConnection,
-    outbox_id: i64,
-    rendered: &RenderedMail,
-) -> Result<(), diesel::result::Error> {
+    mail: &NewMail,
+    id_domain: &str,
+    now: NaiveDateTime,
+) -> Result<i64, diesel::result::Error> {
+    let message_id = new_message_id(id_domain);
+    let id: i64 = diesel::insert_into(outbox::table)
+        .values(&InsertRow {
+            template: &mail.template,
+            recipient: &mail.recipient,
+            subject: &mail.rendered.subject,
+            dedupe_key: mail.dedupe_key.as_deref(),
+            status: Queued,
+            attempts: 0,
+            next_attempt_at: now,
+            message_id: &message_id,
+            created_at: now,
+            updated_at: now,
+            release_id: mail.release_id,
+            member_id: mail.member_id,
+            revision: mail.revision,
+        })
+        .returning(outbox::id)
+        .get_result(conn)?;
     diesel::insert_into(outbox_bodies::table)
         .values((
-            outbox_bodies::outbox_id.eq(outbox_id),
-            outbox_bodies::body_text.eq(&rendered.text),
-            outbox_bodies::body_html.eq(&rendered.html),
+            outbox_bodies::outbox_id.eq(id),
+            outbox_bodies::body_text.eq(&mail.rendered.text),
+            outbox_bodies::body_html.eq(&mail.rendered.html),
         ))
         .execute(conn)?;
-    Ok(())
+    Ok(id)
 }
 
 /// Adds mails to the outbox inside the caller's transaction, which must keep another writer
@@ -201,26 +201,7 @@ pub fn enqueue_many(
         {
             continue;
         }
-        let message_id = new_message_id(id_domain);
-        let id: i64 = diesel::insert_into(outbox::table)
-            .values(&InsertRow {
-                template: &mail.template,
-                recipient: &mail.recipient,
-                subject: &mail.rendered.subject,
-                dedupe_key: mail.dedupe_key.as_deref(),
-                status: Queued,
-                attempts: 0,
-                next_attempt_at: now,
-                message_id: &message_id,
-                created_at: now,
-                updated_at: now,
-                release_id: mail.release_id,
-                member_id: mail.member_id,
-                revision: mail.revision,
-            })
-            .returning(outbox::id)
-            .get_result(conn)?;
-        insert_body(conn, id, &mail.rendered)?;
+        let id = insert_row(conn, mail, id_domain, now)?;
         attachments.extend(mail.attachments.iter().map(|patch| (id, *patch)));
         added += 1;
     }
