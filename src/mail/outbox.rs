@@ -169,8 +169,8 @@ fn insert_row(
 
 /// Adds mails to the outbox inside the caller's transaction, which must keep another writer
 /// from adding the same dedupe keys meanwhile (a lock on what the mails are about): one read of
-/// the keys already present, one insert per new row, and one insert for all their attachment
-/// rows. Returns how many rows were added.
+/// the keys already present, then the new rows, their bodies and their attachment rows, in a
+/// statement each per 500 on PostgreSQL. Returns how many rows were added.
 pub fn enqueue_many(
     conn: &mut DbConnection,
     mails: &[NewMail],
@@ -191,20 +191,82 @@ pub fn enqueue_many(
             .collect()
     };
     let now = crate::db::now();
-    let mut attachments: Vec<(i64, i64)> = Vec::new();
-    let mut added = 0;
-    for mail in mails {
-        if mail
-            .dedupe_key
-            .as_ref()
-            .is_some_and(|key| present.contains(key))
-        {
-            continue;
+    let new: Vec<&NewMail> = mails
+        .iter()
+        .filter(|m| {
+            !m.dedupe_key
+                .as_ref()
+                .is_some_and(|key| present.contains(key))
+        })
+        .collect();
+    let ids: Vec<i64> = match conn {
+        // PostgreSQL: one statement for the rows and one for their bodies, not a round trip
+        // per row to a server that may be across a network.
+        DbConnection::Postgresql(pg) => {
+            let message_ids: Vec<String> = new.iter().map(|_| new_message_id(id_domain)).collect();
+            let rows: Vec<InsertRow<'_>> = new
+                .iter()
+                .zip(&message_ids)
+                .map(|(mail, message_id)| InsertRow {
+                    template: &mail.template,
+                    recipient: &mail.recipient,
+                    subject: &mail.rendered.subject,
+                    dedupe_key: mail.dedupe_key.as_deref(),
+                    status: Queued,
+                    attempts: 0,
+                    next_attempt_at: now,
+                    message_id,
+                    created_at: now,
+                    updated_at: now,
+                    release_id: mail.release_id,
+                    member_id: mail.member_id,
+                    revision: mail.revision,
+                })
+                .collect();
+            let mut ids = Vec::with_capacity(rows.len());
+            for (rows, mails) in rows.chunks(500).zip(new.chunks(500)) {
+                // Matched by Message-ID, which is unique, not by the order rows come back in.
+                let returned: std::collections::HashMap<String, i64> =
+                    diesel::insert_into(outbox::table)
+                        .values(rows)
+                        .returning((outbox::message_id, outbox::id))
+                        .get_results::<(String, i64)>(pg)?
+                        .into_iter()
+                        .collect();
+                let chunk_ids: Vec<i64> = rows
+                    .iter()
+                    .map(|r| returned.get(r.message_id).copied())
+                    .collect::<Option<_>>()
+                    .ok_or(diesel::result::Error::NotFound)?;
+                let bodies: Vec<_> = chunk_ids
+                    .iter()
+                    .zip(mails)
+                    .map(|(id, mail)| {
+                        (
+                            outbox_bodies::outbox_id.eq(*id),
+                            outbox_bodies::body_text.eq(&mail.rendered.text),
+                            outbox_bodies::body_html.eq(&mail.rendered.html),
+                        )
+                    })
+                    .collect();
+                diesel::insert_into(outbox_bodies::table)
+                    .values(&bodies)
+                    .execute(pg)?;
+                ids.extend(chunk_ids);
+            }
+            ids
         }
-        let id = insert_row(conn, mail, id_domain, now)?;
-        attachments.extend(mail.attachments.iter().map(|patch| (id, *patch)));
-        added += 1;
-    }
+        DbConnection::Sqlite(_) => new
+            .iter()
+            .map(|mail| insert_row(conn, mail, id_domain, now))
+            .collect::<Result<_, _>>()?,
+    };
+    let added = ids.len();
+    let attachments: Vec<(i64, i64)> = ids
+        .iter()
+        .zip(&new)
+        .flat_map(|(id, mail)| mail.attachments.iter().map(move |patch| (*id, *patch)))
+        .collect();
     for rows in attachments.chunks(500) {
         let values: Vec<_> = rows
             .iter()
