@@ -1,2 +1,5 @@
+DROP INDEX audit_log_subject_idx;
+DROP INDEX audit_log_action_idx;
+DROP INDEX audit_log_actor_idx;
 DROP INDEX outbox_member_idx;
 DROP INDEX members_roster_idx;
