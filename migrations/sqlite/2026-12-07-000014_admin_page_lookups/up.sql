@@ -9,6 +9,8 @@ CREATE INDEX members_roster_idx
 -- and a member's held mail, released when it gives a new key; without it each question read
 -- the whole outbox with its bodies.
 CREATE INDEX outbox_member_idx ON outbox (member_id, encrypted, sent_at);
+-- The outbox page lists the templates in use, one index lookup each.
+CREATE INDEX outbox_template_idx ON outbox (template);
 -- The audit page filters by actor, action or subject, newest first, and lists the actions
 -- recorded; without these each filter walked the whole log.
 CREATE INDEX audit_log_actor_idx ON audit_log (actor, seq);
