@@ -274,13 +274,23 @@ pub fn list(
     Ok((rows, more))
 }
 
-/// The distinct actions recorded so far, for the filter form.
+/// The distinct actions recorded so far, in order, for the filter form. Each is the first
+/// action after the one before it, found in the index on actions: a few dozen lookups however
+/// long the log, where `SELECT DISTINCT` would read every entry.
 pub fn actions(conn: &mut DbConnection) -> Result<Vec<String>, DbError> {
-    Ok(audit_log::table
-        .select(audit_log::action)
-        .distinct()
-        .order(audit_log::action)
-        .load(conn)?)
+    let mut found: Vec<String> = Vec::new();
+    loop {
+        let mut next = audit_log::table
+            .select(diesel::dsl::min(audit_log::action))
+            .into_boxed();
+        if let Some(last) = found.last() {
+            next = next.filter(audit_log::action.gt(last.clone()));
+        }
+        match next.get_result::<Option<String>>(conn)? {
+            Some(action) => found.push(action),
+            None => return Ok(found),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ on_both_backends!(
     a_key_that_stops_working_before_sending_holds_the_mail,
     a_member_that_adds_a_key_gets_the_mailing_at_the_next_run,
     a_cancellation_to_a_member_whose_key_broke_is_held_not_sent_in_clear,
+    the_ledger_is_read_a_page_at_a_time,
 );
 
 const PASSWORD: &str = "tangerine-kettle-orbit-42";
@@ -651,4 +652,74 @@ async fn a_member_that_adds_a_key_gets_the_mailing_at_the_next_run(backend: Back
     assert_eq!(lines.len(), 2, "{lines:#?}");
     assert!(lines[0].contains("held: no usable key") && lines[0].contains("followed"));
     assert!(lines[1].contains("sent, encrypted"), "{lines:#?}");
+}
+
+/// A release to thousands of members has a ledger line for each; the page reads one page of
+/// them, in member order. A notice on one page still knows that the mailing which followed it,
+/// on the next page, went out.
+async fn the_ledger_is_read_a_page_at_a_time(backend: Backend) {
+    let Some(site) = open_site(backend, &[]).await else {
+        return;
+    };
+    let alpha = site
+        .app
+        .add_member("Alpha", "alpha.example", "active", 1)
+        .await;
+    site.app
+        .add_member("Bravo", "bravo.example", "active", 1)
+        .await;
+    site.app
+        .add_member("Charlie", "charlie.example", "active", 1)
+        .await;
+    site.app.set_member_key(alpha, None).await;
+    let (id, _) = approved_release(&site).await;
+    assert_eq!(disclose(&site).await.mailed, 2);
+    site.app
+        .set_member_key(alpha, Some(&keys::public("security@alpha.example")))
+        .await;
+    assert_eq!(disclose(&site).await.mailed, 1);
+    site.app.outbox_idle().await;
+
+    let pages = site
+        .app
+        .with_db(move |c| {
+            let now = Utc::now();
+            (1..=5)
+                .map(|page| distribution::ledger(c, id, now, page, 1))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await;
+    let shown: Vec<(i64, Vec<&str>)> = pages
+        .iter()
+        .map(|p| {
+            (
+                p.page,
+                p.lines.iter().map(|l| l.org_name.as_str()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        vec![
+            (1, vec!["Alpha"]),
+            (2, vec!["Alpha"]),
+            (3, vec!["Bravo"]),
+            (4, vec!["Charlie"]),
+            // A page past the end shows the last one.
+            (4, vec!["Charlie"]),
+        ]
+    );
+    assert!(pages.iter().all(|p| p.total == 4 && p.pages == 4));
+    let notice = &pages[0].lines[0];
+    assert!(
+        notice
+            .no_key
+            .as_deref()
+            .is_some_and(|why| why.contains("followed")),
+        "{notice:?}"
+    );
+    let mailing = &pages[1].lines[0];
+    assert_eq!(mailing.status, OutboxStatus::Sent);
+    assert_eq!(mailing.encrypted, Some(true));
+    assert!(mailing.no_key.is_none());
 }

@@ -256,6 +256,11 @@ async fn filters_counts_and_pages_come_from_the_database(backend: Backend) {
         Ok(())
     })
     .await;
+    // The template filter offers each template in use once, in order.
+    assert_eq!(
+        app.with_db(outbox::templates_in_use).await,
+        vec!["review_reminder", "test_message"]
+    );
 
     // By default: what needs attention (queued, failed, held), newest first, 50 to a page.
     let html = page(&manager, "/admin/outbox").await;

@@ -739,14 +739,20 @@ pub fn list(
     if !filter.statuses.is_empty() {
         query = query.filter(outbox::status.eq_any(filter.statuses.clone()));
     }
-    // Ordered by an expression on purpose: SQLite then finds the rows through the index on
-    // status and sorts the ids it found, rather than walking the whole table newest first
-    // and reading each row's status.
-    let ids: Vec<i64> = query
-        .order((outbox::id + 0i64).desc())
-        .offset(offset.max(0))
-        .limit(limit)
-        .load(conn)?;
+    // Ordered by an expression on purpose when anything filters: SQLite then finds the rows
+    // through the index on status and sorts the ids it found, rather than walking the whole
+    // table newest first and reading each row's status. With no filter at all there is
+    // nothing to read, and the newest ids come straight from the primary key.
+    let unfiltered = filter.statuses.is_empty()
+        && filter.template.is_none()
+        && filter.recipient.is_none()
+        && filter.release_id.is_none();
+    query = if unfiltered {
+        query.order(outbox::id.desc())
+    } else {
+        query.order((outbox::id + 0i64).desc())
+    };
+    let ids: Vec<i64> = query.offset(offset.max(0)).limit(limit).load(conn)?;
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -757,13 +763,23 @@ pub fn list(
         .load(conn)?)
 }
 
-/// The templates that have mail in the outbox, for the page's filter.
+/// The templates that have mail in the outbox, in order, for the page's filter. Each is the
+/// first template after the one before it, found in the index on templates: a lookup per
+/// template however many messages there are, where `SELECT DISTINCT` would read them all.
 pub fn templates_in_use(conn: &mut DbConnection) -> Result<Vec<String>, DbError> {
-    Ok(outbox::table
-        .select(outbox::template)
-        .distinct()
-        .order(outbox::template)
-        .load(conn)?)
+    let mut found: Vec<String> = Vec::new();
+    loop {
+        let mut next = outbox::table
+            .select(diesel::dsl::min(outbox::template))
+            .into_boxed();
+        if let Some(last) = found.last() {
+            next = next.filter(outbox::template.gt(last.clone()));
+        }
+        match next.get_result::<Option<String>>(conn)? {
+            Some(template) => found.push(template),
+            None => return Ok(found),
+        }
+    }
 }
 
 /// Why a message could not be put back in the queue.

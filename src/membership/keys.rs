@@ -516,12 +516,15 @@ pub fn summary(member: &Member, now: NaiveDateTime) -> KeySummary {
     }
 }
 
-/// When each member last received a message that left encrypted: member id → time sent.
+/// When each of `member_ids` last received a message that left encrypted: member id → time
+/// sent. Only the members asked about are read (a page shows fifty of them), each through the
+/// outbox's index on members, never the whole outbox with its bodies.
 pub fn last_encrypted_deliveries(
     conn: &mut DbConnection,
+    member_ids: &[i64],
 ) -> Result<HashMap<i64, NaiveDateTime>, DbError> {
     let rows: Vec<(Option<i64>, Option<NaiveDateTime>)> = outbox::table
-        .filter(outbox::member_id.is_not_null())
+        .filter(outbox::member_id.eq_any(member_ids))
         .filter(outbox::encrypted.eq(true))
         .group_by(outbox::member_id)
         .select((outbox::member_id, diesel::dsl::max(outbox::sent_at)))

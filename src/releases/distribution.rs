@@ -488,13 +488,31 @@ pub struct LedgerLine {
     pub acknowledged_at: Option<NaiveDateTime>,
 }
 
-/// The delivery ledger of a release at `now`: every embargoed message and every notice sent
-/// instead, by member.
+/// Lines of the delivery ledger on one page of the release page.
+pub const LEDGER_PAGE_SIZE: i64 = 100;
+
+/// One page of a release's delivery ledger.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ledger {
+    pub lines: Vec<LedgerLine>,
+    /// From 1; a page past the end shows the last one.
+    pub page: i64,
+    /// At least 1, even when nothing was sent.
+    pub pages: i64,
+    /// Lines on every page.
+    pub total: i64,
+}
+
+/// Page `page` (from 1) of the delivery ledger of a release at `now`, `per_page` lines to a
+/// page: every embargoed message and every notice sent instead, by member. A release to ten
+/// thousand members has a line for each; the page reads, judges and shows only its own.
 pub fn ledger(
     conn: &mut DbConnection,
     release_id: i64,
     now: DateTime<Utc>,
-) -> Result<Vec<LedgerLine>, DbError> {
+    page: i64,
+    per_page: i64,
+) -> Result<Ledger, DbError> {
     use crate::db::schema::release_receipts;
     type Row = (
         (i64, String),
@@ -508,6 +526,27 @@ pub fn ledger(
         (Option<String>, Option<String>, Option<bool>),
         Option<NaiveDateTime>,
     );
+    let per_page = per_page.max(1);
+    let total: i64 = outbox::table
+        .inner_join(members::table)
+        .filter(outbox::release_id.eq(release_id))
+        .filter(outbox::template.eq_any([EMBARGOED, WITHHELD_FOR_KEY]))
+        .count()
+        .get_result(conn)?;
+    let pages = ((total + per_page - 1) / per_page).max(1);
+    let page = page.clamp(1, pages);
+    // The page's messages first, ordered from the index and the members' names alone; then
+    // those lines whole. On SQLite a message's later columns sit after its bodies, and sorting
+    // whole lines would read every body the release sent.
+    let ids: Vec<i64> = outbox::table
+        .inner_join(members::table)
+        .filter(outbox::release_id.eq(release_id))
+        .filter(outbox::template.eq_any([EMBARGOED, WITHHELD_FOR_KEY]))
+        .order((members::org_name, outbox::id))
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+        .select(outbox::id)
+        .load(conn)?;
     let rows: Vec<Row> = outbox::table
         .inner_join(members::table)
         .left_join(
@@ -517,8 +556,7 @@ pub fn ledger(
                 .and(release_receipts::member_id.nullable().eq(outbox::member_id))
                 .and(release_receipts::revision.nullable().eq(outbox::revision))),
         )
-        .filter(outbox::release_id.eq(release_id))
-        .filter(outbox::template.eq_any([EMBARGOED, WITHHELD_FOR_KEY]))
+        .filter(outbox::id.eq_any(&ids))
         .order((members::org_name, outbox::id))
         .select((
             (members::id, members::org_name),
@@ -533,13 +571,22 @@ pub fn ledger(
             release_receipts::acknowledged_at.nullable(),
         ))
         .load(conn)?;
-    // Members whose notice was followed by the mailing itself, once their key worked.
-    let mailed: std::collections::HashSet<(i64, Option<i32>)> = rows
+    // Members of this page whose notice was followed by the mailing itself, once their key
+    // worked (the mailing may be on another page).
+    let noticed: Vec<i64> = rows
         .iter()
-        .filter(|(_, (template, _, status, ..), ..)| {
-            template == EMBARGOED && *status == OutboxStatus::Sent
-        })
-        .map(|((member, _), (_, revision, ..), ..)| (*member, *revision))
+        .filter(|(_, (template, ..), ..)| template == WITHHELD_FOR_KEY)
+        .map(|((member, _), ..)| *member)
+        .collect();
+    let mailed: std::collections::HashSet<(i64, Option<i32>)> = outbox::table
+        .filter(outbox::release_id.eq(release_id))
+        .filter(outbox::template.eq(EMBARGOED))
+        .filter(outbox::status.eq(OutboxStatus::Sent))
+        .filter(outbox::member_id.eq_any(&noticed))
+        .select((outbox::member_id, outbox::revision))
+        .load::<(Option<i64>, Option<i32>)>(conn)?
+        .into_iter()
+        .filter_map(|(member, revision)| Some((member?, revision)))
         .collect();
     // Why the others' keys do not work now: their keys are read, and only theirs.
     let waiting: Vec<i64> = rows
@@ -556,7 +603,7 @@ pub fn ledger(
         .into_iter()
         .map(|(id, alias, key)| (id, (alias, key)))
         .collect();
-    Ok(rows
+    let lines = rows
         .into_iter()
         .map(
             |(
@@ -589,7 +636,13 @@ pub fn ledger(
                 }
             },
         )
-        .collect())
+        .collect();
+    Ok(Ledger {
+        lines,
+        page,
+        pages,
+        total,
+    })
 }
 
 /// Queues, once per revision, the signed notice that tells a member without a usable key that

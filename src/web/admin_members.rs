@@ -115,7 +115,7 @@ async fn list_page(
         let found = roster::page(c, &filter, wanted, roster::PAGE_SIZE)?;
         let ids: Vec<i64> = found.members.iter().map(|m| m.id).collect();
         let breaches = members::breaches_of(c, &ids)?;
-        let deliveries = keys::last_encrypted_deliveries(c)?;
+        let deliveries = keys::last_encrypted_deliveries(c, &ids)?;
         let pending = member_edit::pending(c, &ids, now)?;
         let rows: Vec<(Member, Vec<Breach>)> = found
             .members

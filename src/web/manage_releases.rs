@@ -215,6 +215,9 @@ pub async fn plan(
 #[derive(Debug, Deserialize)]
 pub struct DetailQuery {
     notice: Option<String>,
+    /// The page of the delivery ledger, from 1.
+    #[serde(default)]
+    ledger: String,
 }
 
 /// A form of the release page shown again after a refusal: which form (and for a form that
@@ -239,6 +242,10 @@ fn parse_origin(text: &str) -> Result<Option<i64>, String> {
     }
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "every caller names what it shows again"
+)]
 async fn detail_page(
     state: &AppState,
     viewer: &Viewer,
@@ -247,6 +254,7 @@ async fn detail_page(
     notice: Option<&'static str>,
     error: Option<String>,
     echo: Echo,
+    ledger_page: i64,
 ) -> Result<HttpResponse, AppError> {
     let now = state.ctx.clock.now();
     let viewer_id = viewer.user.as_ref().map(|u| u.account_id);
@@ -259,7 +267,7 @@ async fn detail_page(
         let blockers = approval::blockers(c, &r)?;
         let upstreams = upstream::list(c)?;
         let revisions = release::revisions_of(c, id)?;
-        let ledger = distribution::ledger(c, id, now)?;
+        let ledger = distribution::ledger(c, id, now, ledger_page, distribution::LEDGER_PAGE_SIZE)?;
         // The approve button is offered only to someone who may press it.
         let not_approver = match viewer_id {
             Some(account) => approval::not_a_second_person(c, &r, account)?,
@@ -285,7 +293,10 @@ async fn detail_page(
         .iter()
         .find(|v| v.approved_at.is_some())
         .map(|v| v.revision);
+    let ledger_link = |page: i64| format!("/manage/releases/{id}?ledger={page}#delivery");
     let context = minijinja::context! {
+        ledger_previous => (ledger.page > 1).then(|| ledger_link(ledger.page - 1)),
+        ledger_next => (ledger.page < ledger.pages).then(|| ledger_link(ledger.page + 1)),
         approved_current => r.approved_current(),
         not_approver,
         last_approved,
@@ -334,6 +345,7 @@ pub async fn detail(
         notice,
         None,
         Echo::default(),
+        query.ledger.trim().parse().unwrap_or(1),
     )
     .await
 }
@@ -379,6 +391,7 @@ async fn refused(
         None,
         Some(refusal.message()),
         echo,
+        1,
     )
     .await
 }
