@@ -809,6 +809,22 @@ async fn the_audit_page_checks_only_what_was_written_since_its_last_check(backen
         entries().await,
         "the page records how far it checked"
     );
+    // Nothing written since: a second view checks nothing new and writes nothing.
+    let recorded = || async {
+        app.with_db(|c| {
+            Ok(audit_checkpoint::table
+                .select(audit_checkpoint::verified_at)
+                .first::<chrono::NaiveDateTime>(c)?)
+        })
+        .await
+    };
+    let first_recorded = recorded().await;
+    browser.get("/admin/audit").await;
+    assert_eq!(
+        recorded().await,
+        first_recorded,
+        "an unmoved checkpoint is not written"
+    );
 
     // New entries, then one of them altered: the next view checks them and says so.
     browser.post("/logout", &[]).await;
