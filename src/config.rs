@@ -231,6 +231,10 @@ pub struct SecuritySettings {
     pub login_rate_limit: RateLimit,
     pub public_post_rate_limit: RateLimit,
     pub trust_forwarded_for: bool,
+    /// Roles whose accounts must have a second factor before doing anything else.
+    pub require_2fa: Vec<crate::accounts::Role>,
+    /// How long a proven second factor covers the sensitive actions (step-up).
+    pub step_up_window: Duration,
 }
 
 /// Where an effective value came from, shown by `check-config`.
@@ -466,6 +470,16 @@ pub const KEYS: &[Key] = &[
         "public_post_rate_limit",
         Some("30/10m"),
         "public form submissions per client IP",
+    ),
+    key(
+        "require_2fa",
+        None,
+        "roles that must have a second factor; unset: release-manager,admin,approver in production, none in development",
+    ),
+    key(
+        "step_up_window",
+        Some("5m"),
+        "approvals, role and key changes ask for the second factor again after this",
     ),
     key(
         "trust_forwarded_for",
@@ -788,6 +802,16 @@ impl RawSettings {
                 public_post_rate_limit: self
                     .required("public_post_rate_limit", RateLimit::parse)?,
                 trust_forwarded_for: self.required("trust_forwarded_for", parse_bool)?,
+                require_2fa: match self.parse("require_2fa", parse_role_list)? {
+                    Some(roles) => roles,
+                    None if mode == Mode::Production => vec![
+                        crate::accounts::Role::Approver,
+                        crate::accounts::Role::ReleaseManager,
+                        crate::accounts::Role::Admin,
+                    ],
+                    None => Vec::new(),
+                },
+                step_up_window: self.required("step_up_window", parse_duration)?,
             },
         };
         settings.check_production()?;
@@ -958,6 +982,21 @@ fn parse_security_contact(v: &str) -> Result<SecurityAlias, String> {
         )
     })?;
     Ok(alias)
+}
+
+/// Roles separated by commas; `none` (or nothing) for no role.
+fn parse_role_list(v: &str) -> Result<Vec<crate::accounts::Role>, String> {
+    let v = v.trim();
+    if v.is_empty() || v.eq_ignore_ascii_case("none") {
+        return Ok(Vec::new());
+    }
+    let mut roles = v
+        .split(',')
+        .map(|r| r.trim().parse::<crate::accounts::Role>())
+        .collect::<Result<Vec<_>, _>>()?;
+    roles.sort();
+    roles.dedup();
+    Ok(roles)
 }
 
 fn parse_bool(v: &str) -> Result<bool, String> {
@@ -1212,6 +1251,50 @@ mod tests {
         let without_key: Vec<_> = complete[..5].to_vec();
         let err = settings(&without_key).expect_err("no list key");
         assert!(err.to_string().contains("EDL_OPENPGP_KEY_FILE"), "{err}");
+    }
+
+    #[test]
+    fn production_requires_a_second_factor_of_the_powerful_roles_unless_told_otherwise() {
+        use crate::accounts::Role;
+        let key = "x".repeat(64);
+        let dir = tempfile::tempdir().expect("dir");
+        let key_file = dir.path().join("list-key.asc");
+        std::fs::write(&key_file, "a key").expect("file");
+        let key_file = key_file.to_str().expect("path");
+        let production = vec![
+            ("EDL_MODE", "production"),
+            ("EDL_SMTP_URL", "smtps://mail.example.org"),
+            ("EDL_SECRET_KEY", key.as_str()),
+            ("EDL_BASE_URL", "https://edl.example.org"),
+            ("EDL_SECURITY_CONTACT", "security@example.org"),
+            ("EDL_OPENPGP_KEY_FILE", key_file),
+        ];
+        let s = settings(&production).expect("production");
+        assert_eq!(
+            s.security.require_2fa,
+            vec![Role::Approver, Role::ReleaseManager, Role::Admin]
+        );
+        let mut all = production.clone();
+        all.push((
+            "EDL_REQUIRE_2FA",
+            "reviewer, admin,approver,release-manager",
+        ));
+        assert_eq!(
+            settings(&all).expect("all").security.require_2fa,
+            Role::ALL.to_vec()
+        );
+        let mut none = production.clone();
+        none.push(("EDL_REQUIRE_2FA", "none"));
+        assert!(settings(&none)
+            .expect("none")
+            .security
+            .require_2fa
+            .is_empty());
+        let mut wrong = production;
+        wrong.push(("EDL_REQUIRE_2FA", "admin,root"));
+        let err = settings(&wrong).expect_err("not a role");
+        assert!(err.to_string().contains("EDL_REQUIRE_2FA"), "{err}");
+        assert!(settings(&[]).expect("dev").security.require_2fa.is_empty());
     }
 
     #[test]

@@ -15,6 +15,7 @@ use tracing_actix_web::TracingLogger;
 use crate::telemetry::RequestSpan;
 
 use crate::accounts::password::Hasher;
+use crate::accounts::second_factor::SecretBox;
 use crate::accounts::session::{cookie_key, KeyError};
 use crate::app::Context;
 use crate::clock::Clock;
@@ -27,7 +28,7 @@ use crate::web::auth::{self, Access, AccessTable, RouteDef};
 use crate::web::ratelimit::RateLimiter;
 use crate::web::{
     account, admin, admin_members, apply, assets, errors, health, home, login, manage_releases,
-    openpgp, pages::Pages, public, receipts, releases_public, review, AppState,
+    openpgp, pages::Pages, public, receipts, releases_public, review, second_factor, AppState,
     CONTENT_SECURITY_POLICY,
 };
 
@@ -93,6 +94,51 @@ pub fn route_table() -> Vec<RouteDef> {
         r(Method::POST, "/account/password", SignedIn, || {
             web::post().to(account::change_password)
         }),
+        r(Method::GET, "/login/second-factor", Public, || {
+            web::get().to(second_factor::code_form)
+        }),
+        r(Method::POST, "/login/second-factor", Public, || {
+            web::post().to(second_factor::check_code)
+        }),
+        r(Method::GET, "/account/second-factor", SignedIn, || {
+            web::get().to(second_factor::show)
+        }),
+        r(
+            Method::POST,
+            "/account/second-factor/totp",
+            SignedIn,
+            || web::post().to(second_factor::begin_totp),
+        ),
+        r(
+            Method::POST,
+            "/account/second-factor/totp/confirm",
+            SignedIn,
+            || web::post().to(second_factor::confirm_totp),
+        ),
+        r(
+            Method::POST,
+            "/account/second-factor/recovery-codes",
+            SignedIn,
+            || web::post().to(second_factor::renew_recovery_codes),
+        ),
+        r(
+            Method::POST,
+            "/account/second-factor/remove",
+            SignedIn,
+            || web::post().to(second_factor::remove),
+        ),
+        r(
+            Method::GET,
+            "/admin/users/{id}/second-factor/reset",
+            Role(Admin),
+            || web::get().to(admin::reset_second_factor_page),
+        ),
+        r(
+            Method::POST,
+            "/admin/users/{id}/second-factor/reset",
+            Role(Admin),
+            || web::post().to(admin::reset_second_factor),
+        ),
         r(Method::GET, "/admin", Role(Admin), || {
             web::get().to(admin::index)
         }),
@@ -571,6 +617,7 @@ impl Application {
         workers.push(spawn_scheduler(&pool, ctx.clone(), stopped.clone()));
         let state = web::Data::new(AppState {
             pages: Pages::new(&settings),
+            second_factor: SecretBox::new(key.master()),
             cookie_key: key,
             settings,
             pool,

@@ -648,6 +648,42 @@ async fn the_whole_path_in_a_real_browser() {
         camera.shoot(&wg, name).await;
     }
 
+    // An admin adds an authenticator app: the secret read off the page as a person types it
+    // into an app, the code computed from it; then signing in asks for the next code.
+    wg.goto(&format!("{base}/account/second-factor"))
+        .await
+        .expect("second factor page");
+    click(&wg, "form[action='/account/second-factor/totp'] button").await;
+    let setup = expect_text(&wg, "id=\"totp-secret\"").await;
+    camera.shoot(&wg, "second-factor-setup").await;
+    let shown = setup
+        .split("id=\"totp-secret\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .expect("the secret");
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(shown.replace(' ', "").as_bytes())
+        .expect("base32");
+    let code_now = |secret: &[u8]| {
+        totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 0, 30, secret.to_vec())
+            .generate(u64::try_from(app.clock.now().timestamp()).expect("after 1970"))
+    };
+    type_into(&wg, "code", &code_now(&secret)).await;
+    click(&wg, "form[action$='/totp/confirm'] button").await;
+    expect_text(&wg, "id=\"recovery-codes\"").await;
+    camera.shoot(&wg, "second-factor-recovery-codes").await;
+    sign_out(&wg).await;
+    wg.goto(&format!("{base}/login")).await.expect("login page");
+    type_into(&wg, "email", "root@wg.example").await;
+    type_into(&wg, "password", PASSWORD).await;
+    click(&wg, "main form button[type=submit]").await;
+    expect_text(&wg, "Your password was right").await;
+    camera.shoot(&wg, "second-factor-code").await;
+    app.advance(chrono::Duration::seconds(30));
+    type_into(&wg, "code", &code_now(&secret)).await;
+    click(&wg, "main form button[type=submit]").await;
+    expect_text(&wg, "Your account").await;
+
     // The HTML part of every mail reads on a phone too: each template's preview, opened as
     // a mail client would show it.
     let templates = edl::mail::Mailer::templates(&app.settings, "ABCD 0123 4567 89AB CDEF");

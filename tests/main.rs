@@ -25,6 +25,7 @@ mod openpgp_key;
 mod outbox;
 mod outbox_page;
 mod releases;
+mod second_factor;
 mod smtp_stall;
 mod times;
 mod web;

@@ -2,6 +2,7 @@
 //! written to the audit log in the same transaction.
 
 pub mod password;
+pub mod second_factor;
 pub mod session;
 pub mod signin;
 pub mod throttle;

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::accounts::{roles_of, Account, Role};
 use crate::config::{Mode, SecuritySettings, Settings};
-use crate::db::schema::{accounts, sessions};
+use crate::db::schema::{accounts, sessions, totp_factors};
 use crate::db::{DbConnection, DbError};
 
 /// The signed-in account behind a request.
@@ -26,11 +26,35 @@ pub struct CurrentUser {
     #[serde(skip)]
     pub session_id: i64,
     pub must_change_password: bool,
+    /// The account has a confirmed second factor.
+    pub has_second_factor: bool,
+    /// When this session last proved it; `None` while it waits for the code after the
+    /// password (and for accounts without one).
+    #[serde(skip)]
+    pub second_factor_at: Option<NaiveDateTime>,
 }
 
 impl CurrentUser {
     pub fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)
+    }
+
+    /// Signed in with the password, the second factor still to come: such a session may do
+    /// nothing but give the code or sign out.
+    pub fn awaiting_second_factor(&self) -> bool {
+        self.has_second_factor && self.second_factor_at.is_none()
+    }
+
+    /// Whether the account must set up a second factor before anything else.
+    pub fn must_set_up_second_factor(&self, required: &[Role]) -> bool {
+        !self.has_second_factor && self.roles.iter().any(|r| required.contains(r))
+    }
+
+    /// Whether the second factor was proven within `window` of `now` (always false without
+    /// one).
+    pub fn second_factor_is_fresh(&self, window: std::time::Duration, now: NaiveDateTime) -> bool {
+        let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::minutes(5));
+        self.second_factor_at.is_some_and(|at| now - at <= window)
     }
 
     /// How the audit log names this person.
@@ -45,6 +69,7 @@ struct SessionRow {
     id: i64,
     last_seen_at: NaiveDateTime,
     expires_at: NaiveDateTime,
+    second_factor_at: Option<NaiveDateTime>,
 }
 
 /// A random token, as it travels inside the encrypted cookie.
@@ -101,15 +126,20 @@ pub fn resolve(
     security: &SecuritySettings,
     now: NaiveDateTime,
 ) -> Result<Option<CurrentUser>, DbError> {
-    let found: Option<(SessionRow, Account)> = sessions::table
-        .inner_join(accounts::table)
+    let found: Option<(SessionRow, Account, Option<NaiveDateTime>)> = sessions::table
+        .inner_join(accounts::table.left_join(totp_factors::table))
         .filter(sessions::token_hash.eq(token_hash(token)))
-        .select((SessionRow::as_select(), Account::as_select()))
+        .select((
+            SessionRow::as_select(),
+            Account::as_select(),
+            totp_factors::confirmed_at.nullable(),
+        ))
         .first(conn)
         .optional()?;
-    let Some((session, account)) = found else {
+    let Some((session, account, totp)) = found else {
         return Ok(None);
     };
+    let has_second_factor = totp.is_some();
     let (session_id, last_seen, expires_at) =
         (session.id, session.last_seen_at, session.expires_at);
     let idle = chrono::Duration::from_std(security.session_idle_timeout)
@@ -131,6 +161,8 @@ pub fn resolve(
         name: account.name,
         session_id,
         must_change_password: account.must_change_password,
+        has_second_factor,
+        second_factor_at: session.second_factor_at,
     }))
 }
 

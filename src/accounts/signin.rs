@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::accounts::password::{check_policy, Hasher, Verified};
 use crate::accounts::throttle::{self, Gate};
-use crate::accounts::{self, session, AccountEmail, AccountError};
+use crate::accounts::{self, second_factor, session, AccountEmail, AccountError};
 use crate::audit;
 use crate::clock::Clock;
 use crate::config::SecuritySettings;
@@ -42,6 +42,8 @@ pub enum SignIn {
     Success {
         token: String,
         must_change_password: bool,
+        /// The account has a second factor: the session waits for its code.
+        second_factor: bool,
     },
     /// Wrong address or password (the same answer for both).
     Failed,
@@ -82,7 +84,7 @@ pub async fn sign_in(cx: SignInContext<'_>, attempt: Attempt) -> Result<SignIn, 
         };
         let (previous, security) = (attempt.previous_session, cx.security.clone());
         let must_change_password = account.must_change_password;
-        let token = db::run(cx.pool, move |c| {
+        let (token, second_factor) = db::run(cx.pool, move |c| {
             db::write_transaction(c, |c| {
                 throttle::clear(c, &key)?;
                 if let Some(previous) = previous {
@@ -92,20 +94,26 @@ pub async fn sign_in(cx: SignInContext<'_>, attempt: Attempt) -> Result<SignIn, 
                     accounts::upgrade_hash(c, account.id, hash)?;
                 }
                 let token = session::start(c, account.id, &security, now)?;
+                let second_factor = second_factor::has_second_factor(c, account.id)?;
                 audit::record(
                     c,
                     &account.email,
-                    "login",
+                    if second_factor {
+                        "login.password"
+                    } else {
+                        "login"
+                    },
                     &format!("account:{}", account.id),
                     json!({ "ip": ip, "hash_upgraded": new_hash.is_some() }),
                 )?;
-                Ok::<_, DbError>(token)
+                Ok::<_, DbError>((token, second_factor))
             })
         })
         .await?;
         return Ok(SignIn::Success {
             token,
             must_change_password,
+            second_factor,
         });
     }
 

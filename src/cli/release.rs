@@ -4,7 +4,7 @@
 use actix_web::http::Method;
 use clap::Subcommand;
 
-use crate::accounts::{self, password, AccountEmail};
+use crate::accounts::{self, password, second_factor, AccountEmail};
 use crate::config::Settings;
 use crate::db::{self, DbError, DbPool};
 use crate::domain::ReleaseKind;
@@ -105,7 +105,8 @@ pub enum ReleaseCommand {
         #[arg(long = "as")]
         by: String,
         /// Read the approving account's password from standard input (required: an approval
-        /// is a person's decision, so the person proves who they are).
+        /// is a person's decision, so the person proves who they are). An account with a
+        /// second factor gives its code (or a recovery code) on the next line.
         #[arg(long, required = true)]
         password_stdin: bool,
     },
@@ -147,6 +148,75 @@ async fn actor_for(
         },
         account.password_hash,
     ))
+}
+
+/// The second step of signing in, on the command line: an account with a second factor gives
+/// a TOTP or recovery code on the line after its password (single use and locked out after
+/// failures, as on the web); an account whose role requires one and has none is refused.
+async fn second_factor_for(
+    settings: &Settings,
+    pool: &DbPool,
+    actor: &Actor,
+    by: &str,
+) -> Result<(), String> {
+    let account_id = actor.account_id;
+    let (has, roles) = db::run(pool, move |c| {
+        Ok::<_, DbError>((
+            second_factor::has_second_factor(c, account_id)?,
+            accounts::roles_of(c, account_id)?,
+        ))
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    if !has {
+        if roles
+            .iter()
+            .any(|r| settings.security.require_2fa.contains(r))
+        {
+            return Err(format!(
+                "{by} must set up a second factor first: sign in on the web and open /account/second-factor"
+            ));
+        }
+        return Ok(());
+    }
+    let code = super::read_password_line().map_err(|_| {
+        format!("{by} has a second factor: give its code on the line after the password")
+    })?;
+    let key = crate::accounts::session::cookie_key(settings).map_err(|e| e.to_string())?;
+    let sealer = second_factor::SecretBox::new(key.master());
+    let lockout = (
+        settings.security.lockout_threshold,
+        settings.security.lockout_window,
+    );
+    let now = crate::clock::Clock::system().now_naive();
+    let email = actor.email.clone();
+    let checked = db::run(pool, move |c| {
+        second_factor::check_code(
+            c,
+            &sealer,
+            &second_factor::CodeAttempt {
+                account_id,
+                account_email: &email,
+                session_id: None,
+                code: &code,
+                channel: "cli",
+                ip: None,
+            },
+            lockout,
+            now,
+        )
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    match checked {
+        second_factor::Checked::Accepted { .. } => Ok(()),
+        second_factor::Checked::Refused => Err(format!(
+            "the second-factor code of {by} is not right, or was already used"
+        )),
+        second_factor::Checked::Locked { until } => Err(format!(
+            "codes for {by} are paused after too many wrong ones; try again after {until} UTC"
+        )),
+    }
 }
 
 /// Runs a release workflow on the pool, turning its refusal into the sentence to print.
@@ -334,6 +404,7 @@ pub async fn run(settings: Settings, command: ReleaseCommand) -> Result<(), Stri
             {
                 return Err(format!("the password of {by} is not right"));
             }
+            second_factor_for(&settings, &pool, &actor, &by).await?;
             let revision = run_workflow(&pool, move |c| approval::approve(c, id, &actor)).await?;
             println!("Approved revision {revision} of release {id}.");
             // What is due now (an approval after the early-disclosure time) is queued by this

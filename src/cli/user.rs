@@ -1,4 +1,4 @@
-//! `edl user add|list|disable|enable|set-roles|reset-password`: working-group accounts.
+//! `edl user add|list|disable|enable|set-roles|reset-password|reset-second-factor`: working-group accounts.
 
 use clap::Subcommand;
 
@@ -55,6 +55,13 @@ pub enum UserCommand {
         /// Read the password from standard input (required: passwords never go on the command line).
         #[arg(long, required = true)]
         password_stdin: bool,
+    },
+    /// Remove an account's second factor (a lost phone) and end its sessions; an account whose
+    /// role requires one sets up a new one at its next sign-in.
+    ResetSecondFactor {
+        /// The account's email address.
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -164,6 +171,20 @@ pub async fn run(settings: Settings, command: UserCommand) -> Result<(), String>
             .await
             .map_err(|e: AccountError| e.to_string())?;
             println!("Set a new password for {email} and ended its sessions.");
+            Ok(())
+        }
+        UserCommand::ResetSecondFactor { email } => {
+            let id = find_id(&pool, &email).await?;
+            let removed = db::run(&pool, move |c| {
+                crate::accounts::second_factor::remove(c, ACTOR, id, "2fa.reset", None)
+            })
+            .await
+            .map_err(|e: DbError| e.to_string())?;
+            if removed {
+                println!("Removed the second factor of {email} and ended its sessions.");
+            } else {
+                println!("{email} had no second factor; its sessions ended.");
+            }
             Ok(())
         }
     }

@@ -340,6 +340,27 @@ diesel::table! {
         created_at -> Timestamp,
         last_seen_at -> Timestamp,
         expires_at -> Timestamp,
+        second_factor_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    totp_factors (account_id) {
+        account_id -> BigInt,
+        secret -> Text,
+        confirmed_at -> Nullable<Timestamp>,
+        last_step -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    recovery_codes (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        code_hash -> Text,
+        used_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
     }
 }
 
@@ -401,6 +422,8 @@ diesel::table! {
 
 diesel::joinable!(account_roles -> accounts (account_id));
 diesel::joinable!(sessions -> accounts (account_id));
+diesel::joinable!(totp_factors -> accounts (account_id));
+diesel::joinable!(recovery_codes -> accounts (account_id));
 diesel::joinable!(confirmation_tokens -> applications (application_id));
 diesel::joinable!(criteria_results -> applications (application_id));
 diesel::joinable!(votes -> applications (application_id));
@@ -449,6 +472,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     audit_checkpoint,
     sessions,
+    totp_factors,
+    recovery_codes,
     login_throttle,
     release_receipts,
     outbox_attachments,

@@ -125,6 +125,7 @@ struct NewUserValues {
 #[derive(Serialize)]
 struct UsersPage {
     accounts: Vec<AccountWithRoles>,
+    second_factor_ids: Vec<i64>,
     roles: Vec<(&'static str, &'static str)>,
     notice: Option<&'static str>,
     error: Option<String>,
@@ -149,6 +150,9 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "roles" => Some("The roles were saved."),
         "disabled" => Some("The account was disabled and its sessions ended."),
         "enabled" => Some("The account was enabled."),
+        "second-factor-reset" => {
+            Some("The second factor was reset and the account's sessions ended.")
+        }
         _ => None,
     }
 }
@@ -175,13 +179,17 @@ async fn users_page(
         StatusCode::UNPROCESSABLE_ENTITY
     };
     let wanted = shown.page.trim().parse().unwrap_or(1);
-    let (accounts, total, page) = db::run(&state.pool, move |c| {
-        accounts::search(c, &filter, wanted, USERS_PAGE_SIZE)
+    let (accounts, total, page, second_factor_ids) = db::run(&state.pool, move |c| {
+        let (accounts, total, page) = accounts::search(c, &filter, wanted, USERS_PAGE_SIZE)?;
+        let ids: Vec<i64> = accounts.iter().map(|a| a.account.id).collect();
+        let with_factor = crate::accounts::second_factor::with_second_factor(c, &ids)?;
+        Ok::<_, db::DbError>((accounts, total, page, with_factor))
     })
     .await?;
     let pages = ((total + USERS_PAGE_SIZE - 1) / USERS_PAGE_SIZE).max(1);
     let page = UsersPage {
         accounts,
+        second_factor_ids,
         roles: role_choices(),
         notice,
         error,
@@ -552,6 +560,78 @@ pub async fn reset_password(
             created: false,
         },
     )
+}
+
+async fn show_second_factor_reset(
+    state: &AppState,
+    viewer: &Viewer,
+    id: i64,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    let a = account_for_page(state, id).await?;
+    let page = confirm::ConfirmPage {
+        title: format!("Reset the second factor of {}?", a.account.name),
+        summary: format!(
+            "The authenticator and the recovery codes of {} ({}) will be removed.",
+            a.account.name, a.account.email
+        ),
+        consequences: vec![
+            "Every session of the account ends at once; the next sign-in asks for the password only.".to_owned(),
+            "An account whose role requires a second factor must set up a new one before it can do anything else.".to_owned(),
+            "Do this only once you are sure who asked for it: with the second factor gone, the password alone opens the account until a new one is set up.".to_owned(),
+            "The reset is recorded in the audit log.".to_owned(),
+        ],
+        action: format!("/admin/users/{id}/second-factor/reset"),
+        button: "Reset the second factor".to_owned(),
+        reason: None,
+        reason_label: String::new(),
+        reason_error: None,
+        error,
+        back: "/admin/users".to_owned(),
+        back_label: "Cancel".to_owned(),
+        can_act: true,
+    };
+    confirm::show(state, viewer, status, page)
+}
+
+/// Asks before resetting a second factor; the form posts to [`reset_second_factor`].
+pub async fn reset_second_factor_page(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    show_second_factor_reset(&state, &viewer, id.into_inner(), StatusCode::OK, None).await
+}
+
+/// Removes an account's second factor (a lost phone) and ends its sessions; audited.
+pub async fn reset_second_factor(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    SignedIn(admin): SignedIn,
+    id: web::Path<i64>,
+    CsrfForm(form): CsrfForm<ConfirmForm>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    if !confirm::confirmed(&form.confirm) {
+        return show_second_factor_reset(
+            &state,
+            &viewer,
+            id,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(confirm::NOT_CONFIRMED.to_owned()),
+        )
+        .await;
+    }
+    account_for_page(&state, id).await?;
+    let actor = admin.email.clone();
+    db::run(&state.pool, move |c| {
+        crate::accounts::second_factor::remove(c, &actor, id, "2fa.reset", None)
+    })
+    .await?;
+    Ok(crate::web::form::see_other(
+        "/admin/users?notice=second-factor-reset",
+    ))
 }
 
 #[derive(Debug, Deserialize, Serialize, Default)]

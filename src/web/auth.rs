@@ -138,6 +138,25 @@ impl FromRequest for SignedIn {
     }
 }
 
+/// The account behind a session, whether or not it has given its second factor yet: for
+/// signing out and for the code page.
+pub struct AnySession(pub CurrentUser);
+
+impl FromRequest for AnySession {
+    type Error = AppError;
+    type Future = std::future::Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let extensions = req.extensions();
+        let user = extensions.get::<CurrentUser>().cloned().or_else(|| {
+            extensions
+                .get::<AwaitingSecondFactor>()
+                .map(|a| a.0.clone())
+        });
+        std::future::ready(user.map(AnySession).ok_or(AppError::SignInRequired))
+    }
+}
+
 /// A submitted form whose CSRF token was checked against this browser's cookie before the
 /// fields were read. Repeated fields (checkboxes) may be read into a `Vec`.
 pub struct CsrfForm<T>(pub T);
@@ -275,11 +294,46 @@ pub fn client_ip(req: &HttpRequest, trust_forwarded_for: bool) -> Option<IpAddr>
 const PASSWORD_CHANGE_PATHS: &[&str] =
     &["/account", "/account/password", "/logout", "/assets/{name}"];
 
+/// Paths a session that has given the password but not yet the second factor may use.
+const AWAITING_SECOND_FACTOR_PATHS: &[&str] =
+    &["/login/second-factor", "/logout", "/assets/{name}"];
+
+/// Paths an account that must set up a second factor may use until it has.
+const SECOND_FACTOR_SETUP_PATHS: &[&str] = &[
+    "/account",
+    "/account/password",
+    "/account/second-factor",
+    "/account/second-factor/totp",
+    "/account/second-factor/totp/confirm",
+    "/login/second-factor",
+    "/logout",
+    "/assets/{name}",
+];
+
+/// The actions that ask for the second factor again when the last proof is older than
+/// `EDL_STEP_UP_WINDOW`: approving a release, the final approval of a member, role changes,
+/// key changes, and changes to second factors themselves.
+pub const STEP_UP_ROUTES: &[&str] = &[
+    "/manage/releases/{id}/approve",
+    "/review/applications/{id}/approve",
+    "/admin/users",
+    "/admin/users/{id}/roles",
+    "/admin/users/{id}/second-factor/reset",
+    "/admin/members/{id}/key-link",
+    "/account/second-factor/recovery-codes",
+    "/account/second-factor/remove",
+];
+
+/// The session of a request that has given the password and not yet the second factor.
+#[derive(Debug, Clone)]
+pub struct AwaitingSecondFactor(pub CurrentUser);
+
 enum Decision {
     Continue,
     Refuse(AppError),
     SignIn,
     ChangePassword,
+    Redirect(String),
 }
 
 pub async fn guard<B: MessageBody + 'static>(
@@ -314,6 +368,11 @@ pub async fn guard<B: MessageBody + 'static>(
         })
         .await;
         match user {
+            // Password only, the second factor still to come: not signed in as far as any
+            // handler is concerned, except the code page and sign-out.
+            Ok(Some(user)) if user.awaiting_second_factor() => {
+                req.extensions_mut().insert(AwaitingSecondFactor(user));
+            }
             Ok(Some(user)) => {
                 req.extensions_mut().insert(user);
             }
@@ -347,6 +406,13 @@ pub async fn guard<B: MessageBody + 'static>(
             .into_response(
                 HttpResponse::SeeOther()
                     .insert_header((header::LOCATION, "/account?must_change=1"))
+                    .finish(),
+            )
+            .map_into_right_body(),
+        Decision::Redirect(location) => req
+            .into_response(
+                HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, location))
                     .finish(),
             )
             .map_into_right_body(),
@@ -417,10 +483,11 @@ fn decide(req: &ServiceRequest, state: &AppState) -> Decision {
         ));
     };
     let user = req.extensions().get::<CurrentUser>().cloned();
+    let awaiting = req.extensions().get::<AwaitingSecondFactor>().is_some();
     let unsafe_method = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
 
     if unsafe_method && access == Access::Public {
-        let bucket = if pattern == "/login" {
+        let bucket = if pattern == "/login" || pattern == "/login/second-factor" {
             "login"
         } else {
             "public-post"
@@ -439,6 +506,19 @@ fn decide(req: &ServiceRequest, state: &AppState) -> Decision {
         }
     }
 
+    if awaiting {
+        if AWAITING_SECOND_FACTOR_PATHS.contains(&pattern.as_str()) {
+            return Decision::Continue;
+        }
+        if access != Access::Public {
+            let target = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default();
+            return Decision::Redirect(second_factor_page(&target));
+        }
+    }
     match (access, &user) {
         (Access::Public, _) => {}
         (_, None) if unsafe_method => return Decision::Refuse(AppError::SignInRequired),
@@ -456,7 +536,58 @@ fn decide(req: &ServiceRequest, state: &AppState) -> Decision {
     {
         return Decision::ChangePassword;
     }
+    let security = &state.settings.security;
+    if let Some(user) = &user {
+        if user.must_set_up_second_factor(&security.require_2fa)
+            && !SECOND_FACTOR_SETUP_PATHS.contains(&pattern.as_str())
+            && access != Access::Public
+        {
+            return Decision::Redirect("/account/second-factor?required=1".into());
+        }
+        if unsafe_method
+            && user.has_second_factor
+            && STEP_UP_ROUTES.contains(&pattern.as_str())
+            && !user.second_factor_is_fresh(security.step_up_window, state.ctx.clock.now_naive())
+        {
+            // Back to the page the form was on once the code is given; the form itself is
+            // not replayed, the person submits it again.
+            let back = req
+                .headers()
+                .get(header::REFERER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| url::Url::parse(v).ok())
+                .filter(|u| same_site(u, req.request(), &state.settings.base_url))
+                .map(|u| match u.query() {
+                    Some(q) => format!("{}?{q}", u.path()),
+                    None => u.path().to_owned(),
+                })
+                .unwrap_or_else(|| "/account".into());
+            return Decision::Redirect(format!("{}&step_up=1", second_factor_page(&back)));
+        }
+    }
     Decision::Continue
+}
+
+/// Whether a URL (a Referer) is of this site: the configured base URL's origin, or the host
+/// the request itself was sent to.
+fn same_site(url: &url::Url, req: &HttpRequest, base: &url::Url) -> bool {
+    if url.origin() == base.origin() {
+        return true;
+    }
+    let info = req.connection_info();
+    let authority = match url.port() {
+        Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_owned(),
+    };
+    url.scheme() == info.scheme() && authority == info.host()
+}
+
+/// The second-factor page, coming back to `next` after.
+fn second_factor_page(next: &str) -> String {
+    format!(
+        "/login/second-factor?next={}",
+        url_encode(&safe_next(Some(next)))
+    )
 }
 
 /// Percent-encodes a value for a query string.

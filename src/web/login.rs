@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::accounts::signin::{self, Attempt, SignIn};
 use crate::error::AppError;
 use crate::web::auth::{
-    client_ip, private_cookie, read_private_cookie, removal_cookie, safe_next, CsrfForm, EmptyForm,
-    SignedIn, Viewer, SESSION_COOKIE,
+    client_ip, private_cookie, read_private_cookie, removal_cookie, safe_next, url_encode,
+    AnySession, CsrfForm, EmptyForm, Viewer, SESSION_COOKIE,
 };
 use crate::web::form::see_other;
 use crate::web::AppState;
@@ -76,6 +76,7 @@ pub async fn login(
         SignIn::Success {
             token,
             must_change_password,
+            second_factor,
         } => {
             let secure = state.settings.base_url.scheme() == "https";
             let cookie = private_cookie(
@@ -85,7 +86,9 @@ pub async fn login(
                 secure,
                 SameSite::Lax,
             );
-            let target = if must_change_password {
+            let target = if second_factor {
+                format!("/login/second-factor?next={}", url_encode(&next))
+            } else if must_change_password {
                 "/account?must_change=1".to_owned()
             } else {
                 next
@@ -141,7 +144,7 @@ fn locked(
 pub async fn logout(
     state: web::Data<AppState>,
     req: HttpRequest,
-    SignedIn(user): SignedIn,
+    AnySession(user): AnySession,
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> Result<HttpResponse, AppError> {
     let token = read_private_cookie(&req, &state.cookie_key, SESSION_COOKIE);

@@ -24,12 +24,14 @@ pub mod ratelimit;
 pub mod receipts;
 pub mod releases_public;
 pub mod review;
+pub mod second_factor;
 
 use std::sync::Arc;
 
 use actix_web::cookie::Key;
 
 use crate::accounts::password::Hasher;
+use crate::accounts::second_factor::SecretBox;
 use crate::accounts::signin::SignInContext;
 use crate::app::Context;
 use crate::config::Settings;
@@ -48,6 +50,8 @@ pub struct AppState {
     pub access: AccessTable,
     pub limiter: RateLimiter,
     pub cookie_key: Key,
+    /// Seals the TOTP secrets at rest; derived from the cookie key.
+    pub second_factor: SecretBox,
     pub hasher: Hasher,
     /// The workflow context, shared with the scheduler.
     pub ctx: Context,
