@@ -132,7 +132,7 @@ async fn stored(app: &TestApp, id: i64) -> (String, String) {
     .await
 }
 
-fn row<'a>(html: &'a str, mail: i64) -> &'a str {
+fn row(html: &str, mail: i64) -> &str {
     let start = html
         .find(&format!("id=\"mail-{mail}\""))
         .unwrap_or_else(|| panic!("mail {mail} is listed"));
