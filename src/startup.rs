@@ -25,6 +25,7 @@ use crate::mail::transport::{Transport, TransportError};
 use crate::mail::worker::{Delivery, SendGuard, Worker};
 use crate::mail::Mailer;
 use crate::web::auth::{self, Access, AccessTable, RouteDef};
+use crate::web::member_page;
 use crate::web::ratelimit::RateLimiter;
 use crate::web::{
     account, admin, admin_members, apply, assets, errors, health, home, login, manage_releases,
@@ -464,6 +465,40 @@ pub fn route_table() -> Vec<RouteDef> {
         }),
         r(Method::POST, "/members/alias/{token}", Public, || {
             web::post().to(crate::web::member_alias::confirm)
+        }),
+        // A member's own page: signed in by a link mailed to its alias, no member id in URLs.
+        r(Method::GET, "/member/sign-in", Public, || {
+            web::get().to(member_page::sign_in_form)
+        }),
+        r(Method::POST, "/member/sign-in", Public, || {
+            web::post().to(member_page::request_link)
+        }),
+        r(Method::GET, "/member/sign-in/{token}", Public, || {
+            web::get().to(member_page::link_page)
+        }),
+        r(Method::POST, "/member/sign-in/{token}", Public, || {
+            web::post().to(member_page::use_link)
+        }),
+        r(Method::POST, "/member/sign-out", Access::Member, || {
+            web::post().to(member_page::sign_out)
+        }),
+        r(Method::GET, "/member", Access::Member, || {
+            web::get().to(member_page::home)
+        }),
+        r(Method::POST, "/member/acknowledge", Access::Member, || {
+            web::post().to(member_page::acknowledge)
+        }),
+        r(Method::POST, "/member/policy", Access::Member, || {
+            web::post().to(member_page::accept_policy)
+        }),
+        r(Method::GET, "/member/contacts", Access::Member, || {
+            web::get().to(member_page::contacts_form)
+        }),
+        r(Method::POST, "/member/contacts", Access::Member, || {
+            web::post().to(member_page::save_contacts)
+        }),
+        r(Method::GET, "/member/key", Access::Member, || {
+            web::get().to(member_page::key)
         }),
     ]
 }

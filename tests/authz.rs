@@ -151,6 +151,17 @@ const MATRIX: &[(&str, &str, [Expect; 5])] = &[
     ("GET", "/admin/users/{id}/reset-password", [S, F, F, F, A]),
     ("GET", "/members/alias/{token}", [V, V, V, V, V]),
     ("POST", "/members/alias/{token}", [V, V, V, V, V]),
+    ("GET", "/member/sign-in", [A, A, A, A, A]),
+    ("POST", "/member/sign-in", [A, A, A, A, A]),
+    ("GET", "/member/sign-in/{token}", [V, V, V, V, V]),
+    ("POST", "/member/sign-in/{token}", [V, V, V, V, V]),
+    ("POST", "/member/sign-out", [S, S, S, S, S]),
+    ("GET", "/member", [R, R, R, R, R]),
+    ("POST", "/member/acknowledge", [S, S, S, S, S]),
+    ("POST", "/member/policy", [S, S, S, S, S]),
+    ("GET", "/member/contacts", [R, R, R, R, R]),
+    ("POST", "/member/contacts", [S, S, S, S, S]),
+    ("GET", "/member/key", [R, R, R, R, R]),
 ];
 
 #[test]

@@ -18,6 +18,7 @@ mod docs;
 mod envoy_guard;
 mod feed_validators;
 mod member_keys;
+mod member_page;
 mod membership;
 mod migrations;
 mod openpgp;

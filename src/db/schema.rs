@@ -257,7 +257,7 @@ diesel::table! {
         old_alias -> Text,
         new_alias -> Text,
         token_hash -> Text,
-        requested_by -> BigInt,
+        requested_by -> Nullable<BigInt>,
         created_at -> Timestamp,
         expires_at -> Timestamp,
         confirmed_at -> Nullable<Timestamp>,
@@ -487,3 +487,31 @@ diesel::allow_tables_to_appear_in_same_query!(
     patch_reclassifications,
     member_alias_changes,
 );
+
+// Members' own page: sign-in links and member sessions (kept apart from staff sessions).
+diesel::table! {
+    member_sign_in_links (id) {
+        id -> BigInt,
+        address_hash -> Text,
+        member_id -> Nullable<BigInt>,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    member_sessions (id) {
+        id -> BigInt,
+        member_id -> BigInt,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(member_sign_in_links -> members (member_id));
+diesel::joinable!(member_sessions -> members (member_id));
+diesel::allow_tables_to_appear_in_same_query!(members, member_sign_in_links, member_sessions);

@@ -193,6 +193,31 @@ fn holder_of(
         .optional()?)
 }
 
+/// Who edits a member: an admin, or the member itself on its own page (signed in by a link
+/// to its alias). The audit log names the admin's account or the member's alias.
+#[derive(Debug, Clone, Copy)]
+pub enum Editor<'a> {
+    Admin(&'a CurrentUser),
+    Member(&'a SecurityAlias),
+}
+
+impl Editor<'_> {
+    fn actor(&self) -> &str {
+        match self {
+            Editor::Admin(admin) => admin.actor(),
+            Editor::Member(alias) => alias.as_str(),
+        }
+    }
+
+    /// The account that asked, for `member_alias_changes.requested_by`; none for a member.
+    fn account_id(&self) -> Option<i64> {
+        match self {
+            Editor::Admin(admin) => Some(admin.account_id),
+            Editor::Member(_) => None,
+        }
+    }
+}
+
 /// Applies an admin's edit of member `member_id`: name and representative at once, a new
 /// alias by a link mailed to it ([`confirm_alias_change`]). A removed member is not edited.
 pub fn edit(
@@ -200,6 +225,18 @@ pub fn edit(
     ctx: &Context,
     member_id: i64,
     admin: &CurrentUser,
+    edit: &Edit,
+) -> Result<Edited, EditError> {
+    edit_as(conn, ctx, member_id, Editor::Admin(admin), edit)
+}
+
+/// Applies an edit of member `member_id` by `editor`, under the same rules for admins and
+/// members: name and representative at once, a new alias only through the link mailed to it.
+pub fn edit_as(
+    conn: &mut DbConnection,
+    ctx: &Context,
+    member_id: i64,
+    editor: Editor<'_>,
     edit: &Edit,
 ) -> Result<Edited, EditError> {
     let now = ctx.clock.now_naive();
@@ -255,7 +292,7 @@ pub fn edit(
                 .execute(conn)?;
             audit::record(
                 conn,
-                admin.actor(),
+                editor.actor(),
                 "member.edited",
                 &subject,
                 json!({ "changes": changes }),
@@ -269,7 +306,7 @@ pub fn edit(
                 &edit.org_name,
                 &member.security_alias,
                 &edit.security_alias,
-                admin,
+                editor,
                 now,
             )?;
             Some(edit.security_alias.clone())
@@ -296,7 +333,7 @@ fn request_alias_change(
     org_name: &str,
     old: &SecurityAlias,
     new: &SecurityAlias,
-    admin: &CurrentUser,
+    editor: Editor<'_>,
     now: NaiveDateTime,
 ) -> Result<(), EditError> {
     diesel::update(
@@ -315,7 +352,7 @@ fn request_alias_change(
             member_alias_changes::old_alias.eq(old.as_str()),
             member_alias_changes::new_alias.eq(new.as_str()),
             member_alias_changes::token_hash.eq(session::token_hash(&token)),
-            member_alias_changes::requested_by.eq(admin.account_id),
+            member_alias_changes::requested_by.eq(editor.account_id()),
             member_alias_changes::created_at.eq(now),
             member_alias_changes::expires_at.eq(expires_at),
         ))
@@ -336,7 +373,7 @@ fn request_alias_change(
     )?;
     audit::record(
         conn,
-        admin.actor(),
+        editor.actor(),
         "member.alias-change-requested",
         &format!("member:{member_id}"),
         json!({ "change": change, "from": old, "to": new, "expires": expires_at.to_string() }),
@@ -405,7 +442,7 @@ struct AliasChange {
     id: i64,
     member_id: i64,
     new_alias: String,
-    requested_by: i64,
+    requested_by: Option<i64>,
     expires_at: NaiveDateTime,
     confirmed_at: Option<NaiveDateTime>,
 }
@@ -531,11 +568,15 @@ pub fn confirm_alias_change(
                 },
                 other => other.into(),
             })?;
-        let requested_by: Option<String> = accounts::table
-            .filter(accounts::id.eq(change.requested_by))
-            .select(accounts::email)
-            .first(conn)
-            .optional()?;
+        // No account: the member asked on its own page.
+        let requested_by: Option<String> = match change.requested_by {
+            Some(account) => accounts::table
+                .filter(accounts::id.eq(account))
+                .select(accounts::email)
+                .first(conn)
+                .optional()?,
+            None => Some(member.security_alias.to_string()),
+        };
         let shown = view(ctx, &change, &member);
         audit::record(
             conn,

@@ -7,6 +7,7 @@ pub mod application;
 pub mod checks;
 pub mod keys;
 pub mod member_edit;
+pub mod member_sign_in;
 pub mod members;
 pub mod policy;
 pub mod review;

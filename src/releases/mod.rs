@@ -9,11 +9,13 @@
 //! - `visibility`: what the public may see of a release.
 //! - `patch`: reading an uploaded patch file; `feeds`: the Atom feed, ICS and ready text.
 //! - `wording`: how mail and announcements name a release and its lines.
+//! - `member_mail`: what a member was mailed about releases, as its own page shows it.
 
 pub mod approval;
 pub mod calendar;
 pub mod distribution;
 pub mod feeds;
+pub mod member_mail;
 pub mod patch;
 pub mod release;
 pub mod upstream;

@@ -1331,6 +1331,18 @@ pub fn acknowledge(
     member_id: i64,
     revision: i32,
 ) -> Result<bool, DbError> {
+    acknowledge_as(conn, release_id, member_id, revision, "member")
+}
+
+/// Records a member's receipt of one revision, audited with `actor` (the member's alias when
+/// it acknowledges on its own page). Returns whether it was new.
+pub fn acknowledge_as(
+    conn: &mut DbConnection,
+    release_id: i64,
+    member_id: i64,
+    revision: i32,
+    actor: &str,
+) -> Result<bool, DbError> {
     db::write_transaction(conn, |conn| {
         let exists: i64 = release_receipts::table
             .filter(release_receipts::release_id.eq(release_id))
@@ -1351,7 +1363,7 @@ pub fn acknowledge(
             .execute(conn)?;
         audit::record(
             conn,
-            "member",
+            actor,
             "release.receipt",
             &subject(release_id),
             json!({ "member": member_id, "revision": revision }),

@@ -20,7 +20,8 @@ use crate::accounts::session::{self, CurrentUser};
 use crate::accounts::Role;
 use crate::db;
 use crate::error::AppError;
-use crate::web::AppState;
+use crate::membership::member_sign_in::{self, CurrentMember};
+use crate::web::{member_page, AppState};
 
 pub const SESSION_COOKIE: &str = "edl_session";
 pub const CSRF_COOKIE: &str = "edl_csrf";
@@ -37,6 +38,9 @@ pub enum Access {
     Role(Role),
     /// A signed-in account holding any of these roles.
     AnyOf(&'static [Role]),
+    /// A member signed in by the link mailed to its alias (the member cookie); no staff
+    /// account, whatever its roles, is a member.
+    Member,
 }
 
 impl Access {
@@ -47,6 +51,7 @@ impl Access {
             Access::Public | Access::SignedIn => true,
             Access::Role(role) => roles.contains(&role),
             Access::AnyOf(allowed) => allowed.iter().any(|r| roles.contains(r)),
+            Access::Member => false,
         }
     }
 
@@ -60,6 +65,7 @@ impl Access {
                 .map(|r| r.label().to_lowercase())
                 .collect::<Vec<_>>()
                 .join(" or "),
+            Access::Member => "member signed in by link".to_owned(),
         }
     }
 }
@@ -334,6 +340,8 @@ enum Decision {
     SignIn,
     ChangePassword,
     Redirect(String),
+    /// A member route without a member session: to the page that mails a sign-in link.
+    MemberSignIn,
 }
 
 pub async fn guard<B: MessageBody + 'static>(
@@ -384,6 +392,11 @@ pub async fn guard<B: MessageBody + 'static>(
         }
     }
 
+    let clear_member_cookie = match resolve_member(&req, &state).await {
+        Ok(clear) => clear,
+        Err(error) => return Ok(req.error_response(error).map_into_right_body()),
+    };
+
     let decision = decide(&req, &state);
     let response = match decision {
         Decision::Continue => next.call(req).await?.map_into_left_body(),
@@ -402,6 +415,13 @@ pub async fn guard<B: MessageBody + 'static>(
             )
             .map_into_right_body()
         }
+        Decision::MemberSignIn => req
+            .into_response(
+                HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, member_page::SIGN_IN_PATH))
+                    .finish(),
+            )
+            .map_into_right_body(),
         Decision::ChangePassword => req
             .into_response(
                 HttpResponse::SeeOther()
@@ -447,6 +467,16 @@ pub async fn guard<B: MessageBody + 'static>(
             .response_mut()
             .add_cookie(&removal_cookie(SESSION_COOKIE))?;
     }
+    if clear_member_cookie
+        && !response
+            .response()
+            .cookies()
+            .any(|c| c.name() == MEMBER_COOKIE)
+    {
+        response
+            .response_mut()
+            .add_cookie(&removal_cookie(MEMBER_COOKIE))?;
+    }
     Ok(response)
 }
 
@@ -489,10 +519,12 @@ fn decide(req: &ServiceRequest, state: &AppState) -> Decision {
     if unsafe_method && access == Access::Public {
         let bucket = if pattern == "/login" || pattern == "/login/second-factor" {
             "login"
+        } else if pattern == member_page::SIGN_IN_PATH {
+            "member-sign-in"
         } else {
             "public-post"
         };
-        let limit = if bucket == "login" {
+        let limit = if bucket == "login" || bucket == "member-sign-in" {
             state.settings.security.login_rate_limit
         } else {
             state.settings.security.public_post_rate_limit
@@ -506,6 +538,14 @@ fn decide(req: &ServiceRequest, state: &AppState) -> Decision {
         }
     }
 
+    if access == Access::Member {
+        let member = req.extensions().get::<CurrentMember>().is_some();
+        return match (member, unsafe_method) {
+            (true, _) => Decision::Continue,
+            (false, true) => Decision::Refuse(AppError::SignInRequired),
+            (false, false) => Decision::MemberSignIn,
+        };
+    }
     if awaiting {
         if AWAITING_SECOND_FACTOR_PATHS.contains(&pattern.as_str()) {
             return Decision::Continue;
@@ -588,6 +628,52 @@ fn second_factor_page(next: &str) -> String {
         "/login/second-factor?next={}",
         url_encode(&safe_next(Some(next)))
     )
+}
+
+// ---- Members' own page: the member cookie, resolved only on member routes. ----
+
+/// The member session's cookie, apart from the staff session's.
+pub const MEMBER_COOKIE: &str = "edl_member";
+
+/// On a route for members, resolves the member cookie into a [`CurrentMember`] in the
+/// request's extensions; returns whether the browser should forget a dead cookie. The member's
+/// status is read every time, so a suspended member's session stops at once.
+async fn resolve_member(req: &ServiceRequest, state: &AppState) -> Result<bool, AppError> {
+    let is_member_route = req
+        .match_pattern()
+        .and_then(|pattern| state.access.lookup(req.method(), &pattern))
+        == Some(Access::Member);
+    if !is_member_route {
+        return Ok(false);
+    }
+    let Some(token) = read_private_cookie(req.request(), &state.cookie_key, MEMBER_COOKIE) else {
+        return Ok(false);
+    };
+    let now = state.ctx.clock.now_naive();
+    let member = db::run(&state.pool, move |conn| {
+        member_sign_in::resolve(conn, &token, now)
+    })
+    .await?;
+    Ok(match member {
+        Some(member) => {
+            req.extensions_mut().insert(member);
+            false
+        }
+        None => true,
+    })
+}
+
+/// The member signed in; only on routes whose access is [`Access::Member`].
+pub struct SignedInMember(pub CurrentMember);
+
+impl FromRequest for SignedInMember {
+    type Error = AppError;
+    type Future = std::future::Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let member = req.extensions().get::<CurrentMember>().cloned();
+        std::future::ready(member.map(SignedInMember).ok_or(AppError::SignInRequired))
+    }
 }
 
 /// Percent-encodes a value for a query string.

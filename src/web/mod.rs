@@ -17,6 +17,7 @@ pub mod login;
 pub mod manage_releases;
 pub mod member_alias;
 pub mod member_key;
+pub mod member_page;
 pub mod openpgp;
 pub mod pages;
 pub mod public;
