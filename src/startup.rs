@@ -106,6 +106,36 @@ pub fn route_table() -> Vec<RouteDef> {
         }),
         r(
             Method::POST,
+            "/account/second-factor/passkey/start",
+            SignedIn,
+            || web::post().to(second_factor::passkey_registration_start),
+        ),
+        r(
+            Method::POST,
+            "/account/second-factor/passkey/finish",
+            SignedIn,
+            || web::post().to(second_factor::passkey_registration_finish),
+        ),
+        r(
+            Method::POST,
+            "/account/second-factor/passkeys/{id}/remove",
+            SignedIn,
+            || web::post().to(second_factor::remove_passkey),
+        ),
+        r(
+            Method::POST,
+            "/login/second-factor/passkey/start",
+            Public,
+            || web::post().to(second_factor::passkey_sign_in_start),
+        ),
+        r(
+            Method::POST,
+            "/login/second-factor/passkey/finish",
+            Public,
+            || web::post().to(second_factor::passkey_sign_in_finish),
+        ),
+        r(
+            Method::POST,
             "/account/second-factor/totp",
             SignedIn,
             || web::post().to(second_factor::begin_totp),
@@ -653,6 +683,7 @@ impl Application {
         let state = web::Data::new(AppState {
             pages: Pages::new(&settings),
             second_factor: SecretBox::new(key.master()),
+            passkeys: passkey_relying_party(&settings),
             cookie_key: key,
             settings,
             pool,
@@ -707,6 +738,18 @@ impl Application {
         let result = self.server.await;
         stop_workers(&self.stop_workers, self.workers).await;
         result
+    }
+}
+
+/// Passkeys need a host name in `EDL_BASE_URL` (browsers refuse an IP address as the site's
+/// identity); without one they are not offered, and TOTP remains.
+fn passkey_relying_party(settings: &Settings) -> Option<crate::accounts::passkeys::RelyingParty> {
+    match crate::accounts::passkeys::RelyingParty::new(&settings.base_url, &settings.list_name) {
+        Ok(rp) => Some(rp),
+        Err(error) => {
+            tracing::warn!(%error, "Passkeys are not offered.");
+            None
+        }
     }
 }
 

@@ -25,6 +25,7 @@ mod openpgp;
 mod openpgp_key;
 mod outbox;
 mod outbox_page;
+mod passkeys;
 mod releases;
 mod second_factor;
 mod smtp_stall;

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::accounts::throttle::{self, Gate};
 use crate::audit;
-use crate::db::schema::{recovery_codes, sessions, totp_factors};
+use crate::db::schema::{passkeys, recovery_codes, sessions, totp_factors};
 use crate::db::{self, DbConnection, DbError};
 
 /// How long one TOTP code lasts.
@@ -187,6 +187,8 @@ fn new_recovery_codes() -> Vec<String> {
 pub struct Status {
     /// A confirmed TOTP authenticator.
     pub totp: bool,
+    /// Its passkeys: (id, name, added, last used).
+    pub passkeys: Vec<crate::accounts::passkeys::PasskeyInfo>,
     /// Recovery codes not used yet.
     pub recovery_codes_left: i64,
     /// A TOTP setup begun and not confirmed.
@@ -195,7 +197,7 @@ pub struct Status {
 
 impl Status {
     pub fn has_second_factor(&self) -> bool {
-        self.totp
+        self.totp || !self.passkeys.is_empty()
     }
 }
 
@@ -211,6 +213,7 @@ pub fn status(conn: &mut DbConnection, account_id: i64) -> Result<Status, DbErro
         .count()
         .get_result(conn)?;
     Ok(Status {
+        passkeys: crate::accounts::passkeys::list(conn, account_id)?,
         totp: matches!(confirmed, Some(Some(_))),
         pending_setup: matches!(confirmed, Some(None)),
         recovery_codes_left: left,
@@ -224,11 +227,20 @@ pub fn has_second_factor(conn: &mut DbConnection, account_id: i64) -> Result<boo
 
 /// Of these accounts, the ones with a confirmed second factor.
 pub fn with_second_factor(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<i64>, DbError> {
-    Ok(totp_factors::table
+    let mut with: Vec<i64> = totp_factors::table
         .filter(totp_factors::account_id.eq_any(ids))
         .filter(totp_factors::confirmed_at.is_not_null())
         .select(totp_factors::account_id)
-        .load(conn)?)
+        .load(conn)?;
+    with.extend(
+        passkeys::table
+            .filter(passkeys::account_id.eq_any(ids))
+            .select(passkeys::account_id)
+            .load::<i64>(conn)?,
+    );
+    with.sort_unstable();
+    with.dedup();
+    Ok(with)
 }
 
 /// A TOTP setup waiting for its first code: what the page shows once.
@@ -239,9 +251,10 @@ pub struct Enrolment {
     pub qr_svg: String,
 }
 
-/// Starts (or restarts) TOTP setup for an account without a confirmed one: a new secret,
-/// stored encrypted and unconfirmed. Refused while a confirmed one exists: replacing it goes
-/// through removing it, which asks for the second factor.
+/// Starts (or restarts) TOTP setup for an account without a confirmed authenticator: a new
+/// secret, stored encrypted and unconfirmed. Refused while a confirmed one exists: replacing
+/// it goes through removing it, which asks for the second factor (as adding one beside a
+/// passkey does: the guard's step-up).
 pub fn begin_totp(
     conn: &mut DbConnection,
     sealer: &SecretBox,
@@ -251,7 +264,7 @@ pub fn begin_totp(
     now: NaiveDateTime,
 ) -> Result<Option<Enrolment>, DbError> {
     db::write_transaction(conn, |conn| {
-        if has_second_factor(conn, account_id)? {
+        if status(conn, account_id)?.totp {
             return Ok(None);
         }
         let secret: [u8; SECRET_BYTES] = rand::random();
@@ -412,7 +425,7 @@ pub fn renew_recovery_codes(
 }
 
 /// Records in a session that its second factor was just proven.
-fn mark_session(
+pub(crate) fn mark_session(
     conn: &mut DbConnection,
     session_id: i64,
     now: NaiveDateTime,
@@ -428,6 +441,7 @@ fn mark_session(
 pub enum Method {
     Totp,
     RecoveryCode,
+    Passkey,
 }
 
 impl Method {
@@ -435,6 +449,7 @@ impl Method {
         match self {
             Self::Totp => "totp",
             Self::RecoveryCode => "recovery-code",
+            Self::Passkey => "passkey",
         }
     }
 }
@@ -473,12 +488,10 @@ pub fn check_code(
     lockout: (u32, std::time::Duration),
     now: NaiveDateTime,
 ) -> Result<Checked, DbError> {
-    let key = format!("2fa:{}", throttle::email_key(attempt.account_email));
     db::write_transaction(conn, |conn| {
-        if let Gate::Locked { until } = throttle::check(conn, &key, now)? {
+        if let Some(until) = locked(conn, attempt.account_email, now)? {
             return Ok(Checked::Locked { until });
         }
-        let target = format!("account:{}", attempt.account_id);
         let factor: Option<(String, i64)> = totp_factors::table
             .filter(totp_factors::account_id.eq(attempt.account_id))
             .filter(totp_factors::confirmed_at.is_not_null())
@@ -512,49 +525,86 @@ pub fn check_code(
                 }
             }
         }
-        let Some(method) = method else {
-            let gate = throttle::record_failure(conn, &key, lockout.0, lockout.1, now)?;
-            audit::record(
-                conn,
-                attempt.account_email,
-                "2fa.failed",
-                &target,
-                json!({ "channel": attempt.channel, "ip": attempt.ip }),
-            )?;
-            return Ok(match gate {
-                Gate::Locked { until } => Checked::Locked { until },
-                Gate::Open => Checked::Refused,
-            });
-        };
-        throttle::clear(conn, &key)?;
-        if let Some(session_id) = attempt.session_id {
-            mark_session(conn, session_id, now)?;
+        match method {
+            Some(method) => record_success(conn, attempt, method, now),
+            None => record_failure(conn, attempt, lockout, now),
         }
-        let left: i64 = recovery_codes::table
-            .filter(recovery_codes::account_id.eq(attempt.account_id))
-            .filter(recovery_codes::used_at.is_null())
-            .count()
-            .get_result(conn)?;
-        audit::record(
-            conn,
-            attempt.account_email,
-            "2fa.used",
-            &target,
-            json!({
-                "method": method.as_str(),
-                "channel": attempt.channel,
-                "ip": attempt.ip,
-                "recovery_codes_left": left,
-            }),
-        )?;
-        Ok(Checked::Accepted {
-            method,
-            recovery_codes_left: left,
-        })
     })
 }
 
-/// Removes an account's second factor (TOTP and recovery codes) and ends its sessions, so
+fn lockout_key(email: &str) -> String {
+    format!("2fa:{}", throttle::email_key(email))
+}
+
+/// Whether the code step of an account is locked now.
+pub(crate) fn locked(
+    conn: &mut DbConnection,
+    email: &str,
+    now: NaiveDateTime,
+) -> Result<Option<NaiveDateTime>, DbError> {
+    Ok(match throttle::check(conn, &lockout_key(email), now)? {
+        Gate::Locked { until } => Some(until),
+        Gate::Open => None,
+    })
+}
+
+/// A failed proof: counted against the account's lockout, audited.
+pub(crate) fn record_failure(
+    conn: &mut DbConnection,
+    attempt: &CodeAttempt<'_>,
+    lockout: (u32, std::time::Duration),
+    now: NaiveDateTime,
+) -> Result<Checked, DbError> {
+    let key = lockout_key(attempt.account_email);
+    let gate = throttle::record_failure(conn, &key, lockout.0, lockout.1, now)?;
+    audit::record(
+        conn,
+        attempt.account_email,
+        "2fa.failed",
+        &format!("account:{}", attempt.account_id),
+        json!({ "channel": attempt.channel, "ip": attempt.ip }),
+    )?;
+    Ok(match gate {
+        Gate::Locked { until } => Checked::Locked { until },
+        Gate::Open => Checked::Refused,
+    })
+}
+
+/// A proof accepted: the lockout count cleared, the session marked, audited.
+pub(crate) fn record_success(
+    conn: &mut DbConnection,
+    attempt: &CodeAttempt<'_>,
+    method: Method,
+    now: NaiveDateTime,
+) -> Result<Checked, DbError> {
+    throttle::clear(conn, &lockout_key(attempt.account_email))?;
+    if let Some(session_id) = attempt.session_id {
+        mark_session(conn, session_id, now)?;
+    }
+    let left: i64 = recovery_codes::table
+        .filter(recovery_codes::account_id.eq(attempt.account_id))
+        .filter(recovery_codes::used_at.is_null())
+        .count()
+        .get_result(conn)?;
+    audit::record(
+        conn,
+        attempt.account_email,
+        "2fa.used",
+        &format!("account:{}", attempt.account_id),
+        json!({
+            "method": method.as_str(),
+            "channel": attempt.channel,
+            "ip": attempt.ip,
+            "recovery_codes_left": left,
+        }),
+    )?;
+    Ok(Checked::Accepted {
+        method,
+        recovery_codes_left: left,
+    })
+}
+
+/// Removes an account's second factor (TOTP, recovery codes and passkeys) and ends its sessions, so
 /// the next sign-in starts from the password: an admin's reset for someone who lost their
 /// authenticator, or the person's own removal (after proving the factor, which the route
 /// table's step-up asks for). Returns whether there was anything to remove.
@@ -571,6 +621,9 @@ pub fn remove(
                 .execute(conn)?;
         let codes =
             diesel::delete(recovery_codes::table.filter(recovery_codes::account_id.eq(account_id)))
+                .execute(conn)?;
+        let passkeys_removed =
+            diesel::delete(passkeys::table.filter(passkeys::account_id.eq(account_id)))
                 .execute(conn)?;
         let sessions_ended = {
             let query = sessions::table.filter(sessions::account_id.eq(account_id));
@@ -589,9 +642,14 @@ pub fn remove(
             actor,
             action,
             &format!("account:{account_id}"),
-            json!({ "totp": totp > 0, "recovery_codes": codes, "sessions_ended": sessions_ended }),
+            json!({
+                "totp": totp > 0,
+                "recovery_codes": codes,
+                "passkeys": passkeys_removed,
+                "sessions_ended": sessions_ended,
+            }),
         )?;
-        Ok(totp > 0 || codes > 0)
+        Ok(totp > 0 || codes > 0 || passkeys_removed > 0)
     })
 }
 

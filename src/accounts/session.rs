@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::accounts::{roles_of, Account, Role};
 use crate::config::{Mode, SecuritySettings, Settings};
-use crate::db::schema::{accounts, sessions, totp_factors};
+use crate::db::schema::{accounts, passkeys, sessions, totp_factors};
 use crate::db::{DbConnection, DbError};
 
 /// The signed-in account behind a request.
@@ -139,7 +139,11 @@ pub fn resolve(
     let Some((session, account, totp)) = found else {
         return Ok(None);
     };
-    let has_second_factor = totp.is_some();
+    let has_second_factor = totp.is_some()
+        || diesel::select(diesel::dsl::exists(
+            passkeys::table.filter(passkeys::account_id.eq(account.id)),
+        ))
+        .get_result::<bool>(conn)?;
     let (session_id, last_seen, expires_at) =
         (session.id, session.last_seen_at, session.expires_at);
     let idle = chrono::Duration::from_std(security.session_idle_timeout)

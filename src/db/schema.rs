@@ -355,6 +355,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    passkeys (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        name -> Text,
+        credential_id -> Text,
+        passkey -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    passkey_ceremonies (session_id) {
+        session_id -> BigInt,
+        purpose -> Text,
+        state -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     recovery_codes (id) {
         id -> BigInt,
         account_id -> BigInt,
@@ -424,6 +445,8 @@ diesel::joinable!(account_roles -> accounts (account_id));
 diesel::joinable!(sessions -> accounts (account_id));
 diesel::joinable!(totp_factors -> accounts (account_id));
 diesel::joinable!(recovery_codes -> accounts (account_id));
+diesel::joinable!(passkeys -> accounts (account_id));
+diesel::joinable!(passkey_ceremonies -> sessions (session_id));
 diesel::joinable!(confirmation_tokens -> applications (application_id));
 diesel::joinable!(criteria_results -> applications (application_id));
 diesel::joinable!(votes -> applications (application_id));
@@ -474,6 +497,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     totp_factors,
     recovery_codes,
+    passkeys,
+    passkey_ceremonies,
     login_throttle,
     release_receipts,
     outbox_attachments,

@@ -1,4 +1,4 @@
-//! Static assets (stylesheet, icon), embedded in the binary.
+//! Static assets (stylesheet, icon, the passkey script), embedded in the binary.
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
@@ -13,6 +13,7 @@ pub async fn get_asset(name: web::Path<String>) -> Result<HttpResponse, AppError
     let file = ASSETS.get_file(&name).ok_or(AppError::NotFound)?;
     let content_type = match name.rsplit_once('.').map(|(_, ext)| ext) {
         Some("css") => "text/css; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
         Some("svg") => "image/svg+xml",
         Some("png") => "image/png",
         Some("ico") => "image/x-icon",

@@ -230,6 +230,46 @@ impl<T: DeserializeOwned + 'static> FromRequest for CheckedForm<T> {
     }
 }
 
+/// The header a script sends the CSRF token in, with a JSON body.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// A JSON body posted by the site's own script, whose CSRF token (in [`CSRF_HEADER`]) was
+/// checked against this browser's cookie before the body was read.
+pub struct CsrfJson<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for CsrfJson<T> {
+    type Error = AppError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let expected = req.extensions().get::<CsrfToken>().map(|t| t.0.clone());
+        let sent = req
+            .headers()
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let csrf_ok = matches!((expected, sent), (Some(expected), Some(sent))
+                if constant_time_eq(expected.as_bytes(), sent.as_bytes()));
+            if !csrf_ok || !is_json {
+                return Err(AppError::Csrf);
+            }
+            let bytes = body
+                .await
+                .map_err(|_| AppError::BadRequest("The request is too large.".into()))?;
+            let value = serde_json::from_slice(&bytes)
+                .map_err(|e| AppError::BadRequest(format!("The request could not be read: {e}")))?;
+            Ok(CsrfJson(value))
+        })
+    }
+}
+
 /// A form whose only field is its CSRF token: a button that does one thing.
 #[derive(Debug, serde::Deserialize)]
 pub struct EmptyForm {}
@@ -301,8 +341,13 @@ const PASSWORD_CHANGE_PATHS: &[&str] =
     &["/account", "/account/password", "/logout", "/assets/{name}"];
 
 /// Paths a session that has given the password but not yet the second factor may use.
-const AWAITING_SECOND_FACTOR_PATHS: &[&str] =
-    &["/login/second-factor", "/logout", "/assets/{name}"];
+const AWAITING_SECOND_FACTOR_PATHS: &[&str] = &[
+    "/login/second-factor",
+    "/login/second-factor/passkey/start",
+    "/login/second-factor/passkey/finish",
+    "/logout",
+    "/assets/{name}",
+];
 
 /// Paths an account that must set up a second factor may use until it has.
 const SECOND_FACTOR_SETUP_PATHS: &[&str] = &[
@@ -311,23 +356,44 @@ const SECOND_FACTOR_SETUP_PATHS: &[&str] = &[
     "/account/second-factor",
     "/account/second-factor/totp",
     "/account/second-factor/totp/confirm",
+    "/account/second-factor/passkey/start",
+    "/account/second-factor/passkey/finish",
     "/login/second-factor",
     "/logout",
     "/assets/{name}",
 ];
 
 /// The actions that ask for the second factor again when the last proof is older than
-/// `EDL_STEP_UP_WINDOW`: approving a release, the final approval of a member, role changes,
-/// key changes, and changes to second factors themselves.
-pub const STEP_UP_ROUTES: &[&str] = &[
-    "/manage/releases/{id}/approve",
-    "/review/applications/{id}/approve",
-    "/admin/users",
-    "/admin/users/{id}/roles",
-    "/admin/users/{id}/second-factor/reset",
-    "/admin/members/{id}/key-link",
-    "/account/second-factor/recovery-codes",
-    "/account/second-factor/remove",
+/// `EDL_STEP_UP_WINDOW`: approving a release, the final approval of a member, creating
+/// accounts and changing roles, a member's key link, and changes to second factors
+/// themselves; with the page to come back to once the code is given (`{id}` from the path).
+pub const STEP_UP_ROUTES: &[(&str, &str)] = &[
+    ("/manage/releases/{id}/approve", "/manage/releases/{id}"),
+    (
+        "/review/applications/{id}/approve",
+        "/review/applications/{id}",
+    ),
+    ("/admin/users", "/admin/users"),
+    ("/admin/users/{id}/roles", "/admin/users"),
+    (
+        "/admin/users/{id}/second-factor/reset",
+        "/admin/users/{id}/second-factor/reset",
+    ),
+    ("/admin/members/{id}/key-link", "/admin/members"),
+    (
+        "/account/second-factor/recovery-codes",
+        "/account/second-factor",
+    ),
+    ("/account/second-factor/remove", "/account/second-factor"),
+    ("/account/second-factor/totp", "/account/second-factor"),
+    (
+        "/account/second-factor/passkey/start",
+        "/account/second-factor",
+    ),
+    (
+        "/account/second-factor/passkeys/{id}/remove",
+        "/account/second-factor",
+    ),
 ];
 
 /// The session of a request that has given the password and not yet the second factor.
@@ -517,7 +583,7 @@ fn decide(req: &ServiceRequest, state: &AppState) -> Decision {
     let unsafe_method = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
 
     if unsafe_method && access == Access::Public {
-        let bucket = if pattern == "/login" || pattern == "/login/second-factor" {
+        let bucket = if pattern == "/login" || pattern.starts_with("/login/second-factor") {
             "login"
         } else if pattern == member_page::SIGN_IN_PATH {
             "member-sign-in"
@@ -584,42 +650,31 @@ fn decide(req: &ServiceRequest, state: &AppState) -> Decision {
         {
             return Decision::Redirect("/account/second-factor?required=1".into());
         }
-        if unsafe_method
-            && user.has_second_factor
-            && STEP_UP_ROUTES.contains(&pattern.as_str())
-            && !user.second_factor_is_fresh(security.step_up_window, state.ctx.clock.now_naive())
-        {
-            // Back to the page the form was on once the code is given; the form itself is
-            // not replayed, the person submits it again.
-            let back = req
-                .headers()
-                .get(header::REFERER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| url::Url::parse(v).ok())
-                .filter(|u| same_site(u, req.request(), &state.settings.base_url))
-                .map(|u| match u.query() {
-                    Some(q) => format!("{}?{q}", u.path()),
-                    None => u.path().to_owned(),
-                })
-                .unwrap_or_else(|| "/account".into());
-            return Decision::Redirect(format!("{}&step_up=1", second_factor_page(&back)));
+        let step_up = STEP_UP_ROUTES.iter().find(|(p, _)| *p == pattern.as_str());
+        if let (true, true, Some((_, back))) = (unsafe_method, user.has_second_factor, step_up) {
+            if !user.second_factor_is_fresh(security.step_up_window, state.ctx.clock.now_naive()) {
+                // Back to the page the form is on once the code is given; the form itself is
+                // not replayed, the person submits it again.
+                let back = match path_id(&pattern, req.path()) {
+                    Some(id) => back.replace("{id}", id),
+                    None => (*back).to_owned(),
+                };
+                return Decision::Redirect(format!("{}&step_up=1", second_factor_page(&back)));
+            }
         }
     }
     Decision::Continue
 }
 
-/// Whether a URL (a Referer) is of this site: the configured base URL's origin, or the host
-/// the request itself was sent to.
-fn same_site(url: &url::Url, req: &HttpRequest, base: &url::Url) -> bool {
-    if url.origin() == base.origin() {
-        return true;
-    }
-    let info = req.connection_info();
-    let authority = match url.port() {
-        Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
-        None => url.host_str().unwrap_or_default().to_owned(),
-    };
-    url.scheme() == info.scheme() && authority == info.host()
+/// The `{id}` segment of `path` under `pattern` (the router fills its own match only after
+/// the guard has run).
+fn path_id<'a>(pattern: &str, path: &'a str) -> Option<&'a str> {
+    pattern
+        .split('/')
+        .zip(path.split('/'))
+        .find(|(p, _)| *p == "{id}")
+        .map(|(_, id)| id)
+        .filter(|id| id.chars().all(|c| c.is_ascii_digit()) && !id.is_empty())
 }
 
 /// The second-factor page, coming back to `next` after.

@@ -53,6 +53,8 @@ pub struct AppState {
     pub cookie_key: Key,
     /// Seals the TOTP secrets at rest; derived from the cookie key.
     pub second_factor: SecretBox,
+    /// The WebAuthn relying party; `None` when `EDL_BASE_URL` has no host name.
+    pub passkeys: Option<crate::accounts::passkeys::RelyingParty>,
     pub hasher: Hasher,
     /// The workflow context, shared with the scheduler.
     pub ctx: Context,
@@ -68,6 +70,12 @@ impl AppState {
         }
     }
 }
+
+/// The policy of the two second-factor pages: the same, plus the site's own passkey script
+/// and its requests to the site.
+pub const PASSKEY_PAGE_POLICY: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; \
+     connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The Content-Security-Policy of every page: no script at all, no framing, forms only to us.
 pub const CONTENT_SECURITY_POLICY: &str =

@@ -7,12 +7,16 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::passkeys::{self, PasskeyError, PasskeyInfo};
 use crate::accounts::second_factor::{self, Checked, CodeAttempt, Confirmed, Enrolment, Status};
+use crate::accounts::session::CurrentUser;
 use crate::db;
 use crate::error::AppError;
-use crate::web::auth::{client_ip, safe_next, AnySession, CsrfForm, EmptyForm, SignedIn, Viewer};
+use crate::web::auth::{
+    client_ip, safe_next, AnySession, CsrfForm, CsrfJson, EmptyForm, SignedIn, Viewer,
+};
 use crate::web::form::see_other;
-use crate::web::AppState;
+use crate::web::{AppState, PASSKEY_PAGE_POLICY};
 
 #[derive(Debug, Deserialize)]
 pub struct CodeQuery {
@@ -33,6 +37,31 @@ struct CodePage<'a> {
     next: &'a str,
     step_up: bool,
     error: Option<String>,
+    /// The account has a passkey and the site can use them: the page offers it.
+    passkey: bool,
+    /// The account has a TOTP authenticator: the page asks for its code.
+    totp: bool,
+}
+
+/// A page with the passkey script: its policy lets the site's own script run.
+fn with_passkey_script(mut response: HttpResponse) -> Result<HttpResponse, AppError> {
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(PASSKEY_PAGE_POLICY),
+    );
+    Ok(response)
+}
+
+/// The answer of the passkey routes on a site that cannot offer them.
+fn not_offered() -> HttpResponse {
+    json_error(
+        StatusCode::NOT_FOUND,
+        "Passkeys are not offered by this site: EDL_BASE_URL needs a host name.",
+    )
+}
+
+fn json_error(status: StatusCode, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(serde_json::json!({ "error": message }))
 }
 
 /// `GET /login/second-factor`: the code form, after the password or for step-up.
@@ -46,15 +75,20 @@ pub async fn code_form(
     match session {
         None => Ok(see_other("/login")),
         Some(AnySession(user)) if !user.has_second_factor => Ok(see_other(&next)),
-        Some(_) => state.pages.page(
-            &viewer,
-            "second_factor.html",
-            CodePage {
-                next: &next,
-                step_up: query.step_up.is_some(),
-                error: None,
-            },
-        ),
+        Some(AnySession(user)) => {
+            let status = status(&state, user.account_id).await?;
+            with_passkey_script(state.pages.page(
+                &viewer,
+                "second_factor.html",
+                CodePage {
+                    next: &next,
+                    step_up: query.step_up.is_some(),
+                    error: None,
+                    passkey: state.passkeys.is_some() && !status.passkeys.is_empty(),
+                    totp: status.totp,
+                },
+            )?)
+        }
     }
 }
 
@@ -103,17 +137,23 @@ pub async fn check_code(
         )
     })
     .await?;
-    let refused = |status: StatusCode, message: String| {
-        state.pages.page_with_status(
-            status,
-            &viewer,
-            "second_factor.html",
-            CodePage {
-                next: &next,
-                step_up: form.step_up.is_some(),
-                error: Some(message),
-            },
-        )
+    let factors = status(&state, user.account_id).await?;
+    let refused = |code: StatusCode, message: String| {
+        state
+            .pages
+            .page_with_status(
+                code,
+                &viewer,
+                "second_factor.html",
+                CodePage {
+                    next: &next,
+                    step_up: form.step_up.is_some(),
+                    error: Some(message),
+                    passkey: state.passkeys.is_some() && !factors.passkeys.is_empty(),
+                    totp: factors.totp,
+                },
+            )
+            .and_then(with_passkey_script)
     };
     match checked {
         Checked::Accepted { .. } if user.must_change_password => {
@@ -146,6 +186,7 @@ pub async fn check_code(
 #[derive(Debug, Deserialize)]
 pub struct SetupQuery {
     required: Option<String>,
+    notice: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -156,12 +197,16 @@ struct SetupPage<'a> {
     recovery_codes: &'a [String],
     error: Option<String>,
     notice: Option<&'a str>,
+    /// The site can register passkeys (a host name in `EDL_BASE_URL`).
+    passkeys_offered: bool,
 }
 
 #[derive(Serialize)]
 struct StatusView {
     totp: bool,
     recovery_codes_left: i64,
+    passkeys: Vec<PasskeyInfo>,
+    any: bool,
 }
 
 impl From<&Status> for StatusView {
@@ -169,6 +214,8 @@ impl From<&Status> for StatusView {
         Self {
             totp: s.totp,
             recovery_codes_left: s.recovery_codes_left,
+            passkeys: s.passkeys.clone(),
+            any: s.has_second_factor(),
         }
     }
 }
@@ -208,18 +255,34 @@ pub async fn show(
     query: web::Query<SetupQuery>,
 ) -> Result<HttpResponse, AppError> {
     let status = status(&state, user.account_id).await?;
-    state.pages.page(
-        &viewer,
-        "second_factor_setup.html",
-        SetupPage {
-            status: (&status).into(),
-            required: query.required.is_some() || (must_have_one(&state, &user) && !status.totp),
-            enrolment: None,
-            recovery_codes: &[],
-            error: None,
-            notice: None,
-        },
-    )
+    state
+        .pages
+        .page(
+            &viewer,
+            "second_factor_setup.html",
+            SetupPage {
+                status: (&status).into(),
+                required: query.required.is_some()
+                    || (must_have_one(&state, &user) && !status.totp),
+                enrolment: None,
+                recovery_codes: &[],
+                error: None,
+                notice: query.notice.as_deref().and_then(notice_text),
+                passkeys_offered: state.passkeys.is_some(),
+            },
+        )
+        .and_then(with_passkey_script)
+}
+
+fn notice_text(code: &str) -> Option<&'static str> {
+    match code {
+        "passkey-added" => {
+            Some("The passkey is added. Sign-in can now ask for it instead of a code.")
+        }
+        "passkey-removed" => Some("The passkey is removed."),
+        "passkey-not-found" => Some("That passkey is not on your account; nothing was removed."),
+        _ => None,
+    }
 }
 
 fn issuer(state: &AppState) -> String {
@@ -257,6 +320,7 @@ pub async fn begin_totp(
             recovery_codes: &[],
             error: None,
             notice: None,
+            passkeys_offered: false,
         },
     )
 }
@@ -298,6 +362,7 @@ pub async fn confirm_totp(
                 recovery_codes: &recovery_codes,
                 error: None,
                 notice: Some("Your authenticator is set up. Sign-in now asks for its code after your password."),
+                passkeys_offered: false,
             },
         ),
         Confirmed::WrongCode => {
@@ -321,6 +386,7 @@ pub async fn confirm_totp(
                     recovery_codes: &[],
                     error: Some("That code does not match. Check the clock of the device, type the six digits the authenticator shows now, or start again.".into()),
                     notice: None,
+                    passkeys_offered: false,
                 },
             )
         }
@@ -354,6 +420,7 @@ pub async fn renew_recovery_codes(
             recovery_codes: &codes,
             error: None,
             notice: Some("New recovery codes are made; the old ones no longer work."),
+            passkeys_offered: false,
         },
     )
 }
@@ -371,4 +438,207 @@ pub async fn remove(
     })
     .await?;
     Ok(see_other("/account/second-factor"))
+}
+
+/// `POST /account/second-factor/passkey/start` (JSON): the options the page's script gives
+/// `navigator.credentials.create`.
+pub async fn passkey_registration_start(
+    state: web::Data<AppState>,
+    SignedIn(user): SignedIn,
+    CsrfJson(_): CsrfJson<serde_json::Value>,
+) -> Result<HttpResponse, AppError> {
+    let Some(rp) = state.passkeys.clone() else {
+        return Ok(not_offered());
+    };
+    let now = state.ctx.clock.now_naive();
+    let (id, email, name, session) = (
+        user.account_id,
+        user.email.clone(),
+        user.name.clone(),
+        user.session_id,
+    );
+    let started = db::run(&state.pool, move |c| {
+        passkeys::start_registration(c, &rp, id, &email, &name, session, now)
+    })
+    .await?;
+    Ok(match started {
+        Ok(options) => HttpResponse::Ok().json(options),
+        Err(error) => json_error(StatusCode::UNPROCESSABLE_ENTITY, &error.to_string()),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AddPasskey {
+    #[serde(default)]
+    name: String,
+    credential: webauthn_rs::prelude::RegisterPublicKeyCredential,
+}
+
+/// `POST /account/second-factor/passkey/finish` (JSON): the authenticator's answer.
+pub async fn passkey_registration_finish(
+    state: web::Data<AppState>,
+    SignedIn(user): SignedIn,
+    CsrfJson(body): CsrfJson<AddPasskey>,
+) -> Result<HttpResponse, AppError> {
+    let Some(rp) = state.passkeys.clone() else {
+        return Ok(not_offered());
+    };
+    let now = state.ctx.clock.now_naive();
+    let (id, email, session) = (user.account_id, user.email.clone(), user.session_id);
+    let finished = db::run(&state.pool, move |c| {
+        passkeys::finish_registration(
+            c,
+            &rp,
+            id,
+            &email,
+            session,
+            &body.name,
+            &body.credential,
+            now,
+        )
+    })
+    .await?;
+    Ok(match finished {
+        Ok(()) => HttpResponse::Ok()
+            .json(serde_json::json!({ "redirect": "/account/second-factor?notice=passkey-added" })),
+        Err(error @ PasskeyError::Name) => {
+            json_error(StatusCode::UNPROCESSABLE_ENTITY, &error.to_string())
+        }
+        Err(error) => json_error(StatusCode::BAD_REQUEST, &error.to_string()),
+    })
+}
+
+/// `POST /account/second-factor/passkeys/{id}/remove`: removes one of one's own passkeys.
+pub async fn remove_passkey(
+    state: web::Data<AppState>,
+    SignedIn(user): SignedIn,
+    path: web::Path<i64>,
+    CsrfForm(_): CsrfForm<EmptyForm>,
+) -> Result<HttpResponse, AppError> {
+    let (id, email, passkey) = (user.account_id, user.email.clone(), path.into_inner());
+    let removed = db::run(&state.pool, move |c| {
+        passkeys::remove(c, id, &email, passkey)
+    })
+    .await?;
+    // A passkey already removed (a second click, another tab) or not this account's: the page
+    // says so rather than failing, and nothing about another account's passkeys is revealed.
+    let notice = if removed {
+        "passkey-removed"
+    } else {
+        "passkey-not-found"
+    };
+    Ok(see_other(&format!(
+        "/account/second-factor?notice={notice}"
+    )))
+}
+
+/// The account behind the sign-in step, if it has a second factor to prove.
+fn proving(session: Option<AnySession>) -> Option<CurrentUser> {
+    session
+        .map(|AnySession(user)| user)
+        .filter(|user| user.has_second_factor)
+}
+
+/// `POST /login/second-factor/passkey/start` (JSON): the options for
+/// `navigator.credentials.get`, after the password or for step-up.
+pub async fn passkey_sign_in_start(
+    state: web::Data<AppState>,
+    session: Option<AnySession>,
+    CsrfJson(_): CsrfJson<serde_json::Value>,
+) -> Result<HttpResponse, AppError> {
+    let Some(rp) = state.passkeys.clone() else {
+        return Ok(not_offered());
+    };
+    let Some(user) = proving(session) else {
+        return Ok(json_error(
+            StatusCode::UNAUTHORIZED,
+            "Sign in with your password first.",
+        ));
+    };
+    let now = state.ctx.clock.now_naive();
+    let (id, session_id) = (user.account_id, user.session_id);
+    let options = db::run(&state.pool, move |c| {
+        passkeys::start_authentication(c, &rp, id, session_id, now)
+    })
+    .await?;
+    Ok(match options {
+        Some(options) => HttpResponse::Ok().json(options),
+        None => json_error(StatusCode::NOT_FOUND, "This account has no passkey."),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UsePasskey {
+    credential: webauthn_rs::prelude::PublicKeyCredential,
+    next: Option<String>,
+}
+
+/// `POST /login/second-factor/passkey/finish` (JSON): checks the authenticator's answer;
+/// where to go next, or why not.
+pub async fn passkey_sign_in_finish(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    session: Option<AnySession>,
+    CsrfJson(body): CsrfJson<UsePasskey>,
+) -> Result<HttpResponse, AppError> {
+    let Some(rp) = state.passkeys.clone() else {
+        return Ok(not_offered());
+    };
+    let Some(user) = proving(session) else {
+        return Ok(json_error(
+            StatusCode::UNAUTHORIZED,
+            "Sign in with your password first.",
+        ));
+    };
+    let next = if user.must_change_password {
+        "/account?must_change=1".to_owned()
+    } else {
+        safe_next(body.next.as_deref())
+    };
+    let lockout = (
+        state.settings.security.lockout_threshold,
+        state.settings.security.lockout_window,
+    );
+    let now = state.ctx.clock.now_naive();
+    let ip = client_ip(&req, state.settings.security.trust_forwarded_for).map(|ip| ip.to_string());
+    let (id, email, session_id) = (user.account_id, user.email.clone(), user.session_id);
+    let checked = db::run(&state.pool, move |c| {
+        passkeys::finish_authentication(
+            c,
+            &rp,
+            &CodeAttempt {
+                account_id: id,
+                account_email: &email,
+                session_id: Some(session_id),
+                code: "",
+                channel: "web",
+                ip,
+            },
+            &body.credential,
+            lockout,
+            now,
+        )
+    })
+    .await?;
+    Ok(match checked {
+        Checked::Accepted { .. } => {
+            HttpResponse::Ok().json(serde_json::json!({ "redirect": next }))
+        }
+        Checked::Refused => json_error(
+            StatusCode::UNAUTHORIZED,
+            "The passkey was not accepted. Try again, or type a code instead.",
+        ),
+        Checked::Locked { until } => {
+            let seconds = (until - now).num_seconds().max(1);
+            let mut response = json_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Second-factor attempts for this account are paused after too many failures.",
+            );
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from_str(&seconds.to_string()).map_err(AppError::internal)?,
+            );
+            response
+        }
+    })
 }
