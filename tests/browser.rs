@@ -622,6 +622,29 @@ async fn the_whole_path_in_a_real_browser() {
     click(&alias_owner, "main form button[type=submit]").await;
     expect_text(&alias_owner, "Security alias changed").await;
     camera.shoot(&alias_owner, "alias-changed").await;
+    // The member's own page, from the new alias: a link by mail, the release it was sent,
+    // and its receipt acknowledged.
+    alias_owner
+        .goto(&format!("{base}/member/sign-in"))
+        .await
+        .expect("member sign-in");
+    type_into(&alias_owner, "alias", "sirt@northwind.example").await;
+    click(&alias_owner, "main form button[type=submit]").await;
+    expect_text(&alias_owner, "a sign-in link is on its way").await;
+    camera.shoot(&alias_owner, "member-sign-in").await;
+    let mail = smtp
+        .wait_for("sirt@northwind.example", "sign-in link")
+        .await;
+    let link = mail.link("/member/sign-in/").expect("a sign-in link");
+    alias_owner
+        .goto(&format!("{base}{link}"))
+        .await
+        .expect("link page");
+    click(&alias_owner, "main form button[type=submit]").await;
+    expect_text(&alias_owner, "Releases mailed to you").await;
+    click(&alias_owner, "form[action='/member/acknowledge'] button").await;
+    expect_text(&alias_owner, "Acknowledged").await;
+    camera.shoot(&alias_owner, "member-page").await;
     alias_owner.close().await.expect("close");
     wg.goto(&edit.replace("/edit", "/remove"))
         .await
