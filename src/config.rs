@@ -230,6 +230,8 @@ pub struct SecuritySettings {
     pub lockout_window: Duration,
     pub login_rate_limit: RateLimit,
     pub public_post_rate_limit: RateLimit,
+    /// Requests per API token.
+    pub api_rate_limit: RateLimit,
     pub trust_forwarded_for: bool,
     /// Roles whose accounts must have a second factor before doing anything else.
     pub require_2fa: Vec<crate::accounts::Role>,
@@ -471,6 +473,7 @@ pub const KEYS: &[Key] = &[
         Some("30/10m"),
         "public form submissions per client IP",
     ),
+    key("api_rate_limit", Some("600/1m"), "API requests per token"),
     key(
         "require_2fa",
         None,
@@ -801,6 +804,7 @@ impl RawSettings {
                 login_rate_limit: self.required("login_rate_limit", RateLimit::parse)?,
                 public_post_rate_limit: self
                     .required("public_post_rate_limit", RateLimit::parse)?,
+                api_rate_limit: self.required("api_rate_limit", RateLimit::parse)?,
                 trust_forwarded_for: self.required("trust_forwarded_for", parse_bool)?,
                 require_2fa: match self.parse("require_2fa", parse_role_list)? {
                     Some(roles) => roles,

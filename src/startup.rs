@@ -28,9 +28,9 @@ use crate::web::auth::{self, Access, AccessTable, RouteDef};
 use crate::web::member_page;
 use crate::web::ratelimit::RateLimiter;
 use crate::web::{
-    account, admin, admin_members, apply, assets, errors, health, home, login, manage_releases,
-    openpgp, pages::Pages, public, receipts, releases_public, review, second_factor, AppState,
-    CONTENT_SECURITY_POLICY,
+    account, admin, admin_members, api, api_tokens, apply, assets, errors, health, home, login,
+    manage_releases, openpgp, pages::Pages, public, receipts, releases_public, review,
+    second_factor, AppState, CONTENT_SECURITY_POLICY,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -58,8 +58,9 @@ pub fn route_table() -> Vec<RouteDef> {
     use crate::accounts::Role::{Admin, Approver, Reviewer};
     const REVIEWERS: &[crate::accounts::Role] = &[Reviewer, Approver];
     const RELEASERS: &[crate::accounts::Role] = &[crate::accounts::Role::ReleaseManager, Admin];
+    use crate::accounts::api_tokens::Scope;
     use actix_web::http::Method;
-    use Access::{AnyOf, Public, Role, SignedIn};
+    use Access::{AnyOf, Public, Role, SignedIn, Token};
     let r = |method: Method,
              path: &'static str,
              access: Access,
@@ -530,6 +531,95 @@ pub fn route_table() -> Vec<RouteDef> {
         r(Method::GET, "/member/key", Access::Member, || {
             web::get().to(member_page::key)
         }),
+        // An account's own API tokens.
+        r(Method::GET, "/account/tokens", SignedIn, || {
+            web::get().to(api_tokens::show)
+        }),
+        r(Method::POST, "/account/tokens", SignedIn, || {
+            web::post().to(api_tokens::create)
+        }),
+        r(
+            Method::POST,
+            "/account/tokens/{id}/revoke",
+            SignedIn,
+            || web::post().to(api_tokens::revoke),
+        ),
+        // The JSON API: public, or with a token holding the scope.
+        r(Method::GET, "/api/v1/openapi.json", Public, || {
+            web::get().to(api::openapi_json)
+        }),
+        r(Method::GET, "/api/v1/docs", Public, || {
+            web::get().to(api::docs_page)
+        }),
+        r(Method::GET, "/api/v1/releases", Public, || {
+            web::get().to(api::public::releases)
+        }),
+        r(Method::GET, "/api/v1/releases/{id}", Public, || {
+            web::get().to(api::public::release)
+        }),
+        r(Method::GET, "/api/v1/advisories", Public, || {
+            web::get().to(api::public::advisories)
+        }),
+        r(Method::GET, "/api/v1/calendar", Public, || {
+            web::get().to(api::public::calendar)
+        }),
+        r(Method::GET, "/api/v1/roster", Public, || {
+            web::get().to(api::public::roster)
+        }),
+        r(
+            Method::GET,
+            "/api/v1/applications",
+            Token(Scope::ApplicationsRead),
+            || web::get().to(api::staff::applications),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/applications/{id}",
+            Token(Scope::ApplicationsRead),
+            || web::get().to(api::staff::application),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/members",
+            Token(Scope::MembersRead),
+            || web::get().to(api::staff::members),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/manage/releases",
+            Token(Scope::ReleasesRead),
+            || web::get().to(api::staff::manage_releases),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/manage/releases",
+            Token(Scope::ReleasesWrite),
+            || web::post().to(api::staff::plan_release),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/manage/releases/{id}",
+            Token(Scope::ReleasesRead),
+            || web::get().to(api::staff::manage_release),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/manage/releases/{id}/deliveries",
+            Token(Scope::ReleasesRead),
+            || web::get().to(api::staff::deliveries),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/manage/releases/{id}/advisories",
+            Token(Scope::ReleasesWrite),
+            || web::post().to(api::staff::add_advisory),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/manage/releases/{id}/patches",
+            Token(Scope::ReleasesWrite),
+            || web::post().to(api::staff::upload_patch),
+        ),
     ]
 }
 

@@ -26,9 +26,13 @@ enum Expect {
     /// Let through to the route, whatever it then answers (a page for a token or id that
     /// does not exist answers 404 or 410).
     Served,
+    /// An API route that needs a token: a session is not one, so every persona is refused
+    /// with 401 and the problem type `token-missing` (what each scope opens is checked in
+    /// `api.rs`).
+    Token,
 }
 
-use Expect::{Allowed as A, Forbidden as F, Redirect as R, Served as V, SignIn as S};
+use Expect::{Allowed as A, Forbidden as F, Redirect as R, Served as V, SignIn as S, Token as T};
 
 /// Columns: anonymous, reviewer, approver, release manager, admin.
 const MATRIX: &[(&str, &str, [Expect; 5])] = &[
@@ -187,6 +191,37 @@ const MATRIX: &[(&str, &str, [Expect; 5])] = &[
     ("GET", "/member/contacts", [R, R, R, R, R]),
     ("POST", "/member/contacts", [S, S, S, S, S]),
     ("GET", "/member/key", [R, R, R, R, R]),
+    ("GET", "/account/tokens", [S, A, A, A, A]),
+    ("POST", "/account/tokens", [S, A, A, A, A]),
+    ("POST", "/account/tokens/{id}/revoke", [S, A, A, A, A]),
+    ("GET", "/api/v1/openapi.json", [A, A, A, A, A]),
+    ("GET", "/api/v1/docs", [A, A, A, A, A]),
+    ("GET", "/api/v1/releases", [A, A, A, A, A]),
+    ("GET", "/api/v1/releases/{id}", [V, V, V, V, V]),
+    ("GET", "/api/v1/advisories", [A, A, A, A, A]),
+    ("GET", "/api/v1/calendar", [A, A, A, A, A]),
+    ("GET", "/api/v1/roster", [A, A, A, A, A]),
+    ("GET", "/api/v1/applications", [T, T, T, T, T]),
+    ("GET", "/api/v1/applications/{id}", [T, T, T, T, T]),
+    ("GET", "/api/v1/members", [T, T, T, T, T]),
+    ("GET", "/api/v1/manage/releases", [T, T, T, T, T]),
+    ("POST", "/api/v1/manage/releases", [T, T, T, T, T]),
+    ("GET", "/api/v1/manage/releases/{id}", [T, T, T, T, T]),
+    (
+        "GET",
+        "/api/v1/manage/releases/{id}/deliveries",
+        [T, T, T, T, T],
+    ),
+    (
+        "POST",
+        "/api/v1/manage/releases/{id}/advisories",
+        [T, T, T, T, T],
+    ),
+    (
+        "POST",
+        "/api/v1/manage/releases/{id}/patches",
+        [T, T, T, T, T],
+    ),
 ];
 
 #[test]
@@ -222,6 +257,7 @@ fn the_security_document_prints_this_matrix() {
         Expect::Forbidden => "F",
         Expect::Redirect => "R",
         Expect::Served => "V",
+        Expect::Token => "T",
     };
     let printed: Vec<String> = doc
         .lines()
@@ -336,6 +372,7 @@ async fn every_route_answers_every_persona_as_the_matrix_says(backend: Backend) 
                 (Expect::SignIn, _) => guard_said_sign_in,
                 (Expect::Forbidden, _) => status == 403,
                 (Expect::Redirect, _) => status == 303,
+                (Expect::Token, _) => status == 401 && body.contains("problem-token-missing"),
                 (Expect::Served, _) => {
                     !guard_said_sign_in && !matches!(status, 403 | 405) && status < 500
                 }

@@ -11,6 +11,8 @@ mod helpers;
 
 mod accounts;
 mod admin_members;
+mod api;
+mod api_validators;
 mod authz;
 mod browser;
 mod cli;

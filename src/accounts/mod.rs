@@ -1,6 +1,7 @@
 //! Working-group accounts: who may sign in, with which roles. Every change to an account is
 //! written to the audit log in the same transaction.
 
+pub mod api_tokens;
 pub mod passkeys;
 pub mod password;
 pub mod second_factor;

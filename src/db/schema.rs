@@ -540,3 +540,21 @@ diesel::table! {
 diesel::joinable!(member_sign_in_links -> members (member_id));
 diesel::joinable!(member_sessions -> members (member_id));
 diesel::allow_tables_to_appear_in_same_query!(members, member_sign_in_links, member_sessions);
+
+// Tokens for the JSON API: only their SHA-256 is stored.
+diesel::table! {
+    api_tokens (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        name -> Text,
+        token_hash -> Text,
+        scopes -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(api_tokens -> accounts (account_id));
+diesel::allow_tables_to_appear_in_same_query!(accounts, api_tokens);

@@ -16,11 +16,14 @@ use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
 use serde::de::DeserializeOwned;
 
+use crate::accounts::api_tokens::{self, ApiCaller, Scope, TokenRefusal};
 use crate::accounts::session::{self, CurrentUser};
 use crate::accounts::Role;
 use crate::db;
 use crate::error::AppError;
 use crate::membership::member_sign_in::{self, CurrentMember};
+use crate::web::api::{ApiError, Problem, RateLimitState};
+use crate::web::ratelimit::Client;
 use crate::web::{member_page, AppState};
 
 pub const SESSION_COOKIE: &str = "edl_session";
@@ -41,6 +44,9 @@ pub enum Access {
     /// A member signed in by the link mailed to its alias (the member cookie); no staff
     /// account, whatever its roles, is a member.
     Member,
+    /// An API request with a bearer token holding this scope, whose account still holds a
+    /// role the scope's web route asks for. Cookies are not looked at.
+    Token(Scope),
 }
 
 impl Access {
@@ -51,7 +57,7 @@ impl Access {
             Access::Public | Access::SignedIn => true,
             Access::Role(role) => roles.contains(&role),
             Access::AnyOf(allowed) => allowed.iter().any(|r| roles.contains(r)),
-            Access::Member => false,
+            Access::Member | Access::Token(_) => false,
         }
     }
 
@@ -66,6 +72,7 @@ impl Access {
                 .collect::<Vec<_>>()
                 .join(" or "),
             Access::Member => "member signed in by link".to_owned(),
+            Access::Token(scope) => format!("API token with the scope {scope}"),
         }
     }
 }
@@ -89,6 +96,21 @@ impl AccessTable {
                 .map(|r| ((r.method.clone(), r.path), r.access))
                 .collect(),
         )
+    }
+
+    /// The methods a route pattern answers, for the `Allow` field of a 405.
+    pub fn methods(&self, pattern: &str) -> Vec<Method> {
+        let mut methods: Vec<Method> = self
+            .0
+            .keys()
+            .filter(|(_, p)| *p == pattern)
+            .map(|(m, _)| m.clone())
+            .collect();
+        if methods.contains(&Method::GET) {
+            methods.push(Method::HEAD);
+        }
+        methods.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        methods
     }
 
     fn lookup(&self, method: &Method, pattern: &str) -> Option<Access> {
@@ -385,6 +407,7 @@ pub const STEP_UP_ROUTES: &[(&str, &str)] = &[
         "/account/second-factor",
     ),
     ("/account/second-factor/remove", "/account/second-factor"),
+    ("/account/tokens", "/account/tokens"),
     ("/account/second-factor/totp", "/account/second-factor"),
     (
         "/account/second-factor/passkey/start",
@@ -408,6 +431,8 @@ enum Decision {
     Redirect(String),
     /// A member route without a member session: to the page that mails a sign-in link.
     MemberSignIn,
+    /// An API route refused, with its problem document.
+    Api(Problem),
 }
 
 pub async fn guard<B: MessageBody + 'static>(
@@ -428,9 +453,9 @@ pub async fn guard<B: MessageBody + 'static>(
     // The session, if the browser sent one that is still alive. Static answers (assets,
     // probes, the list's key, the feeds) are the same for everyone: no database work for them.
     let mut clear_session_cookie = false;
-    let wants_session = !req
-        .match_pattern()
-        .is_some_and(|pattern| SESSIONLESS_ROUTES.contains(&pattern.as_str()));
+    let wants_session = !req.match_pattern().is_some_and(|pattern| {
+        SESSIONLESS_ROUTES.contains(&pattern.as_str()) || pattern.starts_with(API_PREFIX)
+    });
     let cookie = wants_session
         .then(|| read_private_cookie(req.request(), &state.cookie_key, SESSION_COOKIE))
         .flatten();
@@ -462,11 +487,19 @@ pub async fn guard<B: MessageBody + 'static>(
         Ok(clear) => clear,
         Err(error) => return Ok(req.error_response(error).map_into_right_body()),
     };
+    if let Err(error) = resolve_token(&req, &state).await {
+        return Ok(req
+            .error_response(ApiError::from(error))
+            .map_into_right_body());
+    }
 
     let decision = decide(&req, &state);
     let response = match decision {
         Decision::Continue => next.call(req).await?.map_into_left_body(),
         Decision::Refuse(error) => req.error_response(error).map_into_right_body(),
+        Decision::Api(problem) => req
+            .error_response(ApiError::from(problem))
+            .map_into_right_body(),
         Decision::SignIn => {
             let target = req
                 .uri()
@@ -504,6 +537,14 @@ pub async fn guard<B: MessageBody + 'static>(
             .map_into_right_body(),
     };
     let mut response = response;
+    let limit = response
+        .request()
+        .extensions()
+        .get::<RateLimitState>()
+        .copied();
+    if let Some(limit) = limit {
+        limit.apply(response.response_mut().headers_mut());
+    }
     // The CSRF cookie goes with pages, where forms are. Other answers (the public key, the
     // feed, assets) may be kept by shared caches, which would hand one visitor's cookie to the
     // next.
@@ -604,6 +645,9 @@ fn decide(req: &ServiceRequest, state: &AppState) -> Decision {
         }
     }
 
+    if let Access::Token(scope) = access {
+        return decide_token(req, state, scope);
+    }
     if access == Access::Member {
         let member = req.extensions().get::<CurrentMember>().is_some();
         return match (member, unsafe_method) {
@@ -664,6 +708,92 @@ fn decide(req: &ServiceRequest, state: &AppState) -> Decision {
         }
     }
     Decision::Continue
+}
+
+/// Every API route starts here; the guard looks at no cookie on them.
+pub const API_PREFIX: &str = "/api/";
+
+/// On a route for API tokens, resolves the `Authorization: Bearer` token into an
+/// [`ApiCaller`] in the request's extensions, or the reason it is refused.
+async fn resolve_token(req: &ServiceRequest, state: &AppState) -> Result<(), AppError> {
+    let is_token_route = matches!(
+        req.match_pattern()
+            .and_then(|pattern| state.access.lookup(req.method(), &pattern)),
+        Some(Access::Token(_))
+    );
+    if !is_token_route {
+        return Ok(());
+    }
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| token.trim().to_owned())
+        });
+    let Some(token) = presented else {
+        req.extensions_mut().insert(TokenRefusal::Missing);
+        return Ok(());
+    };
+    let now = state.ctx.clock.now_naive();
+    let outcome = db::run(&state.pool, move |conn| {
+        api_tokens::authenticate(conn, &token, now)
+    })
+    .await?;
+    match outcome {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+        }
+        Err(refusal) => {
+            req.extensions_mut().insert(refusal);
+        }
+    }
+    Ok(())
+}
+
+/// An API route: a valid token, holding the scope, whose account may still use it, within
+/// the token's rate limit.
+fn decide_token(req: &ServiceRequest, state: &AppState, scope: Scope) -> Decision {
+    let caller = req.extensions().get::<ApiCaller>().cloned();
+    let Some(caller) = caller else {
+        let refusal = req
+            .extensions()
+            .get::<TokenRefusal>()
+            .copied()
+            .unwrap_or(TokenRefusal::Missing);
+        return Decision::Api(Problem::new(refusal.kind(), refusal.detail()));
+    };
+    if !caller.scopes.contains(&scope) {
+        return Decision::Api(Problem::new(
+            "scope-missing",
+            format!("This endpoint needs a token with the scope {scope}."),
+        ));
+    }
+    if !caller.may(scope) {
+        return Decision::Api(Problem::new(
+            "forbidden",
+            format!("The token's account no longer holds a role that allows the scope {scope}."),
+        ));
+    }
+    let limit = state.settings.security.api_rate_limit;
+    match state
+        .limiter
+        .check("api", Client::Token(caller.token_id), limit, Instant::now())
+    {
+        Ok(remaining) => {
+            req.extensions_mut().insert(RateLimitState {
+                quota: limit.count,
+                window_secs: limit.per.as_secs(),
+                remaining,
+                reset_secs: limit.per.as_secs(),
+            });
+            Decision::Continue
+        }
+        Err(wait) => Decision::Api(Problem::rate_limited(wait.as_secs().max(1))),
+    }
 }
 
 /// The `{id}` segment of `path` under `pattern` (the router fills its own match only after

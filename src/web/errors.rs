@@ -12,8 +12,10 @@ use actix_web::HttpMessage;
 
 use crate::accounts::session::CurrentUser;
 use crate::error::PublicMessage;
+use crate::web::api::{ApiError, Problem};
 use crate::web::auth::{CsrfToken, Viewer};
 use crate::web::AppState;
+use actix_web::ResponseError;
 
 pub fn render_error_page<B: MessageBody + 'static>(
     res: ServiceResponse<B>,
@@ -33,6 +35,32 @@ pub fn render_error_page<B: MessageBody + 'static>(
         .map(|m| m.0.clone())
         .unwrap_or_else(|| default_message(status.as_u16()).to_owned());
     let (req, response) = res.into_parts();
+    // The API answers every error with a problem document, the router's 404 and 405 too.
+    if req.path().starts_with(crate::web::auth::API_PREFIX) {
+        drop(response);
+        let mut problem =
+            ApiError::from(Problem::for_status(status, Some(message))).error_response();
+        // A 405 says which methods the address does answer (RFC 9110).
+        let allowed = req.match_pattern().and_then(|pattern| {
+            let state = req.app_data::<web::Data<AppState>>()?;
+            let methods = state.access.methods(&pattern);
+            (!methods.is_empty()).then(|| {
+                methods
+                    .iter()
+                    .map(|m| m.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+        });
+        if let (405, Some(allowed)) = (status.as_u16(), allowed) {
+            if let Ok(value) = HeaderValue::from_str(&allowed) {
+                problem.headers_mut().insert(header::ALLOW, value);
+            }
+        }
+        return Ok(ErrorHandlerResponse::Response(
+            ServiceResponse::new(req, problem).map_body(|_, body| EitherBody::right(body.boxed())),
+        ));
+    }
     let page = req.app_data::<web::Data<AppState>>().and_then(|state| {
         let viewer = Viewer {
             user: req.extensions().get::<CurrentUser>().cloned(),

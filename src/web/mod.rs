@@ -5,6 +5,8 @@ pub mod account;
 pub mod admin;
 pub mod admin_members;
 pub mod admin_outbox;
+pub mod api;
+pub mod api_tokens;
 pub mod apply;
 pub mod assets;
 pub mod auth;

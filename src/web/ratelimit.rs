@@ -1,5 +1,6 @@
-//! Per-client-IP request limits: a sliding window of recent requests per (bucket, IP). Kept in
-//! memory, so each `edl` process counts on its own (see docs/SECURITY.md).
+//! Request limits: a sliding window of recent requests per (bucket, client), the client being
+//! an IP address or an API token. Kept in memory, so each `edl` process counts on its own (see
+//! docs/SECURITY.md).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -8,29 +9,42 @@ use std::time::{Duration, Instant};
 
 use crate::config::RateLimit;
 
+/// Who a limit counts: a client address, or an API token by its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Client {
+    Ip(IpAddr),
+    Token(i64),
+}
+
+impl From<IpAddr> for Client {
+    fn from(ip: IpAddr) -> Self {
+        Client::Ip(ip)
+    }
+}
+
 #[derive(Default)]
 pub struct RateLimiter {
-    windows: Mutex<HashMap<(&'static str, IpAddr), VecDeque<Instant>>>,
+    windows: Mutex<HashMap<(&'static str, Client), VecDeque<Instant>>>,
 }
 
 impl RateLimiter {
-    /// Counts a request; `Err(wait)` when it is over the limit, with how long until the next
-    /// would be allowed.
+    /// Counts a request; `Ok(remaining)` with the requests left in the window, or
+    /// `Err(wait)` when it is over the limit, with how long until the next would be allowed.
     pub fn check(
         &self,
         bucket: &'static str,
-        ip: IpAddr,
+        client: impl Into<Client>,
         limit: RateLimit,
         now: Instant,
-    ) -> Result<(), Duration> {
+    ) -> Result<u32, Duration> {
         let Ok(mut windows) = self.windows.lock() else {
             // A poisoned lock only means a panic elsewhere; failing open keeps the site up.
-            return Ok(());
+            return Ok(limit.count);
         };
         if windows.len() > 50_000 {
             windows.retain(|_, w| w.back().is_some_and(|t| now.duration_since(*t) < limit.per));
         }
-        let window = windows.entry((bucket, ip)).or_default();
+        let window = windows.entry((bucket, client.into())).or_default();
         while window
             .front()
             .is_some_and(|t| now.duration_since(*t) >= limit.per)
@@ -42,7 +56,7 @@ impl RateLimiter {
             return Err(limit.per.saturating_sub(now.duration_since(oldest)));
         }
         window.push_back(now);
-        Ok(())
+        Ok(limit.count.saturating_sub(window.len() as u32))
     }
 }
 
@@ -60,10 +74,11 @@ mod tests {
         let ip: IpAddr = "192.0.2.7".parse().expect("ip");
         let other: IpAddr = "192.0.2.8".parse().expect("ip");
         let t0 = Instant::now();
-        for i in 0..3 {
-            assert!(limiter
-                .check("login", ip, limit, t0 + Duration::from_secs(i))
-                .is_ok());
+        for (i, left) in [(0, 2), (1, 1), (2, 0)] {
+            assert_eq!(
+                limiter.check("login", ip, limit, t0 + Duration::from_secs(i)),
+                Ok(left)
+            );
         }
         let wait = limiter
             .check("login", ip, limit, t0 + Duration::from_secs(10))
@@ -76,6 +91,16 @@ mod tests {
         assert!(limiter
             .check("apply", ip, limit, t0 + Duration::from_secs(10))
             .is_ok());
+        // A token is counted apart from every address.
+        assert_eq!(
+            limiter.check(
+                "login",
+                Client::Token(7),
+                limit,
+                t0 + Duration::from_secs(10)
+            ),
+            Ok(2)
+        );
         // Once the first request leaves the window, one more is allowed.
         assert!(limiter
             .check("login", ip, limit, t0 + Duration::from_secs(60))

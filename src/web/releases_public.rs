@@ -35,7 +35,7 @@ struct ReleaseView {
 }
 
 /// The configured base URL without its trailing slash, as the feeds expect it.
-fn site_url(state: &AppState) -> String {
+pub(crate) fn site_url(state: &AppState) -> String {
     state
         .settings
         .base_url
@@ -44,14 +44,14 @@ fn site_url(state: &AppState) -> String {
         .to_owned()
 }
 
-enum Which {
+pub(crate) enum Which {
     All,
     One(i64),
 }
 
 /// Loads the public releases (all, or the one asked for if it is public), newest first.
 /// Advisories are read only for releases already known to be public.
-async fn load(state: &AppState, which: Which) -> Result<Vec<Shown>, AppError> {
+pub(crate) async fn load(state: &AppState, which: Which) -> Result<Vec<Shown>, AppError> {
     let site = site_url(state);
     let mut shown = db::run(&state.pool, move |conn| {
         let releases = match which {
