@@ -12,6 +12,7 @@ mod helpers;
 mod accounts;
 mod admin_members;
 mod api;
+mod api_docs;
 mod api_validators;
 mod authz;
 mod browser;
