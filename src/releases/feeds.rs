@@ -447,6 +447,7 @@ mod tests {
             PublicAdvisory {
                 cve_id: "CVE-2026-1111".into(),
                 severity: Severity::High,
+                cvss_vector: None,
                 summary: "Header smuggling in the HTTP/2 codec.".into(),
                 affected_versions: "< 1.9.5".into(),
                 fixed_versions: "1.9.5, 1.8.6".into(),
@@ -454,6 +455,7 @@ mod tests {
             PublicAdvisory {
                 cve_id: "CVE-2026-2222".into(),
                 severity: Severity::Medium,
+                cvss_vector: None,
                 summary: "Authorization bypass via path normalisation.".into(),
                 affected_versions: "< 1.9.5".into(),
                 fixed_versions: "1.9.5".into(),
