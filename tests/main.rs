@@ -11,6 +11,7 @@ mod helpers;
 
 mod accounts;
 mod admin_members;
+mod advisory_formats;
 mod authz;
 mod browser;
 mod cli;
