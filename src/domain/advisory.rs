@@ -302,8 +302,9 @@ impl CvssVector {
         } else {
             round_up(version, (impact + exploitability).min(10.0))
         };
+        // Scores have one decimal place, so below 0.1 is 0.0.
         let base_severity = match base_score {
-            s if s == 0.0 => "NONE",
+            s if s < 0.1 => "NONE",
             s if s < 4.0 => "LOW",
             s if s < 7.0 => "MEDIUM",
             s if s < 9.0 => "HIGH",
