@@ -246,6 +246,15 @@ pub fn route_table() -> Vec<RouteDef> {
         r(Method::GET, "/releases/{id}", Public, || {
             web::get().to(releases_public::show)
         }),
+        r(Method::GET, "/releases/{id}/osv.json", Public, || {
+            web::get().to(releases_public::osv)
+        }),
+        r(Method::GET, "/releases/{id}/osv/{cve}.json", Public, || {
+            web::get().to(releases_public::osv_advisory)
+        }),
+        r(Method::GET, "/releases/{id}/csaf.json", Public, || {
+            web::get().to(releases_public::csaf)
+        }),
         r(Method::GET, "/feed.atom", Public, || {
             web::get().to(releases_public::atom)
         }),

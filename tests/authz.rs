@@ -121,6 +121,9 @@ const MATRIX: &[(&str, &str, [Expect; 5])] = &[
     ),
     ("GET", "/releases", [A, A, A, A, A]),
     ("GET", "/releases/{id}", [V, V, V, V, V]),
+    ("GET", "/releases/{id}/osv.json", [V, V, V, V, V]),
+    ("GET", "/releases/{id}/osv/{cve}.json", [V, V, V, V, V]),
+    ("GET", "/releases/{id}/csaf.json", [V, V, V, V, V]),
     ("GET", "/feed.atom", [A, A, A, A, A]),
     ("GET", "/calendar.ics", [A, A, A, A, A]),
     ("GET", "/members/accept-policy/{token}", [V, V, V, V, V]),
@@ -313,6 +316,7 @@ async fn every_route_answers_every_persona_as_the_matrix_says(backend: Backend) 
             .replace("{name}", "style.css")
             .replace("{token}", "0123456789abcdef")
             .replace("{patch}", "1")
+            .replace("{cve}", "CVE-2026-0001")
             // The Web Key Directory of the default From address, edl@localhost.
             .replace("{domain}", "localhost")
             .replace("{hash}", "yhuces14hjpupkd5ncq377tktssajs4j");

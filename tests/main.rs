@@ -11,6 +11,7 @@ mod helpers;
 
 mod accounts;
 mod admin_members;
+mod advisory_formats;
 mod api;
 mod api_docs;
 mod api_validators;

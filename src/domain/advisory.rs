@@ -1,4 +1,5 @@
-//! The values of an advisory: its CVE id, its severity and its CVSS vector.
+//! The values of an advisory: its CVE id, its severity and its CVSS vector, with the CVSS v3
+//! base score that machine-readable advisories (CSAF) must state beside a v3 vector.
 
 crate::text_enum! {
     /// How severe an issue is, from the most severe down: `ALL[0]` is the highest.
@@ -78,6 +79,88 @@ const CVSS4_BASE: &[(&str, &str)] = &[
     ("SA", "HLN"),
 ];
 
+/// The temporal and environmental metrics of CVSS v3.x with their values (`X`: not defined), as
+/// the specification's vector grammar allows them after the base metrics.
+const CVSS3_OTHER: &[(&str, &str)] = &[
+    ("E", "XUPFH"),
+    ("RL", "XOTWU"),
+    ("RC", "XURC"),
+    ("CR", "XLMH"),
+    ("IR", "XLMH"),
+    ("AR", "XLMH"),
+    ("MAV", "XNALP"),
+    ("MAC", "XLH"),
+    ("MPR", "XNLH"),
+    ("MUI", "XNR"),
+    ("MS", "XUC"),
+    ("MC", "XNLH"),
+    ("MI", "XNLH"),
+    ("MA", "XNLH"),
+];
+/// Every CVSS v4.0 metric, in the order the specification requires in a vector, with its
+/// values; the base metrics come first and are mandatory. `U` takes words, listed apart.
+const CVSS4_ORDER: &[(&str, &[&str])] = &[
+    ("AV", &["N", "A", "L", "P"]),
+    ("AC", &["L", "H"]),
+    ("AT", &["N", "P"]),
+    ("PR", &["N", "L", "H"]),
+    ("UI", &["N", "P", "A"]),
+    ("VC", &["H", "L", "N"]),
+    ("VI", &["H", "L", "N"]),
+    ("VA", &["H", "L", "N"]),
+    ("SC", &["H", "L", "N"]),
+    ("SI", &["H", "L", "N"]),
+    ("SA", &["H", "L", "N"]),
+    ("E", &["X", "A", "P", "U"]),
+    ("CR", &["X", "H", "M", "L"]),
+    ("IR", &["X", "H", "M", "L"]),
+    ("AR", &["X", "H", "M", "L"]),
+    ("MAV", &["X", "N", "A", "L", "P"]),
+    ("MAC", &["X", "L", "H"]),
+    ("MAT", &["X", "N", "P"]),
+    ("MPR", &["X", "N", "L", "H"]),
+    ("MUI", &["X", "N", "P", "A"]),
+    ("MVC", &["X", "H", "L", "N"]),
+    ("MVI", &["X", "H", "L", "N"]),
+    ("MVA", &["X", "H", "L", "N"]),
+    ("MSC", &["X", "H", "L", "N"]),
+    ("MSI", &["X", "S", "H", "L", "N"]),
+    ("MSA", &["X", "S", "H", "L", "N"]),
+    ("S", &["X", "N", "P"]),
+    ("AU", &["X", "N", "Y"]),
+    ("R", &["X", "A", "U", "I"]),
+    ("V", &["X", "D", "C"]),
+    ("RE", &["X", "L", "M", "H"]),
+    ("U", &["X", "Clear", "Green", "Amber", "Red"]),
+];
+
+/// Which CVSS version a vector is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CvssVersion {
+    V3_0,
+    V3_1,
+    V4_0,
+}
+
+impl CvssVersion {
+    /// The version number as CVSS documents write it: `3.0`, `3.1`, `4.0`.
+    pub fn number(self) -> &'static str {
+        match self {
+            Self::V3_0 => "3.0",
+            Self::V3_1 => "3.1",
+            Self::V4_0 => "4.0",
+        }
+    }
+}
+
+/// A CVSS v3.x base score and its qualitative rating, as the specification computes them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cvss3Score {
+    pub base_score: f64,
+    /// `NONE`, `LOW`, `MEDIUM`, `HIGH` or `CRITICAL`, as the specification's JSON spells it.
+    pub base_severity: &'static str,
+}
+
 impl CvssVector {
     pub fn parse(value: &str) -> Result<Self, String> {
         let text = value.trim();
@@ -129,6 +212,123 @@ impl CvssVector {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    pub fn version(&self) -> CvssVersion {
+        // `parse` admits these three prefixes only.
+        match self.0.split('/').next() {
+            Some("CVSS:3.0") => CvssVersion::V3_0,
+            Some("CVSS:3.1") => CvssVersion::V3_1,
+            _ => CvssVersion::V4_0,
+        }
+    }
+
+    fn metrics(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.split('/').skip(1).filter_map(|p| p.split_once(':'))
+    }
+
+    /// Whether the vector is written exactly as its version's specification defines: only
+    /// metrics of that version with their defined values and, for v4.0, in the defined order.
+    /// `parse` is more lenient (it checks the base metrics only), so a vector handed to a
+    /// format whose schema spells the grammar out (OSV, CSAF) is checked with this first.
+    pub fn is_canonical(&self) -> bool {
+        match self.version() {
+            CvssVersion::V3_0 | CvssVersion::V3_1 => self.metrics().all(|(metric, value)| {
+                CVSS3_BASE
+                    .iter()
+                    .chain(CVSS3_OTHER)
+                    .any(|(m, allowed)| *m == metric && value.len() == 1 && allowed.contains(value))
+            }),
+            CvssVersion::V4_0 => {
+                let mut order = CVSS4_ORDER.iter().enumerate();
+                self.metrics().all(|(metric, value)| {
+                    order
+                        .find(|(_, (m, _))| *m == metric)
+                        .is_some_and(|(_, (_, allowed))| allowed.contains(&value))
+                })
+            }
+        }
+    }
+
+    /// The base score of a v3.0 or v3.1 vector (CVSS v3.1 specification, section 7.1; v3.0
+    /// differs only in how it rounds up). `None` for a v4.0 vector: its score comes from a
+    /// table of macro vectors that this service does not carry.
+    pub fn cvss3_base_score(&self) -> Option<Cvss3Score> {
+        let version = self.version();
+        if version == CvssVersion::V4_0 {
+            return None;
+        }
+        let value = |metric: &str| {
+            self.metrics()
+                .find(|(m, _)| *m == metric)
+                .map(|(_, v)| v)
+                .unwrap_or_default()
+        };
+        let changed = value("S") == "C";
+        let cia = |metric: &str| -> f64 {
+            match value(metric) {
+                "H" => 0.56,
+                "L" => 0.22,
+                _ => 0.0,
+            }
+        };
+        let attack_vector: f64 = match value("AV") {
+            "N" => 0.85,
+            "A" => 0.62,
+            "L" => 0.55,
+            _ => 0.2,
+        };
+        let attack_complexity = if value("AC") == "L" { 0.77 } else { 0.44 };
+        let privileges = match (value("PR"), changed) {
+            ("N", _) => 0.85,
+            ("L", false) => 0.62,
+            ("L", true) => 0.68,
+            (_, false) => 0.27,
+            (_, true) => 0.5,
+        };
+        let user_interaction = if value("UI") == "N" { 0.85 } else { 0.62 };
+        let iss = 1.0 - (1.0 - cia("C")) * (1.0 - cia("I")) * (1.0 - cia("A"));
+        let impact = if changed {
+            7.52 * (iss - 0.029) - 3.25 * (iss - 0.02).powi(15)
+        } else {
+            6.42 * iss
+        };
+        let exploitability =
+            8.22 * attack_vector * attack_complexity * privileges * user_interaction;
+        let base_score = if impact <= 0.0 {
+            0.0
+        } else if changed {
+            round_up(version, (1.08 * (impact + exploitability)).min(10.0))
+        } else {
+            round_up(version, (impact + exploitability).min(10.0))
+        };
+        // Scores have one decimal place, so below 0.1 is 0.0.
+        let base_severity = match base_score {
+            s if s < 0.1 => "NONE",
+            s if s < 4.0 => "LOW",
+            s if s < 7.0 => "MEDIUM",
+            s if s < 9.0 => "HIGH",
+            _ => "CRITICAL",
+        };
+        Some(Cvss3Score {
+            base_score,
+            base_severity,
+        })
+    }
+}
+
+/// The smallest number of one decimal place not below `value`. v3.1 first rounds to five
+/// decimal places so that floating-point noise (4.000000001) does not push a score up a step;
+/// v3.0 rounds up directly, and its published calculators do the same.
+fn round_up(version: CvssVersion, value: f64) -> f64 {
+    if version == CvssVersion::V3_0 {
+        return (value * 10.0).ceil() / 10.0;
+    }
+    let hundred_thousandths = (value * 100_000.0).round();
+    if hundred_thousandths % 10_000.0 == 0.0 {
+        hundred_thousandths / 100_000.0
+    } else {
+        ((hundred_thousandths / 10_000.0).floor() + 1.0) / 10.0
     }
 }
 
@@ -210,6 +410,76 @@ mod tests {
         for (bad, why) in cases {
             let error = CvssVector::parse(bad).unwrap_err();
             assert!(error.contains(why), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn cvss3_base_scores_match_the_specification() {
+        for (vector, score, severity) in [
+            (
+                "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+                9.8,
+                "CRITICAL",
+            ),
+            ("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N", 7.5, "HIGH"),
+            (
+                "CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:C/C:L/I:L/A:N",
+                6.1,
+                "MEDIUM",
+            ),
+            (
+                "CVSS:3.1/AV:N/AC:L/PR:L/UI:N/S:C/C:H/I:H/A:H",
+                9.9,
+                "CRITICAL",
+            ),
+            ("CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H", 7.8, "HIGH"),
+            ("CVSS:3.1/AV:P/AC:H/PR:H/UI:R/S:U/C:L/I:N/A:N", 1.6, "LOW"),
+            ("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:N", 0.0, "NONE"),
+            (
+                "CVSS:3.0/AV:L/AC:H/PR:H/UI:R/S:C/C:L/I:L/A:L/E:P/RL:O",
+                4.7,
+                "MEDIUM",
+            ),
+        ] {
+            let cvss = CvssVector::parse(vector).unwrap();
+            assert_eq!(
+                cvss.cvss3_base_score(),
+                Some(Cvss3Score {
+                    base_score: score,
+                    base_severity: severity
+                }),
+                "{vector}"
+            );
+        }
+        let v4 =
+            CvssVector::parse("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N")
+                .unwrap();
+        assert_eq!(v4.version(), CvssVersion::V4_0);
+        assert_eq!(v4.cvss3_base_score(), None);
+    }
+
+    #[test]
+    fn canonical_vectors_use_only_their_versions_grammar() {
+        for canonical in [
+            "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N",
+            "CVSS:3.0/AV:L/AC:H/PR:H/UI:R/S:C/C:L/I:L/A:L/E:P/RL:O",
+            "CVSS:3.1/C:H/AV:N/AC:L/PR:N/UI:N/S:U/I:N/A:N/MAV:X",
+            "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N/E:A/MSI:S",
+        ] {
+            assert!(
+                CvssVector::parse(canonical).unwrap().is_canonical(),
+                "{canonical}"
+            );
+        }
+        for lenient in [
+            "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N/XX:Y",
+            "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N/E:Q",
+            "CVSS:4.0/AC:L/AV:N/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+        ] {
+            assert!(
+                !CvssVector::parse(lenient).unwrap().is_canonical(),
+                "{lenient}"
+            );
         }
     }
 

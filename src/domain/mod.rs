@@ -9,7 +9,7 @@ pub mod alias;
 pub mod org_domain;
 pub mod status;
 
-pub use advisory::{CveId, CvssVector, Severity};
+pub use advisory::{CveId, Cvss3Score, CvssVector, CvssVersion, Severity};
 pub use alias::SecurityAlias;
 pub use org_domain::OrgDomain;
 pub use status::{ApplicationStatus, MemberStatus, OutboxStatus, ReleaseKind};

@@ -1,6 +1,7 @@
 //! The public channels for security releases: the Atom feed, the ICS calendar of announced
 //! releases, and ready-to-paste text for the discussion board and chat. Everything here renders
-//! only what the public may know; advisories appear only once a release is published.
+//! only what the public may know; advisories appear only once a release is published, and so
+//! do the feed's links to their OSV and CSAF documents.
 
 use std::cmp::Reverse;
 
@@ -9,6 +10,7 @@ use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use chrono_tz::Tz;
 use icalendar::{Calendar, Component, Event, EventLike, EventStatus, Property};
 
+use crate::releases::advisory_formats;
 use crate::releases::calendar::Moment;
 
 pub use crate::releases::visibility::{PublicAdvisory, PublicRelease};
@@ -121,6 +123,16 @@ fn link(href: &str, rel: &str) -> Link {
     }
 }
 
+/// A link to one of the release's machine-readable documents (JSON), named for readers that
+/// show link titles.
+fn document_link(href: &str, rel: &str, title: &str) -> Link {
+    Link {
+        mime_type: Some("application/json".to_owned()),
+        title: Some(title.to_owned()),
+        ..link(href, rel)
+    }
+}
+
 struct Item {
     updated: DateTime<Utc>,
     /// At equal times (a 0-day is announced and published at once) the publication is newer.
@@ -180,7 +192,22 @@ fn publication_entry(
             id: xml_chars(&format!("{}#published", release.url)),
             title: Text::plain(xml_chars(&title)),
             updated: atom_time(published_at),
-            links: vec![link(&release.url, "alternate")],
+            // The CSAF document is this entry again, as data; the OSV documents describe its
+            // advisories one by one, so they are related rather than a second alternate of the
+            // same type (RFC 4287 allows one per type).
+            links: vec![
+                link(&release.url, "alternate"),
+                document_link(
+                    &advisory_formats::csaf_url(release),
+                    "alternate",
+                    "CSAF 2.0 security advisory",
+                ),
+                document_link(
+                    &advisory_formats::osv_url(release),
+                    "related",
+                    "OSV advisories",
+                ),
+            ],
             content: Some(Content {
                 value: Some(xml_chars(&content)),
                 content_type: Some("text".to_owned()),
@@ -447,6 +474,7 @@ mod tests {
             PublicAdvisory {
                 cve_id: "CVE-2026-1111".into(),
                 severity: Severity::High,
+                cvss_vector: None,
                 summary: "Header smuggling in the HTTP/2 codec.".into(),
                 affected_versions: "< 1.9.5".into(),
                 fixed_versions: "1.9.5, 1.8.6".into(),
@@ -454,6 +482,7 @@ mod tests {
             PublicAdvisory {
                 cve_id: "CVE-2026-2222".into(),
                 severity: Severity::Medium,
+                cvss_vector: None,
                 summary: "Authorization bypass via path normalisation.".into(),
                 affected_versions: "< 1.9.5".into(),
                 fixed_versions: "1.9.5".into(),
@@ -646,6 +675,16 @@ mod tests {
         assert!(entries[0].contains("CVE-2026-2222 (medium)"));
         assert!(entries[1].contains("#announced</id>"));
         assert!(!entries[1].contains("CVE-"));
+        assert!(entries[0].contains(
+            "<link href=\"https://security.example.org/releases/7/csaf.json\" rel=\"alternate\" type=\"application/json\" title=\"CSAF 2.0 security advisory\"/>"
+        ), "{}", entries[0]);
+        assert!(entries[0].contains(
+            "<link href=\"https://security.example.org/releases/7/osv.json\" rel=\"related\" type=\"application/json\" title=\"OSV advisories\"/>"
+        ));
+        assert!(
+            !entries[1].contains(".json"),
+            "no document is linked before publication"
+        );
     }
 
     #[test]

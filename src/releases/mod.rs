@@ -7,10 +7,12 @@
 //! - `upstream`: the upstream (Envoy) rule, from detection to the last check at send.
 //! - `distribution`: the scheduler's mailing, announcement and publication.
 //! - `visibility`: what the public may see of a release.
+//! - `advisory_formats`: a published release as OSV and CSAF 2.0 documents.
 //! - `patch`: reading an uploaded patch file; `feeds`: the Atom feed, ICS and ready text.
 //! - `wording`: how mail and announcements name a release and its lines.
 //! - `member_mail`: what a member was mailed about releases, as its own page shows it.
 
+pub mod advisory_formats;
 pub mod approval;
 pub mod calendar;
 pub mod distribution;

@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::Severity;
+use crate::domain::{CvssVector, Severity};
 use crate::releases::release::{Advisory, Release};
 
 /// What the public may know about a release at a given moment.
@@ -36,6 +36,8 @@ pub struct PublicRelease {
 pub struct PublicAdvisory {
     pub cve_id: String,
     pub severity: Severity,
+    /// `None` when none was given (stored as an empty string).
+    pub cvss_vector: Option<CvssVector>,
     pub summary: String,
     pub affected_versions: String,
     pub fixed_versions: String,
@@ -98,6 +100,8 @@ fn facts(
             .map(|a| PublicAdvisory {
                 cve_id: a.cve_id.as_str().to_owned(),
                 severity: a.severity,
+                // Checked when it was stored; an empty one means none was given.
+                cvss_vector: CvssVector::parse(&a.cvss_vector).ok(),
                 summary: a.summary,
                 affected_versions: a.affected_versions,
                 fixed_versions: a.fixed_versions,

@@ -451,7 +451,8 @@ pub async fn guard<B: MessageBody + 'static>(
     req.extensions_mut().insert(CsrfToken(csrf.clone()));
 
     // The session, if the browser sent one that is still alive. Static answers (assets,
-    // probes, the list's key, the feeds) are the same for everyone: no database work for them.
+    // probes, the list's key, the feeds, the advisory documents) are the same for everyone: no
+    // database work for them.
     let mut clear_session_cookie = false;
     let wants_session = !req.match_pattern().is_some_and(|pattern| {
         SESSIONLESS_ROUTES.contains(&pattern.as_str()) || pattern.starts_with(API_PREFIX)
@@ -596,6 +597,9 @@ const SESSIONLESS_ROUTES: &[&str] = &[
     "/openpgp.asc",
     "/feed.atom",
     "/calendar.ics",
+    "/releases/{id}/osv.json",
+    "/releases/{id}/osv/{cve}.json",
+    "/releases/{id}/csaf.json",
     "/.well-known/openpgpkey/hu/{hash}",
     "/.well-known/openpgpkey/policy",
     "/.well-known/openpgpkey/{domain}/hu/{hash}",

@@ -1,6 +1,7 @@
 //! The public side of security releases: the list at `/releases`, one release's page, the Atom
-//! feed and the ICS calendar. A release is public once it is announced or published (and not
-//! cancelled); until it is published the public learns only the pre-announcement facts.
+//! feed, the ICS calendar, and a published release's OSV and CSAF documents. A release is public
+//! once it is announced or published (and not cancelled); until it is published the public
+//! learns only the pre-announcement facts, and its documents do not exist.
 
 use std::cmp::Reverse;
 
@@ -11,6 +12,7 @@ use serde::Serialize;
 use crate::db::{self, DbError};
 use crate::domain::Severity;
 use crate::error::AppError;
+use crate::releases::advisory_formats::{self, Site};
 use crate::releases::feeds::{self, FeedInfo};
 use crate::releases::release;
 use crate::releases::visibility::{self, PublicRelease, Shown};
@@ -131,6 +133,62 @@ pub async fn show(
         text,
     };
     state.pages.page(&viewer, "release.html", context)
+}
+
+/// The public release `id`, or the same 404 as for an id that was never used.
+async fn public_release(state: &AppState, id: i64) -> Result<PublicRelease, AppError> {
+    load(state, Which::One(id))
+        .await?
+        .into_iter()
+        .next()
+        .map(|s| s.release)
+        .ok_or(AppError::NotFound)
+}
+
+fn site<'a>(state: &'a AppState, site_url: &'a str) -> Site<'a> {
+    Site {
+        project_name: &state.settings.project_name,
+        list_name: &state.settings.list_name,
+        site_url,
+    }
+}
+
+/// `GET /releases/{id}/osv.json`: the release's OSV documents as one JSON array, one per
+/// advisory. A release that is not public, or announced but not yet published, answers as one
+/// that does not exist: its documents do not exist until the release time.
+pub async fn osv(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+    let release = public_release(&state, id.into_inner()).await?;
+    let site_url = site_url(&state);
+    let documents =
+        advisory_formats::osv(&release, site(&state, &site_url)).ok_or(AppError::NotFound)?;
+    Ok(HttpResponse::Ok().json(documents))
+}
+
+/// `GET /releases/{id}/osv/{cve}.json`: one advisory's OSV document; a CVE id that is not
+/// among the release's advisories answers as a release that does not exist.
+pub async fn osv_advisory(
+    state: web::Data<AppState>,
+    path: web::Path<(i64, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (id, cve) = path.into_inner();
+    let release = public_release(&state, id).await?;
+    let site_url = site_url(&state);
+    let document = advisory_formats::osv_for(&release, site(&state, &site_url), &cve)
+        .ok_or(AppError::NotFound)?;
+    Ok(HttpResponse::Ok().json(document))
+}
+
+/// `GET /releases/{id}/csaf.json`: the release as a CSAF 2.0 security advisory, under the same
+/// rule as its OSV documents.
+pub async fn csaf(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let release = public_release(&state, id.into_inner()).await?;
+    let site_url = site_url(&state);
+    let document =
+        advisory_formats::csaf(&release, site(&state, &site_url)).ok_or(AppError::NotFound)?;
+    Ok(HttpResponse::Ok().json(document))
 }
 
 /// A cancelled release must drop out of readers promptly, so caches revalidate every time.
