@@ -29,6 +29,7 @@ on_both_backends!(
     release_managers_plan_add_advisories_and_upload_patches,
     lists_are_paged_by_cursor_and_bad_input_is_a_problem,
     tokens_are_rate_limited_with_headers,
+    a_nul_character_is_refused_with_a_reason_not_a_server_error,
 );
 
 const PASSWORD: &str = "tangerine-kettle-orbit-42";
@@ -945,4 +946,92 @@ async fn tokens_are_rate_limited_with_headers(backend: Backend) {
             .status(),
         200
     );
+}
+
+/// PostgreSQL cannot store a NUL in text; the fuzzer found one reaching it. Every way in
+/// refuses it first, with a reason.
+async fn a_nul_character_is_refused_with_a_reason_not_a_server_error(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let rel = app
+        .add_account(
+            "rel@project.example",
+            "Rel",
+            &[Role::ReleaseManager],
+            PASSWORD,
+        )
+        .await;
+    let token = token_for(&app, rel, "rel@project.example", &[Scope::ReleasesWrite]).await;
+    let api = Api::new(&app, Some(&token));
+    let (status, problem) = answer(
+        api.post(
+            "/api/v1/manage/releases",
+            &json!({ "kind": "zero-day", "title": "Release\u{0}1.9.6", "release_lines": ["1.9.6"] }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, kind(&problem)), (422, "invalid"));
+    assert!(problem["errors"]["title"].is_string(), "{problem}");
+    let (status, problem) = answer(
+        api.post(
+            "/api/v1/manage/releases",
+            &json!({ "kind": "zero-day", "title": "Release 1.9.6", "release_lines": ["1.9.\u{0}6"] }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, kind(&problem)), (422, "invalid"));
+    assert!(problem["errors"]["release_lines"].is_string(), "{problem}");
+    // Other control characters are refused in text that goes to members and the public.
+    let (status, planned) = answer(
+        api.post(
+            "/api/v1/manage/releases",
+            &json!({ "kind": "zero-day", "title": "Release 1.9.6", "release_lines": ["1.9.6"], "notice_hours": 1 }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{planned}");
+    let id = planned["id"].as_i64().expect("id");
+    let (status, problem) = answer(
+        api.post(
+            &format!("/api/v1/manage/releases/{id}/advisories"),
+            &json!({ "cve_id": "CVE-2026-50001", "severity": "low", "summary": "Bell\u{7} in text", "affected_versions": "1.9.5", "fixed_versions": "1.9.6" }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, kind(&problem)), (422, "invalid"));
+    assert!(problem["errors"]["summary"]
+        .as_str()
+        .is_some_and(|m| m.contains("control characters")));
+
+    // A web form with a NUL is a 400 with a sentence, on every backend.
+    let browser = Browser::open(&app).await;
+    browser.sign_in("rel@project.example", PASSWORD).await;
+    let response = browser
+        .post(
+            "/manage/releases",
+            &[
+                ("kind", "zero-day"),
+                ("title", "a\0b"),
+                ("release_lines", "1.9.6"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    assert!(response
+        .text()
+        .await
+        .expect("page")
+        .contains("NUL character"));
+    let applicant = Browser::open(&app).await;
+    let fields = crate::membership::application("Null\0 Corp", "nul.example");
+    let refs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(applicant.post("/apply", &refs).await.status(), 400);
 }

@@ -168,7 +168,9 @@ async fn an_api_fuzzer_finds_no_server_error_and_no_answer_outside_the_document(
         .args(["--checks", "all"])
         .args(["--exclude-checks", "positive_data_acceptance"])
         .args(["--max-examples", "25"])
-        .args(["--workers", "2"])
+        // One worker: with several, Python 3.11's parser can fail inside the fuzzer's own
+        // bookkeeping (an `ast` recursion-depth error reported as a runtime error).
+        .args(["--workers", "1"])
         .args(["--seed", "20261207"])
         .args(["--report", "junit", "--report-dir"])
         .arg(&report)

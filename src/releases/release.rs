@@ -497,6 +497,17 @@ pub(crate) fn free_text_errors<'a>(
     texts
         .into_iter()
         .filter_map(|(field, label, text)| {
+            // Control characters (NUL above all, which PostgreSQL cannot store) have no place
+            // in prose; tabs and line breaks do.
+            if text
+                .chars()
+                .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+            {
+                return Some((
+                    field.to_owned(),
+                    format!("{label} contains control characters; type it as plain text."),
+                ));
+            }
             upstream::free_text_problem(text).map(|problem| {
                 (
                     field.to_owned(),

@@ -245,6 +245,15 @@ impl<T: DeserializeOwned + 'static> FromRequest for CheckedForm<T> {
             if !csrf_ok && !is_form {
                 return Err(AppError::Csrf);
             }
+            // No browser sends a NUL from a form, and no database column takes one.
+            if fields
+                .iter()
+                .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+            {
+                return Err(AppError::BadRequest(
+                    "The form carries a NUL character, which cannot be stored.".into(),
+                ));
+            }
             let form = serde_html_form::from_bytes(&bytes)
                 .map_err(|e| AppError::BadRequest(format!("The form could not be read: {e}")))?;
             Ok(CheckedForm { form, csrf_ok })

@@ -50,8 +50,41 @@ fn read_json<T: DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<T, A
         )
         .into());
     }
-    serde_json::from_slice(body)
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::from(Problem::new(
+            "bad-request",
+            format!("The JSON could not be read: {e}"),
+        ))
+    })?;
+    // No column takes a NUL: say which field carries one rather than fail at the database.
+    if let Some(fields) = value.as_object() {
+        let errors: FieldErrors = fields
+            .iter()
+            .filter(|(key, v)| key.contains('\0') || has_nul(v))
+            .map(|(key, _)| {
+                (
+                    key.replace('\0', ""),
+                    "The value carries a NUL character, which cannot be stored.".to_owned(),
+                )
+            })
+            .collect();
+        if !errors.is_empty() {
+            return Err(Problem::invalid(errors).into());
+        }
+    }
+    serde_json::from_value(value)
         .map_err(|e| Problem::new("bad-request", format!("The JSON could not be read: {e}")).into())
+}
+
+fn has_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(has_nul),
+        serde_json::Value::Object(fields) => {
+            fields.iter().any(|(k, v)| k.contains('\0') || has_nul(v))
+        }
+        _ => false,
+    }
 }
 
 // ---- Applications (applications:read) ----
