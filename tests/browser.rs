@@ -671,6 +671,36 @@ async fn the_whole_path_in_a_real_browser() {
         camera.shoot(&wg, name).await;
     }
 
+    // A token for a dashboard, made from the account page, then used as a program would.
+    wg.goto(&format!("{base}/account")).await.expect("account");
+    click(&wg, "a[href='/account/tokens']").await;
+    expect_text(&wg, "Make a token").await;
+    type_into(&wg, "name", "Roster dashboard").await;
+    click(&wg, "input[name='scopes'][value='members:read']").await;
+    click(&wg, "form[action='/account/tokens'] button[type=submit]").await;
+    let made = expect_text(&wg, "id=\"new-token\"").await;
+    camera.shoot(&wg, "api-tokens").await;
+    let token = made
+        .split("id=\"new-token\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .expect("the token is shown");
+    let members: serde_json::Value = reqwest::Client::new()
+        .get(format!("{base}/api/v1/members"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("the API answers")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(members["items"][0]["org_name"], "Northwind Systems");
+    wg.goto(&format!("{base}/api/v1/docs"))
+        .await
+        .expect("API page");
+    expect_text(&wg, "problem-token-expired").await;
+    camera.shoot(&wg, "api-docs").await;
+
     // An admin adds an authenticator app: the secret read off the page as a person types it
     // into an app, the code computed from it; then signing in asks for the next code.
     wg.goto(&format!("{base}/account/second-factor"))
