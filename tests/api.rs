@@ -356,6 +356,24 @@ async fn tokens_are_refused_missing_wrong_expired_revoked_or_outgrown(backend: B
     })
     .await;
 
+    // An admin's password reset (a lost or stolen password) revokes the account's tokens.
+    let hash = edl::accounts::password::hash("a-temporary-one-9f3k2m").expect("hash");
+    app.with_db(move |c| {
+        edl::accounts::set_password(
+            c,
+            "root@project.example",
+            rel,
+            &hash,
+            true,
+            None,
+            "account.password-reset",
+        )
+        .map_err(err)
+    })
+    .await;
+    let (status, problem) = answer(Api::new(&app, Some(&token)).get(path).await).await;
+    assert_eq!((status, kind(&problem)), (401, "token-revoked"));
+
     // Thirty days on, across the turn of a year: expired.
     app.move_to("2027-12-20T12:00:00Z".parse().expect("instant"));
     let fresh = token_for(&app, rel, "rel@project.example", &[Scope::ReleasesRead]).await;
@@ -626,6 +644,17 @@ async fn nothing_embargoed_is_reachable_through_any_endpoint(backend: Backend) {
         assert!(!body.contains(CVE_EMBARGOED), "{path}");
     }
 
+    let last = data_encoding::BASE64URL_NOPAD.encode(format!("after:{}", i64::MAX).as_bytes());
+    let (status, page) = answer(
+        staff
+            .get(&format!(
+                "/api/v1/manage/releases/{published}/deliveries?cursor={last}"
+            ))
+            .await,
+    )
+    .await;
+    assert_eq!((status, page["items"].clone()), (200, json!([])));
+
     // Once its release time has passed, the announced release is published with its advisory.
     let announced_at = app
         .with_db(move |c| Ok(release::find(c, announced)?.expect("release").release_at))
@@ -891,6 +920,10 @@ async fn lists_are_paged_by_cursor_and_bad_input_is_a_problem(backend: Backend) 
         let (status, problem) = answer(api.get(path).await).await;
         assert_eq!((status, kind(&problem)), (400, expected), "{path}");
     }
+    // A cursor at the very end of the numbers is an empty page, not an overflow.
+    let last = data_encoding::BASE64URL_NOPAD.encode(format!("after:{}", i64::MAX).as_bytes());
+    let (status, page) = answer(api.get(&format!("/api/v1/members?cursor={last}")).await).await;
+    assert_eq!((status, page["items"].clone()), (200, json!([])));
     let (status, problem) = answer(api.get("/api/v1/nowhere").await).await;
     assert_eq!((status, kind(&problem)), (404, "not-found"));
     let (status, problem) = answer(api.get("/api/v1/applications/abc").await).await;

@@ -313,6 +313,23 @@ pub fn revoke(
     })
 }
 
+/// Revokes every active token of an account, when an admin resets its password: whoever
+/// may have had the password may have made tokens with it. Returns how many; the caller's
+/// audit entry records it.
+pub fn revoke_all(
+    conn: &mut DbConnection,
+    account_id: i64,
+    now: NaiveDateTime,
+) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        api_tokens::table
+            .filter(api_tokens::account_id.eq(account_id))
+            .filter(api_tokens::revoked_at.is_null()),
+    )
+    .set(api_tokens::revoked_at.eq(now))
+    .execute(conn)?)
+}
+
 /// Who a presented token speaks for, or why it is refused.
 pub fn authenticate(
     conn: &mut DbConnection,

@@ -397,13 +397,17 @@ pub fn set_password(
             ))
             .execute(conn)?;
         end_sessions(conn, id, keep_session)?;
-        audit::record(
-            conn,
-            actor,
-            action,
-            &format!("account:{id}"),
-            serde_json::json!({ "email": account.account.email }),
-        )?;
+        // A reset by an admin answers a lost or stolen password: the tokens made with it go too.
+        let revoked = if must_change {
+            api_tokens::revoke_all(conn, id, db::now())?
+        } else {
+            0
+        };
+        let mut details = serde_json::json!({ "email": account.account.email });
+        if revoked > 0 {
+            details["api_tokens_revoked"] = revoked.into();
+        }
+        audit::record(conn, actor, action, &format!("account:{id}"), details)?;
         Ok(())
     })
 }

@@ -463,8 +463,10 @@ pub async fn guard<B: MessageBody + 'static>(
     // probes, the list's key, the feeds, the advisory documents) are the same for everyone: no
     // database work for them.
     let mut clear_session_cookie = false;
+    // API routes look at no cookie (a session is no token), except the API's page for people.
     let wants_session = !req.match_pattern().is_some_and(|pattern| {
-        SESSIONLESS_ROUTES.contains(&pattern.as_str()) || pattern.starts_with(API_PREFIX)
+        SESSIONLESS_ROUTES.contains(&pattern.as_str())
+            || (pattern.starts_with(API_PREFIX) && pattern != API_DOCS_PAGE)
     });
     let cookie = wants_session
         .then(|| read_private_cookie(req.request(), &state.cookie_key, SESSION_COOKIE))
@@ -725,6 +727,9 @@ fn decide(req: &ServiceRequest, state: &AppState) -> Decision {
 
 /// Every API route starts here; the guard looks at no cookie on them.
 pub const API_PREFIX: &str = "/api/";
+
+/// The API's page for people: a page like any other, which knows who is signed in.
+pub const API_DOCS_PAGE: &str = "/api/v1/docs";
 
 /// On a route for API tokens, resolves the `Authorization: Bearer` token into an
 /// [`ApiCaller`] in the request's extensions, or the reason it is refused.

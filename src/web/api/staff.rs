@@ -565,7 +565,7 @@ pub async fn deliveries(
     let id = id_of(&id)?;
     let at = query.read()?;
     // The ledger is paged by page number; the cursor carries the number of the page before.
-    let page_number = at.after.unwrap_or(0).max(0) + 1;
+    let page_number = at.after.unwrap_or(0).max(0).saturating_add(1);
     let now = state.ctx.clock.now();
     let found = db::run(&state.pool, move |conn| {
         if release::find(conn, id)?.is_none() {
