@@ -585,6 +585,22 @@ async fn nothing_embargoed_is_reachable_through_any_endpoint(backend: Backend) {
     assert_eq!(list["items"][0]["state"], "announced");
     assert_eq!(list["items"][0]["issue_count"], 1);
     assert_eq!(list["items"][1]["advisories"][0]["cve_id"], CVE_PUBLISHED);
+    // A published release links its machine-readable documents; an announced one does not.
+    assert_eq!(list["items"][0]["csaf_url"], Value::Null);
+    assert_eq!(list["items"][0]["osv_url"], Value::Null);
+    for link in [
+        &list["items"][1]["csaf_url"],
+        &list["items"][1]["osv_url"],
+        &list["items"][1]["advisories"][0]["osv_url"],
+    ] {
+        let url = link.as_str().expect("a link");
+        let path = &url[url.find("/releases/").expect("a release path")..];
+        assert!(
+            path.starts_with(&format!("/releases/{published}/")),
+            "{url}"
+        );
+        assert_eq!(public.get(path).await.status(), 200, "{path}");
+    }
 
     // The embargoed release answers exactly as an id that never existed.
     let (status, hidden) = answer(public.get(&format!("/api/v1/releases/{embargoed}")).await).await;

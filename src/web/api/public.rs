@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 use crate::db;
 use crate::membership::members;
+use crate::releases::advisory_formats;
 use crate::releases::visibility::{PublicAdvisory, PublicRelease};
 use crate::web::api::{
     json, page_of, page_response, ApiError, ApiResult, Page, PageQuery, Problem,
@@ -40,6 +41,10 @@ pub struct ApiRelease {
     pub advisories: Vec<ApiAdvisory>,
     /// The release's page.
     pub url: String,
+    /// Once published: the release as a CSAF 2.0 security advisory.
+    pub csaf_url: Option<String>,
+    /// Once published: the release's advisories as OSV documents.
+    pub osv_url: Option<String>,
 }
 
 /// One advisory of a published release.
@@ -50,11 +55,14 @@ pub struct ApiAdvisory {
     pub summary: String,
     pub affected_versions: String,
     pub fixed_versions: String,
+    /// This advisory as an OSV document.
+    pub osv_url: String,
 }
 
-impl From<PublicAdvisory> for ApiAdvisory {
-    fn from(a: PublicAdvisory) -> Self {
+impl ApiAdvisory {
+    fn of(release: &PublicRelease, a: PublicAdvisory) -> Self {
         Self {
+            osv_url: advisory_formats::osv_advisory_url(release, &a.cve_id),
             cve_id: a.cve_id,
             severity: a.severity.as_str().to_owned(),
             summary: a.summary,
@@ -65,8 +73,15 @@ impl From<PublicAdvisory> for ApiAdvisory {
 }
 
 impl From<PublicRelease> for ApiRelease {
-    fn from(r: PublicRelease) -> Self {
+    fn from(mut r: PublicRelease) -> Self {
+        let published = r.published_at.is_some();
+        let advisories = std::mem::take(&mut r.advisories)
+            .into_iter()
+            .map(|a| ApiAdvisory::of(&r, a))
+            .collect();
         Self {
+            csaf_url: (published && r.issue_count > 0).then(|| advisory_formats::csaf_url(&r)),
+            osv_url: published.then(|| advisory_formats::osv_url(&r)),
             id: r.id,
             title: r.title,
             state: if r.published_at.is_some() {
@@ -81,7 +96,7 @@ impl From<PublicRelease> for ApiRelease {
             release_lines: r.release_lines,
             issue_count: r.issue_count,
             highest_severity: r.highest_severity.map(|s| s.as_str().to_owned()),
-            advisories: r.advisories.into_iter().map(ApiAdvisory::from).collect(),
+            advisories,
             url: r.url,
         }
     }
@@ -209,12 +224,12 @@ pub async fn advisories(
             break;
         }
         let before = items.len();
-        for advisory in release.advisories {
+        for advisory in release.advisories.clone() {
             if cve.as_deref().is_some_and(|c| c != advisory.cve_id) {
                 continue;
             }
             items.push(ApiPublishedAdvisory {
-                advisory: advisory.into(),
+                advisory: ApiAdvisory::of(&release, advisory),
                 release_id: release.id,
                 published_at: rfc3339(published_at),
                 url: release.url.clone(),
