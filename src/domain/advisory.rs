@@ -185,10 +185,12 @@ impl CvssVector {
             let Some((metric, value)) = part.split_once(':') else {
                 return refuse(&format!("{} is not METRIC:VALUE", quoted(part)));
             };
+            // Values are capital letters, except v4.0's Provider Urgency (`U:Amber`).
             let well_formed = !metric.is_empty()
                 && metric.chars().all(|c| c.is_ascii_alphabetic())
                 && !value.is_empty()
-                && value.chars().all(|c| c.is_ascii_uppercase());
+                && value.chars().all(|c| c.is_ascii_alphabetic())
+                && value.starts_with(|c: char| c.is_ascii_uppercase());
             if !well_formed {
                 return refuse(&format!("{} is not METRIC:VALUE", quoted(part)));
             }
@@ -207,7 +209,19 @@ impl CvssVector {
         if let Some((missing, _)) = base.iter().find(|(m, _)| !seen.contains(m)) {
             return refuse(&format!("the base metric {missing} is missing"));
         }
-        Ok(Self(text.to_owned()))
+        let vector = Self(text.to_owned());
+        if !vector.is_canonical() {
+            return refuse(&format!(
+                "it has a metric or a value that CVSS {} does not define{}",
+                vector.version().number(),
+                if vector.version() == CvssVersion::V4_0 {
+                    ", or its metrics are not in the specification's order"
+                } else {
+                    ""
+                }
+            ));
+        }
+        Ok(vector)
     }
 
     pub fn as_str(&self) -> &str {
@@ -388,6 +402,8 @@ mod tests {
             "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N",
             "CVSS:3.0/AV:L/AC:H/PR:H/UI:R/S:C/C:L/I:L/A:L/E:P/RL:O",
             "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+            // Supplemental metrics, Provider Urgency in words.
+            "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N/E:A/AU:Y/U:Amber",
         ] {
             assert!(CvssVector::parse(good).is_ok(), "{good}");
         }
@@ -405,6 +421,20 @@ mod tests {
             (
                 "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N/<b>",
                 "METRIC:VALUE",
+            ),
+            // A metric the version does not have, a value a metric cannot take, and v4.0's
+            // required order broken.
+            (
+                "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N/ZZ:Q",
+                "does not define",
+            ),
+            (
+                "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N/U:Purple",
+                "does not define",
+            ),
+            (
+                "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SA:N/SI:N",
+                "order",
             ),
         ];
         for (bad, why) in cases {
@@ -471,15 +501,14 @@ mod tests {
                 "{canonical}"
             );
         }
-        for lenient in [
+        // What the grammar does not define is refused as it is typed (a vector stored before
+        // that rule was not, and documents leave such a stored vector out).
+        for outside in [
             "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N/XX:Y",
             "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N/E:Q",
             "CVSS:4.0/AC:L/AV:N/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
         ] {
-            assert!(
-                !CvssVector::parse(lenient).unwrap().is_canonical(),
-                "{lenient}"
-            );
+            assert!(CvssVector::parse(outside).is_err(), "{outside}");
         }
     }
 
