@@ -12,10 +12,10 @@ use edl::accounts::Role;
 use edl::domain::ReleaseKind;
 use edl::releases::approval;
 use edl::releases::distribution::{self, Tick};
-use edl::releases::release::{self, Actor, AdvisoryForm, Plan, Release, ReleaseError, Upload};
+use edl::releases::release::{self, Actor, AdvisoryForm, Plan, Release, Upload};
 use serde_json::Value;
 
-use crate::helpers::{Backend, Browser, TestApp};
+use crate::helpers::{err, utc, Backend, Browser, TestApp, PATCH};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -86,26 +86,6 @@ fn validate(python: &Path, kind: &str, body: &[u8]) -> Value {
 
 const PASSWORD: &str = "tangerine-kettle-orbit-42";
 
-const PATCH: &str = "From 1111111111111111111111111111111111111111 Mon Sep 17 00:00:00 2001
-From: Pat Maintainer <pat@project.example>
-Date: Tue, 10 Nov 2026 10:00:00 +0000
-Subject: [PATCH] Normalize paths before authorization
-
-Signed-off-by: Pat Maintainer <pat@project.example>
----
- pilot/pkg/security/authz/path.go | 2 +-
- 1 file changed, 1 insertion(+), 1 deletion(-)
-
-diff --git a/pilot/pkg/security/authz/path.go b/pilot/pkg/security/authz/path.go
-index 1111111..2222222 100644
---- a/pilot/pkg/security/authz/path.go
-+++ b/pilot/pkg/security/authz/path.go
-@@ -1,3 +1,3 @@
- package authz
--func normalize(p string) string { return p }
-+func normalize(p string) string { return path.Clean(p) }
-";
-
 const LIST_NAME: &str = "Mesh security early-disclosure list";
 const PROJECT_NAME: &str = "Mesh";
 
@@ -128,14 +108,6 @@ fn typed(cve: &'static str) -> Typed {
         affected: "1.9.0 to 1.9.4",
         fixed: "1.9.5",
     }
-}
-
-fn err(e: ReleaseError) -> edl::db::DbError {
-    edl::db::DbError::Task(e.to_string())
-}
-
-fn utc(t: chrono::NaiveDateTime) -> DateTime<Utc> {
-    DateTime::from_naive_utc_and_offset(t, Utc)
 }
 
 fn rfc3339(t: chrono::NaiveDateTime) -> String {

@@ -10,7 +10,6 @@ use diesel::prelude::*;
 use edl::accounts::api_tokens::{self, NewToken, Scope};
 use edl::accounts::Role;
 use edl::db::schema::audit_log;
-use edl::db::DbError;
 use edl::domain::ReleaseKind;
 use edl::releases::approval;
 use edl::releases::distribution;
@@ -18,7 +17,7 @@ use edl::releases::release::{self, Actor, AdvisoryForm, Plan, ReleaseError};
 use edl::web::auth::Access;
 use serde_json::{json, Value};
 
-use crate::helpers::{Backend, Browser, TestApp};
+use crate::helpers::{err, utc, Backend, Browser, TestApp, PATCH};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -33,33 +32,6 @@ on_both_backends!(
 );
 
 const PASSWORD: &str = "tangerine-kettle-orbit-42";
-
-pub const PATCH: &str = "From 1111111111111111111111111111111111111111 Mon Sep 17 00:00:00 2001
-From: Pat Maintainer <pat@project.example>
-Date: Tue, 10 Nov 2026 10:00:00 +0000
-Subject: [PATCH] Normalize paths before authorization
-
----
- pilot/pkg/security/authz/path.go | 2 +-
- 1 file changed, 1 insertion(+), 1 deletion(-)
-
-diff --git a/pilot/pkg/security/authz/path.go b/pilot/pkg/security/authz/path.go
-index 1111111..2222222 100644
---- a/pilot/pkg/security/authz/path.go
-+++ b/pilot/pkg/security/authz/path.go
-@@ -1,3 +1,3 @@
- package authz
--func normalize(p string) string { return p }
-+func normalize(p string) string { return path.Clean(p) }
-";
-
-fn err(e: impl std::fmt::Display) -> DbError {
-    DbError::Task(e.to_string())
-}
-
-fn utc(t: chrono::NaiveDateTime) -> DateTime<Utc> {
-    DateTime::from_naive_utc_and_offset(t, Utc)
-}
 
 /// Makes a token for an account directly, as the account page does.
 pub async fn token_for(app: &TestApp, account: i64, email: &str, scopes: &[Scope]) -> String {

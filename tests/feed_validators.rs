@@ -10,11 +10,11 @@ use edl::accounts::Role;
 use edl::domain::ReleaseKind;
 use edl::releases::approval;
 use edl::releases::distribution::{self, Tick};
-use edl::releases::release::{self, Actor, AdvisoryForm, Plan, ReleaseError, Upload};
+use edl::releases::release::{self, Actor, AdvisoryForm, Plan, Upload};
 use serde_json::Value;
 
 use crate::helpers::smtp::SmtpServer;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{err, utc, Backend, TestApp, PATCH};
 use crate::on_both_backends;
 
 on_both_backends!(the_feed_and_the_calendar_pass_independent_validators);
@@ -81,26 +81,6 @@ fn validate(python: &Path, kind: &str, body: &[u8], extra: &[&str]) -> Value {
 
 const PASSWORD: &str = "tangerine-kettle-orbit-42";
 
-const PATCH: &str = "From 1111111111111111111111111111111111111111 Mon Sep 17 00:00:00 2001
-From: Pat Maintainer <pat@project.example>
-Date: Tue, 10 Nov 2026 10:00:00 +0000
-Subject: [PATCH] Normalize paths before authorization
-
-Signed-off-by: Pat Maintainer <pat@project.example>
----
- pilot/pkg/security/authz/path.go | 2 +-
- 1 file changed, 1 insertion(+), 1 deletion(-)
-
-diff --git a/pilot/pkg/security/authz/path.go b/pilot/pkg/security/authz/path.go
-index 1111111..2222222 100644
---- a/pilot/pkg/security/authz/path.go
-+++ b/pilot/pkg/security/authz/path.go
-@@ -1,3 +1,3 @@
- package authz
--func normalize(p string) string { return p }
-+func normalize(p string) string { return path.Clean(p) }
-";
-
 /// Markup, quotes, ICS separators and multi-octet characters, long enough to be folded.
 const PUBLISHED_TITLE: &str =
     "Security release 1.9.5 & 1.8.6: <script>alert('x')</script>; \"quoted\", back\\slash";
@@ -108,14 +88,6 @@ const ANNOUNCED_TITLE: &str = "Sécurité 1.10.0 — l'été; évènements, «ci
      caractères multi-octets: é—é—é—é—é—é—é—é—é—é—é—é—é—é—é—é—é—é—é—é—é—é—é—é—é";
 const LIST_NAME: &str = "Tom & Jerry's <Mesh> security releases";
 const PROJECT_NAME: &str = "Mesh; Proxy, \"Example\"";
-
-fn err(e: ReleaseError) -> edl::db::DbError {
-    edl::db::DbError::Task(e.to_string())
-}
-
-fn utc(t: chrono::NaiveDateTime) -> DateTime<Utc> {
-    DateTime::from_naive_utc_and_offset(t, Utc)
-}
 
 /// Plans the Patch Tuesday release due after `now` with one advisory and one patch, and has a
 /// second release manager approve it.

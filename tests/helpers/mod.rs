@@ -640,3 +640,34 @@ pub fn signed_content(raw: &[u8]) -> (Vec<u8>, String) {
     let signature = parsed.subparts[1].get_body().expect("the signature");
     (raw[start..end].to_vec(), signature)
 }
+
+/// A small patch of the project's own, as a release manager uploads it.
+pub const PATCH: &str = "From 1111111111111111111111111111111111111111 Mon Sep 17 00:00:00 2001
+From: Pat Maintainer <pat@project.example>
+Date: Tue, 10 Nov 2026 10:00:00 +0000
+Subject: [PATCH] Normalize paths before authorization
+
+Signed-off-by: Pat Maintainer <pat@project.example>
+---
+ pilot/pkg/security/authz/path.go | 2 +-
+ 1 file changed, 1 insertion(+), 1 deletion(-)
+
+diff --git a/pilot/pkg/security/authz/path.go b/pilot/pkg/security/authz/path.go
+index 1111111..2222222 100644
+--- a/pilot/pkg/security/authz/path.go
++++ b/pilot/pkg/security/authz/path.go
+@@ -1,3 +1,3 @@
+ package authz
+-func normalize(p string) string { return p }
++func normalize(p string) string { return path.Clean(p) }
+";
+
+/// A workflow's error as the error `TestApp::with_db` work returns.
+pub fn err(e: impl std::fmt::Display) -> DbError {
+    DbError::Task(e.to_string())
+}
+
+/// A stored UTC time as an instant.
+pub fn utc(t: chrono::NaiveDateTime) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_naive_utc_and_offset(t, chrono::Utc)
+}

@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::accounts::api_tokens::ApiCaller;
 use crate::db::schema::{applications, members};
 use crate::db::{self, DbError};
 use crate::domain::ReleaseKind;
@@ -722,26 +723,11 @@ pub async fn plan_release(
         .parse()
         .map_err(Problem::invalid)?;
     let calendar = state.settings.calendar();
-    let by = Actor {
-        account_id: who.account_id,
-        email: who.actor(),
-    };
     let now = state.ctx.clock.now();
-    let planned = db::run(&state.pool, move |conn| {
-        let id = match release::plan(conn, &calendar, &plan, &by, now) {
-            Ok(id) => id,
-            Err(error) => return Ok(Err(refused(error))),
-        };
-        Ok::<_, DbError>(Ok(managed_detail(conn, id)?))
+    change_release(&state, &who, move |conn, by| {
+        release::plan(conn, &calendar, &plan, by, now)
     })
-    .await??;
-    let detail = planned.ok_or_else(Problem::not_found)?;
-    Ok(HttpResponse::Created()
-        .insert_header((
-            header::LOCATION,
-            format!("/api/v1/manage/releases/{}", detail.release.id),
-        ))
-        .json(detail))
+    .await
 }
 
 /// An advisory to add, as JSON.
@@ -799,24 +785,10 @@ pub async fn add_advisory(
     }
     .parse()
     .map_err(Problem::invalid)?;
-    let by = Actor {
-        account_id: who.account_id,
-        email: who.actor(),
-    };
-    let added = db::run(&state.pool, move |conn| {
-        if let Err(error) = release::add_advisory(conn, id, &advisory, &by) {
-            return Ok(Err(refused(error)));
-        }
-        Ok::<_, DbError>(Ok(managed_detail(conn, id)?))
+    change_release(&state, &who, move |conn, by| {
+        release::add_advisory(conn, id, &advisory, by).map(|_| id)
     })
-    .await??;
-    let detail = added.ok_or_else(Problem::not_found)?;
-    Ok(HttpResponse::Created()
-        .insert_header((
-            header::LOCATION,
-            format!("/api/v1/manage/releases/{}", detail.release.id),
-        ))
-        .json(detail))
+    .await
 }
 
 /// A patch to upload, as JSON: the file's bytes in base64.
@@ -910,18 +882,33 @@ pub async fn upload_patch(
         upstream_id: given.upstream_id,
         is_security_fix: given.is_security_fix,
     };
+    change_release(&state, &who, move |conn, by| {
+        release::add_patch(conn, id, &upload, by).map(|_| id)
+    })
+    .await
+}
+
+/// Runs one release workflow for the token's account, recorded under the token's name, and
+/// answers 201 with the release as it now is (a refusal: 422 or 409, a missing release: 404).
+async fn change_release<F>(state: &AppState, who: &ApiCaller, change: F) -> ApiResult
+where
+    F: FnOnce(&mut crate::db::DbConnection, &Actor) -> Result<i64, release::ReleaseError>
+        + Send
+        + 'static,
+{
     let by = Actor {
         account_id: who.account_id,
         email: who.actor(),
     };
-    let added = db::run(&state.pool, move |conn| {
-        if let Err(error) = release::add_patch(conn, id, &upload, &by) {
-            return Ok(Err(refused(error)));
-        }
+    let changed = db::run(&state.pool, move |conn| {
+        let id = match change(conn, &by) {
+            Ok(id) => id,
+            Err(error) => return Ok(Err(refused(error))),
+        };
         Ok::<_, DbError>(Ok(managed_detail(conn, id)?))
     })
     .await??;
-    let detail = added.ok_or_else(Problem::not_found)?;
+    let detail = changed.ok_or_else(Problem::not_found)?;
     Ok(HttpResponse::Created()
         .insert_header((
             header::LOCATION,
