@@ -635,10 +635,12 @@ pub fn route_table() -> Vec<RouteDef> {
 /// The access the route table gives `method` on `path`: the one rule the web guard and the
 /// command line both check roles against.
 pub fn access_for(method: &actix_web::http::Method, path: &str) -> Option<Access> {
-    route_table()
-        .into_iter()
-        .find(|r| r.method == method && r.path == path)
-        .map(|r| r.access)
+    // Asked on every API request (a token's scope is allowed by a route's access): the table
+    // is built once.
+    static ACCESS: std::sync::OnceLock<AccessTable> = std::sync::OnceLock::new();
+    ACCESS
+        .get_or_init(|| AccessTable::new(&route_table()))
+        .lookup(method, path)
 }
 
 /// The last check every outgoing message passes: the release rules (stale embargoed mail is

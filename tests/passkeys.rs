@@ -124,6 +124,15 @@ async fn a_passkey_is_added_and_signs_in(backend: Backend) {
     first.sign_in("ada@project.example", PASSWORD).await;
     let mut authenticator = WebauthnAuthenticator::new(SoftPasskey::new(true));
     add_passkey(&app, &first, &mut authenticator, "work laptop").await;
+    // A NUL in the script's JSON is refused before anything is read, never passed on to the
+    // database.
+    let nul = post_json(
+        &first,
+        "/account/second-factor/passkey/finish",
+        &json!({ "name": "key\u{0}", "credential": {} }),
+    )
+    .await;
+    assert_eq!(nul.status(), 400);
     let page = first
         .get("/account/second-factor")
         .await

@@ -113,7 +113,8 @@ impl AccessTable {
         methods
     }
 
-    fn lookup(&self, method: &Method, pattern: &str) -> Option<Access> {
+    /// The access `method` on the route `pattern` requires; HEAD is asked as GET.
+    pub fn lookup(&self, method: &Method, pattern: &str) -> Option<Access> {
         // HEAD is answered like GET.
         let method = if method == Method::HEAD {
             Method::GET
@@ -294,10 +295,30 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfJson<T> {
             let bytes = body
                 .await
                 .map_err(|_| AppError::BadRequest("The request is too large.".into()))?;
-            let value = serde_json::from_slice(&bytes)
+            let value: serde_json::Value = serde_json::from_slice(&bytes)
+                .map_err(|e| AppError::BadRequest(format!("The request could not be read: {e}")))?;
+            if json_carries_nul(&value) {
+                return Err(AppError::BadRequest(
+                    "The request carries a NUL character, which cannot be stored.".into(),
+                ));
+            }
+            let value = serde_json::from_value(value)
                 .map_err(|e| AppError::BadRequest(format!("The request could not be read: {e}")))?;
             Ok(CsrfJson(value))
         })
+    }
+}
+
+/// Whether a JSON value carries a NUL character anywhere, in a key or a string: no database
+/// column takes one, so every JSON body is refused with it before it is read into fields.
+pub fn json_carries_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(json_carries_nul),
+        serde_json::Value::Object(fields) => fields
+            .iter()
+            .any(|(k, v)| k.contains('\0') || json_carries_nul(v)),
+        _ => false,
     }
 }
 

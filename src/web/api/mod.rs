@@ -220,6 +220,63 @@ pub fn refused<E: crate::error::WorkflowError>(error: E) -> Problem {
     }
 }
 
+/// The problems every endpoint that needs a token may answer, for the OpenAPI document.
+#[derive(utoipa::IntoResponses)]
+pub enum TokenProblems {
+    #[response(
+        status = 401,
+        description = "No valid token",
+        content_type = "application/problem+json"
+    )]
+    Unauthorized(Problem),
+    #[response(
+        status = 403,
+        description = "The token lacks the scope",
+        content_type = "application/problem+json"
+    )]
+    Forbidden(Problem),
+    #[response(
+        status = 429,
+        description = "Over the token's rate limit",
+        content_type = "application/problem+json"
+    )]
+    RateLimited(Problem),
+}
+
+/// The problems of a list: a bad `limit` or `cursor`.
+#[derive(utoipa::IntoResponses)]
+pub enum PageProblems {
+    #[response(
+        status = 400,
+        description = "A bad limit or cursor",
+        content_type = "application/problem+json"
+    )]
+    BadPage(Problem),
+}
+
+/// The problems of an endpoint that takes a JSON body.
+#[derive(utoipa::IntoResponses)]
+pub enum BodyProblems {
+    #[response(
+        status = 400,
+        description = "The JSON could not be read",
+        content_type = "application/problem+json"
+    )]
+    Unreadable(Problem),
+    #[response(
+        status = 415,
+        description = "The body is not JSON",
+        content_type = "application/problem+json"
+    )]
+    NotJson(Problem),
+    #[response(
+        status = 422,
+        description = "Values not valid, one message per field",
+        content_type = "application/problem+json"
+    )]
+    Invalid(Problem),
+}
+
 /// The answer of a JSON endpoint.
 pub type ApiResult = Result<HttpResponse, ApiError>;
 

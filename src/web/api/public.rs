@@ -13,7 +13,7 @@ use crate::membership::members;
 use crate::releases::advisory_formats;
 use crate::releases::visibility::{PublicAdvisory, PublicRelease};
 use crate::web::api::{
-    json, page_of, page_response, ApiError, ApiResult, Page, PageQuery, Problem,
+    json, page_of, page_response, ApiError, ApiResult, Page, PageProblems, PageQuery, Problem,
 };
 use crate::web::releases_public::{load, Which};
 use crate::web::AppState;
@@ -121,7 +121,7 @@ async fn public_releases(state: &AppState) -> Result<Vec<PublicRelease>, ApiErro
     params(PageQuery),
     responses(
         (status = 200, description = "A page of releases, newest first", body = Page<ApiRelease>),
-        (status = 400, description = "A bad limit or cursor", body = Problem, content_type = "application/problem+json"),
+        PageProblems,
     )
 )]
 pub async fn releases(
@@ -174,14 +174,9 @@ pub struct ApiPublishedAdvisory {
 /// `?cve=` narrows the advisories to one CVE id.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct AdvisoryQuery {
+pub struct CveQuery {
     /// Only the advisory of this CVE id, e.g. CVE-2026-31337.
     pub cve: Option<String>,
-    /// Items on the page, 1 to 100 (default 50).
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
-    pub limit: Option<String>,
-    /// The `next_cursor` of the previous page; absent for the first page.
-    pub cursor: Option<String>,
 }
 
 /// Published advisories, newest release first.
@@ -189,30 +184,26 @@ pub struct AdvisoryQuery {
     get,
     path = "/api/v1/advisories",
     tag = "public",
-    params(AdvisoryQuery),
+    params(CveQuery, PageQuery),
     responses(
         (status = 200, description = "A page of advisories", body = Page<ApiPublishedAdvisory>),
-        (status = 400, description = "A bad limit or cursor", body = Problem, content_type = "application/problem+json"),
+        PageProblems,
     )
 )]
 pub async fn advisories(
     state: web::Data<AppState>,
     req: HttpRequest,
-    query: web::Query<AdvisoryQuery>,
+    page: web::Query<PageQuery>,
+    query: web::Query<CveQuery>,
 ) -> ApiResult {
-    let query = query.into_inner();
-    let at = PageQuery {
-        limit: query.limit,
-        cursor: query.cursor,
-    }
-    .read()?;
-    let cve = query.cve.map(|c| c.trim().to_uppercase());
+    let at = page.read()?;
+    let cve = query.into_inner().cve.map(|c| c.trim().to_uppercase());
     // Releases are few (a dozen a year); the cursor is the release id, so a page holds whole
     // releases' advisories and may run a little over the limit rather than split one.
     let mut items = Vec::new();
     let mut last_release = None;
     let mut more = false;
-    for release in public_releases(&state).await? {
+    for mut release in public_releases(&state).await? {
         let Some(published_at) = release.published_at else {
             continue;
         };
@@ -224,7 +215,7 @@ pub async fn advisories(
             break;
         }
         let before = items.len();
-        for advisory in release.advisories.clone() {
+        for advisory in std::mem::take(&mut release.advisories) {
             if cve.as_deref().is_some_and(|c| c != advisory.cve_id) {
                 continue;
             }

@@ -25,8 +25,10 @@ use crate::releases::distribution;
 use crate::releases::release::{self, Actor, AdvisoryForm, Plan, Release};
 use crate::releases::upstream;
 use crate::web::api::{
-    caller, json, page_of, page_response, refused, ApiError, ApiResult, Page, PageQuery, Problem,
+    caller, json, page_of, page_response, refused, ApiError, ApiResult, BodyProblems, Page,
+    PageProblems, PageQuery, Problem, TokenProblems,
 };
+use crate::web::auth::json_carries_nul;
 use crate::web::AppState;
 
 fn utc(at: NaiveDateTime) -> String {
@@ -61,7 +63,7 @@ fn read_json<T: DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<T, A
     if let Some(fields) = value.as_object() {
         let errors: FieldErrors = fields
             .iter()
-            .filter(|(key, v)| key.contains('\0') || has_nul(v))
+            .filter(|(key, v)| key.contains('\0') || json_carries_nul(v))
             .map(|(key, _)| {
                 (
                     key.replace('\0', ""),
@@ -75,17 +77,6 @@ fn read_json<T: DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<T, A
     }
     serde_json::from_value(value)
         .map_err(|e| Problem::new("bad-request", format!("The JSON could not be read: {e}")).into())
-}
-
-fn has_nul(value: &serde_json::Value) -> bool {
-    match value {
-        serde_json::Value::String(s) => s.contains('\0'),
-        serde_json::Value::Array(items) => items.iter().any(has_nul),
-        serde_json::Value::Object(fields) => {
-            fields.iter().any(|(k, v)| k.contains('\0') || has_nul(v))
-        }
-        _ => false,
-    }
 }
 
 // ---- Applications (applications:read) ----
@@ -181,10 +172,8 @@ pub struct ApiApplicationDetail {
     security(("token" = ["applications:read"])),
     responses(
         (status = 200, description = "A page of applications", body = Page<ApiApplication>),
-        (status = 400, description = "A bad limit or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the scope", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Over the token's rate limit", body = Problem, content_type = "application/problem+json"),
+        PageProblems,
+        TokenProblems,
     )
 )]
 pub async fn applications(
@@ -217,10 +206,8 @@ pub async fn applications(
     security(("token" = ["applications:read"])),
     responses(
         (status = 200, description = "The application", body = ApiApplicationDetail),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the scope", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Over the token's rate limit", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such application", body = Problem, content_type = "application/problem+json"),
+        TokenProblems,
     )
 )]
 pub async fn application(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {
@@ -289,10 +276,8 @@ pub struct ApiMember {
     security(("token" = ["members:read"])),
     responses(
         (status = 200, description = "A page of members", body = Page<ApiMember>),
-        (status = 400, description = "A bad limit or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the scope", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Over the token's rate limit", body = Problem, content_type = "application/problem+json"),
+        PageProblems,
+        TokenProblems,
     )
 )]
 pub async fn members(
@@ -434,10 +419,8 @@ pub struct ApiManagedReleaseDetail {
     security(("token" = ["releases:read"])),
     responses(
         (status = 200, description = "A page of releases", body = Page<ApiManagedRelease>),
-        (status = 400, description = "A bad limit or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the scope", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Over the token's rate limit", body = Problem, content_type = "application/problem+json"),
+        PageProblems,
+        TokenProblems,
     )
 )]
 pub async fn manage_releases(
@@ -466,10 +449,8 @@ pub async fn manage_releases(
     security(("token" = ["releases:read"])),
     responses(
         (status = 200, description = "The release", body = ApiManagedReleaseDetail),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the scope", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Over the token's rate limit", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such release", body = Problem, content_type = "application/problem+json"),
+        TokenProblems,
     )
 )]
 pub async fn manage_release(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {
@@ -550,11 +531,9 @@ pub struct ApiDelivery {
     security(("token" = ["releases:read"])),
     responses(
         (status = 200, description = "A page of the ledger", body = Page<ApiDelivery>),
-        (status = 400, description = "A bad limit or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the scope", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Over the token's rate limit", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such release", body = Problem, content_type = "application/problem+json"),
+        PageProblems,
+        TokenProblems,
     )
 )]
 pub async fn deliveries(
@@ -704,13 +683,9 @@ impl ApiPlan {
     security(("token" = ["releases:write"])),
     responses(
         (status = 201, description = "Planned", body = ApiManagedReleaseDetail),
-        (status = 400, description = "The JSON could not be read", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the scope", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Over the token's rate limit", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Cannot be done now", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Values not valid, one message per field", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
+        TokenProblems,
     )
 )]
 pub async fn plan_release(
@@ -756,14 +731,10 @@ pub struct ApiNewAdvisory {
     security(("token" = ["releases:write"])),
     responses(
         (status = 201, description = "Added; the release as it now is", body = ApiManagedReleaseDetail),
-        (status = 400, description = "The JSON could not be read", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the scope", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Over the token's rate limit", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such release", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The release cannot change now", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Values not valid, one message per field", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
+        TokenProblems,
     )
 )]
 pub async fn add_advisory(
@@ -844,15 +815,11 @@ async fn read_body(mut payload: web::Payload, max: usize) -> Result<Vec<u8>, Api
     security(("token" = ["releases:write"])),
     responses(
         (status = 201, description = "Stored; the release as it now is", body = ApiManagedReleaseDetail),
-        (status = 400, description = "The JSON could not be read", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the scope", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Over the token's rate limit", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such release", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The release cannot change now", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Values not valid, one message per field", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
+        TokenProblems,
     )
 )]
 pub async fn upload_patch(
