@@ -15,7 +15,7 @@ use edl::releases::distribution::{self, Tick};
 use edl::releases::release::{self, Actor, AdvisoryForm, Plan, Release, Upload};
 use serde_json::Value;
 
-use crate::helpers::{err, utc, Backend, Browser, TestApp, PATCH};
+use crate::helpers::{err, utc, validators, Backend, Browser, TestApp, PATCH};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -23,43 +23,18 @@ on_both_backends!(
     no_document_exists_before_publication_nor_for_another_releases_cve,
 );
 
-/// The virtualenv the validators are installed in (its `node` folder holds the CSAF library),
-/// unless `EDL_TEST_VALIDATORS_VENV` names another.
-const DEFAULT_VENV: &str = "/opt/edl-validators";
-const VENV_VAR: &str = "EDL_TEST_VALIDATORS_VENV";
-/// Set to run the suite without the validators: the test is then skipped with a note.
-const SKIP_VALIDATORS: &str = "EDL_TEST_SKIP_VALIDATORS";
-
-fn validators_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/validators")
-}
-
-/// The virtualenv's Python once the pinned validators are known to be there; `None` to skip.
-/// A missing or stale install fails the test with the commands that fix it.
+/// The virtualenv's Python with the OSV and CSAF validators; `None` to skip.
 fn validator_python() -> Option<PathBuf> {
-    let venv = std::env::var(VENV_VAR).unwrap_or_else(|_| DEFAULT_VENV.to_owned());
-    let python = Path::new(&venv).join("bin/python");
-    let check = Command::new(&python)
-        .arg(validators_dir().join("check_advisories.py"))
-        .arg("env")
-        .output();
-    let problem = match check {
-        Ok(out) if out.status.success() => return Some(python),
-        Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        Err(error) => format!("{} cannot be run: {error}", python.display()),
-    };
-    if std::env::var_os(SKIP_VALIDATORS).is_some() {
-        eprintln!("skipping the OSV and CSAF validators ({SKIP_VALIDATORS} is set): {problem}");
-        return None;
-    }
-    panic!(
-        "the OSV and CSAF validators are not installed: {problem}. Install them with \
-         `python3 -m venv {venv} && {venv}/bin/pip install -r tests/validators/requirements.txt \
-         && mkdir -p {venv}/node && cp tests/validators/package.json \
-         tests/validators/package-lock.json {venv}/node/ && npm ci --prefix {venv}/node \
-         --omit=dev` (from the repository root, with Node and npm installed; {VENV_VAR} chooses \
-         another virtualenv), or set {SKIP_VALIDATORS}=1 to skip this test."
-    );
+    let node = validators::venv().join("node");
+    let node = node.display();
+    validators::python_for(
+        "check_advisories.py",
+        "OSV and CSAF validators (the CSAF mandatory tests need Node and npm)",
+        &format!(
+            " && mkdir -p {node} && cp tests/validators/package.json \
+             tests/validators/package-lock.json {node}/ && npm ci --prefix {node} --omit=dev"
+        ),
+    )
 }
 
 /// Runs the validator of `kind` (`osv` or `csaf`) on `body`; returns its JSON summary of what it
@@ -69,7 +44,7 @@ fn validate(python: &Path, kind: &str, body: &[u8]) -> Value {
     let file = dir.path().join(format!("{kind}.json"));
     std::fs::write(&file, body).expect("write the document");
     let out = Command::new(python)
-        .arg(validators_dir().join("check_advisories.py"))
+        .arg(validators::scripts().join("check_advisories.py"))
         .arg(kind)
         .arg(&file)
         .output()

@@ -5,7 +5,7 @@
 //! which must find no 5xx and no answer the document does not describe. Both tools run from
 //! the validators' virtualenv (tests/validators/requirements.txt).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use edl::accounts::api_tokens::Scope;
@@ -15,28 +15,25 @@ use edl::web::auth::Access;
 use serde_json::Value;
 
 use crate::api::{three_releases, token_for};
-use crate::helpers::{Backend, Browser, TestApp};
+use crate::helpers::{validators, Backend, Browser, TestApp};
 use crate::on_both_backends;
 
 on_both_backends!(an_api_fuzzer_finds_no_server_error_and_no_answer_outside_the_document);
 
-const DEFAULT_VENV: &str = "/opt/edl-validators";
-const VENV_VAR: &str = "EDL_TEST_VALIDATORS_VENV";
-
 /// A tool of the validators' virtualenv; a clear failure when it is not installed.
 fn tool(name: &str) -> PathBuf {
-    let venv = std::env::var(VENV_VAR).unwrap_or_else(|_| DEFAULT_VENV.to_owned());
-    let path = Path::new(&venv).join("bin").join(name);
+    let path = validators::venv().join("bin").join(name);
     let works = Command::new(&path)
         .arg("--help")
         .output()
         .is_ok_and(|o| o.status.success());
     assert!(
         works,
-        "{} is not installed. Install the validators with `python3 -m venv {venv} && \
-         {venv}/bin/pip install -r tests/validators/requirements.txt` (from the repository \
-         root; {VENV_VAR} chooses another virtualenv).",
-        path.display()
+        "{} is not installed. Install the validators with `{}` (from the repository root; {} \
+         chooses another virtualenv).",
+        path.display(),
+        validators::install_command(),
+        validators::VENV_VAR
     );
     path
 }

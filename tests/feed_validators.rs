@@ -14,56 +14,24 @@ use edl::releases::release::{self, Actor, AdvisoryForm, Plan, Upload};
 use serde_json::Value;
 
 use crate::helpers::smtp::SmtpServer;
-use crate::helpers::{err, utc, Backend, TestApp, PATCH};
+use crate::helpers::{err, utc, validators, Backend, TestApp, PATCH};
 use crate::on_both_backends;
 
 on_both_backends!(the_feed_and_the_calendar_pass_independent_validators);
 
 /// The virtualenv the validators are installed in, unless `EDL_TEST_VALIDATORS_VENV` names
 /// another.
-const DEFAULT_VENV: &str = "/opt/edl-validators";
-const VENV_VAR: &str = "EDL_TEST_VALIDATORS_VENV";
-/// Set to run the suite without the validators: the test is then skipped with a note.
-const SKIP_VALIDATORS: &str = "EDL_TEST_SKIP_VALIDATORS";
-
-fn validators_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/validators")
-}
-
-/// The virtualenv's Python once the pinned validators are known to be there; `None` to skip.
-/// A missing or stale install fails the test with the commands that fix it.
+/// The virtualenv's Python with the feed validators; `None` to skip.
 fn validator_python() -> Option<PathBuf> {
-    let venv = std::env::var(VENV_VAR).unwrap_or_else(|_| DEFAULT_VENV.to_owned());
-    let python = Path::new(&venv).join("bin/python");
-    let check = Command::new(&python)
-        .arg(validators_dir().join("check_feeds.py"))
-        .arg("env")
-        .output();
-    let problem = match check {
-        Ok(out) if out.status.success() => return Some(python),
-        Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        Err(error) => format!("{} cannot be run: {error}", python.display()),
-    };
-    if std::env::var_os(SKIP_VALIDATORS).is_some() {
-        eprintln!("skipping the feed validators ({SKIP_VALIDATORS} is set): {problem}");
-        return None;
-    }
-    panic!(
-        "the feed validators are not installed: {problem}. Install them with \
-         `python3 -m venv {venv} && {venv}/bin/pip install -r tests/validators/requirements.txt` \
-         (from the repository root; {VENV_VAR} chooses another virtualenv), or set \
-         {SKIP_VALIDATORS}=1 to skip this test."
-    );
+    validators::python_for("check_feeds.py", "feed validators", "")
 }
 
-/// Runs one validator on `body`; returns the JSON summary of what it read, or fails the test
-/// with every problem it found.
 fn validate(python: &Path, kind: &str, body: &[u8], extra: &[&str]) -> Value {
     let dir = tempfile::tempdir().expect("temporary folder");
     let file = dir.path().join(format!("document.{kind}"));
     std::fs::write(&file, body).expect("write the document");
     let out = Command::new(python)
-        .arg(validators_dir().join("check_feeds.py"))
+        .arg(validators::scripts().join("check_feeds.py"))
         .arg(kind)
         .arg(&file)
         .args(extra)

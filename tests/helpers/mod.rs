@@ -6,6 +6,7 @@
 pub mod gnupg;
 pub mod keys;
 pub mod smtp;
+pub mod validators;
 
 use std::future::Future;
 use std::path::PathBuf;
