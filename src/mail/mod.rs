@@ -109,18 +109,29 @@ impl Mailer {
         context: impl Serialize,
         dedupe_key: Option<String>,
     ) -> Result<Option<i64>, MailError> {
-        let rendered = self.templates.render(template, context)?;
-        let mail = NewMail {
+        let mut mail = self.render(template, recipient, context)?;
+        mail.dedupe_key = dedupe_key;
+        Ok(outbox::enqueue(conn, &mail, &self.id_domain)?)
+    }
+
+    /// Renders `template` for `recipient`, to be queued with [`Mailer::enqueue_many`]: a
+    /// caller that can render before its transaction keeps the transaction short.
+    pub fn render(
+        &self,
+        template: &str,
+        recipient: &str,
+        context: impl Serialize,
+    ) -> Result<NewMail, TemplateError> {
+        Ok(NewMail {
             template: template.to_owned(),
             recipient: recipient.to_owned(),
-            rendered,
-            dedupe_key,
+            rendered: self.templates.render(template, context)?,
+            dedupe_key: None,
             release_id: None,
             member_id: None,
             revision: None,
             attachments: Vec::new(),
-        };
-        Ok(outbox::enqueue(conn, &mail, &self.id_domain)?)
+        })
     }
 
     /// Enqueues one member's copy of a release mail, with the patches to attach.

@@ -618,10 +618,23 @@ pub fn store_checks(
 ) -> Result<(), DbError> {
     diesel::delete(criteria_results::table.filter(criteria_results::application_id.eq(id)))
         .execute(conn)?;
+    insert_checks(conn, id, results)
+}
+
+/// Stores the check results of an application that has none yet, in one statement.
+pub fn insert_checks(
+    conn: &mut DbConnection,
+    id: i64,
+    results: &[CheckResult],
+) -> Result<(), DbError> {
+    if results.is_empty() {
+        return Ok(());
+    }
     let now = db::now();
-    for r in results {
-        diesel::insert_into(criteria_results::table)
-            .values((
+    let rows: Vec<_> = results
+        .iter()
+        .map(|r| {
+            (
                 criteria_results::application_id.eq(id),
                 criteria_results::check_key.eq(r.key),
                 criteria_results::title.eq(r.title),
@@ -629,9 +642,15 @@ pub fn store_checks(
                 criteria_results::reason.eq(&r.reason),
                 criteria_results::required.eq(r.required),
                 criteria_results::checked_at.eq(now),
-            ))
-            .execute(conn)?;
-    }
+            )
+        })
+        .collect();
+    // One statement for all of them; the enum connection cannot say that to both backends.
+    let insert = diesel::insert_into(criteria_results::table).values(&rows);
+    match conn {
+        DbConnection::Postgresql(pg) => insert.execute(pg)?,
+        DbConnection::Sqlite(sq) => insert.execute(sq)?,
+    };
     Ok(())
 }
 
@@ -658,7 +677,7 @@ pub fn new_confirmation(
     conn: &mut DbConnection,
     application_id: i64,
     ttl: chrono::Duration,
-) -> Result<(String, NaiveDateTime), DbError> {
+) -> Result<ConfirmationLink, DbError> {
     let now = db::now();
     diesel::update(
         confirmation_tokens::table
@@ -668,17 +687,44 @@ pub fn new_confirmation(
     )
     .set(confirmation_tokens::expires_at.eq(now))
     .execute(conn)?;
-    let token = crate::accounts::session::new_token();
-    let expires_at = now + ttl;
+    let link = ConfirmationLink::new(now, ttl);
+    insert_confirmation(conn, application_id, &link)?;
+    Ok(link)
+}
+
+/// A confirmation link made before it is stored, so that its mail can be rendered first.
+pub struct ConfirmationLink {
+    pub token: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+impl ConfirmationLink {
+    pub fn new(now: NaiveDateTime, ttl: chrono::Duration) -> Self {
+        Self {
+            token: crate::accounts::session::new_token(),
+            created_at: now,
+            expires_at: now + ttl,
+        }
+    }
+}
+
+/// Stores a link for an application that has no live one (a new application); see
+/// [`new_confirmation`] for one that may.
+pub fn insert_confirmation(
+    conn: &mut DbConnection,
+    application_id: i64,
+    link: &ConfirmationLink,
+) -> Result<(), DbError> {
     diesel::insert_into(confirmation_tokens::table)
         .values((
             confirmation_tokens::application_id.eq(application_id),
-            confirmation_tokens::token_hash.eq(crate::accounts::session::token_hash(&token)),
-            confirmation_tokens::expires_at.eq(expires_at),
-            confirmation_tokens::created_at.eq(now),
+            confirmation_tokens::token_hash.eq(crate::accounts::session::token_hash(&link.token)),
+            confirmation_tokens::expires_at.eq(link.expires_at),
+            confirmation_tokens::created_at.eq(link.created_at),
         ))
         .execute(conn)?;
-    Ok((token, expires_at))
+    Ok(())
 }
 
 /// Looks a confirmation link up without using it.

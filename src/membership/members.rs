@@ -159,19 +159,18 @@ pub fn active(conn: &mut DbConnection) -> Result<Vec<Member>, DbError> {
         .load(conn)?)
 }
 
-/// Org domains of members that still count as on the list (active or suspended).
-pub fn current_domains(conn: &mut DbConnection) -> Result<Vec<OrgDomain>, DbError> {
+/// (org domain, alias, status) of every member not removed: what a new application is
+/// checked against (its domains must be no member's; a voucher must be an active member).
+pub fn current_domains_and_aliases(
+    conn: &mut DbConnection,
+) -> Result<Vec<(OrgDomain, SecurityAlias, MemberStatus)>, DbError> {
     Ok(members::table
         .filter(members::status.ne(MemberStatus::Removed))
-        .select(members::org_domain)
-        .load(conn)?)
-}
-
-/// (alias, org domain) of active members: who may vouch.
-pub fn active_aliases(conn: &mut DbConnection) -> Result<Vec<(SecurityAlias, OrgDomain)>, DbError> {
-    Ok(members::table
-        .filter(members::status.eq(MemberStatus::Active))
-        .select((members::security_alias, members::org_domain))
+        .select((
+            members::org_domain,
+            members::security_alias,
+            members::status,
+        ))
         .load(conn)?)
 }
 

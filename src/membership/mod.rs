@@ -21,6 +21,7 @@ use crate::app::Context;
 use crate::audit;
 use crate::db::{self, DbConnection, DbError};
 use crate::domain::MemberStatus;
+use crate::mail::outbox::NewMail;
 use crate::mail::MailError;
 use crate::releases::upstream::ENVOY_POLICY_URL;
 use application::{Application, ApplicationStatus, LinkProblem, NewApplication};
@@ -105,10 +106,19 @@ struct MemberFacts {
 
 impl MemberFacts {
     fn read(conn: &mut DbConnection) -> Result<Self, DbError> {
-        Ok(Self {
-            domains: members::current_domains(conn)?,
-            aliases: members::active_aliases(conn)?,
-        })
+        let mut facts = Self {
+            domains: Vec::new(),
+            aliases: Vec::new(),
+        };
+        // Members still on the list (active or suspended) hold their domains; only active
+        // ones may vouch.
+        for (domain, alias, status) in members::current_domains_and_aliases(conn)? {
+            if status == MemberStatus::Active {
+                facts.aliases.push((alias, domain.clone()));
+            }
+            facts.domains.push(domain);
+        }
+        Ok(facts)
     }
 
     /// The first of `domains` that belongs to a member (itself or a subdomain of one).
@@ -153,26 +163,37 @@ fn send_confirmation(
     app: &Application,
     status_token: Option<&str>,
 ) -> Result<(), FlowError> {
-    let (token, expires_at) =
+    let link =
         application::new_confirmation(conn, app.id, chrono::Duration::days(CONFIRMATION_DAYS))?;
+    let mail = confirmation_mail(ctx, &app.org_name, &app.security_alias, &link, status_token)?;
+    ctx.mailer.enqueue_many(conn, &[mail])?;
+    Ok(())
+}
+
+/// The mail that asks the alias to confirm, with `link`; the status page's link too when the
+/// applicant's `status_token` is at hand.
+fn confirmation_mail(
+    ctx: &Context,
+    org_name: &str,
+    alias: &crate::domain::SecurityAlias,
+    link: &application::ConfirmationLink,
+    status_token: Option<&str>,
+) -> Result<NewMail, MailError> {
     let status_url = status_token.map_or_else(
         || ctx.url("/apply"),
         |t| ctx.url(&format!("/apply/status/{t}")),
     );
-    ctx.mailer.enqueue(
-        conn,
+    Ok(ctx.mailer.render(
         "confirm_alias",
-        app.security_alias.as_str(),
+        alias.as_str(),
         json!({
-            "org_name": app.org_name,
-            "alias": app.security_alias,
-            "confirm_url": ctx.url(&format!("/apply/confirm/{token}")),
-            "expires_on": ctx.moment(expires_at.and_utc()).local_date(),
+            "org_name": org_name,
+            "alias": alias,
+            "confirm_url": ctx.url(&format!("/apply/confirm/{}", link.token)),
+            "expires_on": ctx.moment(link.expires_at.and_utc()).local_date(),
             "status_url": status_url,
         }),
-        None,
-    )?;
-    Ok(())
+    )?)
 }
 
 /// Closes applications whose alias was never confirmed: once every confirmation link has
@@ -182,61 +203,71 @@ pub fn expire_unconfirmed(
     conn: &mut DbConnection,
     now: chrono::NaiveDateTime,
 ) -> Result<usize, DbError> {
-    expire_unconfirmed_among(conn, None, now)
-}
-
-/// [`expire_unconfirmed`] for the applications on `domains` only (or all, with `None`): what
-/// a new application must do before it can take a domain, at a cost that does not grow with
-/// the unconfirmed applications stored for other domains.
-fn expire_unconfirmed_among(
-    conn: &mut DbConnection,
-    domains: Option<&[crate::domain::OrgDomain]>,
-    now: chrono::NaiveDateTime,
-) -> Result<usize, DbError> {
     use crate::db::schema::{applications, confirmation_tokens};
     use diesel::prelude::*;
-    let stale: Vec<i64> = match domains {
-        // For a new application: its domains' unconfirmed applications (an index lookup), then
-        // which of those still have a live link (another), so the cost does not grow with the
-        // applications and links stored for other domains.
-        Some(domains) => {
-            // The status is filtered here, not in SQL: with it in the query, PostgreSQL's
-            // generic plan for the prepared statement scanned every unconfirmed application.
-            let candidates: Vec<i64> = applications::table
-                .filter(applications::primary_domain.eq_any(domains))
-                .select((applications::id, applications::status))
-                .load::<(i64, ApplicationStatus)>(conn)?
-                .into_iter()
-                .filter(|(_, status)| *status == ApplicationStatus::AwaitingConfirmation)
-                .map(|(id, _)| id)
-                .collect();
-            if candidates.is_empty() {
-                return Ok(0);
-            }
-            let live: Vec<i64> = confirmation_tokens::table
-                .filter(confirmation_tokens::application_id.eq_any(&candidates))
-                .filter(confirmation_tokens::used_at.is_null())
-                .filter(confirmation_tokens::expires_at.gt(now))
-                .select(confirmation_tokens::application_id)
-                .load(conn)?;
-            candidates
-                .into_iter()
-                .filter(|id| !live.contains(id))
-                .collect()
-        }
-        None => {
-            let live_link = confirmation_tokens::table
-                .filter(confirmation_tokens::application_id.eq(applications::id))
-                .filter(confirmation_tokens::used_at.is_null())
-                .filter(confirmation_tokens::expires_at.gt(now));
-            applications::table
-                .filter(applications::status.eq(ApplicationStatus::AwaitingConfirmation))
-                .filter(diesel::dsl::not(diesel::dsl::exists(live_link)))
-                .select(applications::id)
-                .load(conn)?
-        }
+    let live_link = confirmation_tokens::table
+        .filter(confirmation_tokens::application_id.eq(applications::id))
+        .filter(confirmation_tokens::used_at.is_null())
+        .filter(confirmation_tokens::expires_at.gt(now));
+    let stale: Vec<i64> = applications::table
+        .filter(applications::status.eq(ApplicationStatus::AwaitingConfirmation))
+        .filter(diesel::dsl::not(diesel::dsl::exists(live_link)))
+        .select(applications::id)
+        .load(conn)?;
+    close_unconfirmed(conn, &stale)?;
+    Ok(stale.len())
+}
+
+/// The domain of the open application already holding one of `domains`, if any, after
+/// closing those on them whose confirmation links have all expired, as [`expire_unconfirmed`]
+/// would. One lookup by the domains' index, and one of the links only if an application there
+/// awaits confirmation: the cost does not grow with the applications stored for other domains.
+fn open_on_domains(
+    conn: &mut DbConnection,
+    domains: &[crate::domain::OrgDomain],
+    now: chrono::NaiveDateTime,
+) -> Result<Option<crate::domain::OrgDomain>, DbError> {
+    use crate::db::schema::{applications, confirmation_tokens};
+    use diesel::prelude::*;
+    // The status is filtered here, not in SQL: with it in the query, PostgreSQL's generic plan
+    // for the prepared statement scanned every unconfirmed application.
+    let on_domains: Vec<(i64, ApplicationStatus, crate::domain::OrgDomain)> = applications::table
+        .filter(applications::primary_domain.eq_any(domains))
+        .select((
+            applications::id,
+            applications::status,
+            applications::primary_domain,
+        ))
+        .load(conn)?;
+    let awaiting: Vec<i64> = on_domains
+        .iter()
+        .filter(|(_, status, _)| *status == ApplicationStatus::AwaitingConfirmation)
+        .map(|(id, _, _)| *id)
+        .collect();
+    let stale: Vec<i64> = if awaiting.is_empty() {
+        Vec::new()
+    } else {
+        let live: Vec<i64> = confirmation_tokens::table
+            .filter(confirmation_tokens::application_id.eq_any(&awaiting))
+            .filter(confirmation_tokens::used_at.is_null())
+            .filter(confirmation_tokens::expires_at.gt(now))
+            .select(confirmation_tokens::application_id)
+            .load(conn)?;
+        awaiting
+            .into_iter()
+            .filter(|id| !live.contains(id))
+            .collect()
     };
-    for id in &stale {
+    close_unconfirmed(conn, &stale)?;
+    Ok(on_domains
+        .into_iter()
+        .find(|(id, status, _)| status.is_open() && !stale.contains(id))
+        .map(|(_, _, domain)| domain))
+}
+
+/// Withdraws applications whose alias was not confirmed in time, each with its audit entry.
+fn close_unconfirmed(conn: &mut DbConnection, stale: &[i64]) -> Result<(), DbError> {
+    for id in stale {
         decide(
             conn,
             *id,
@@ -251,7 +282,7 @@ fn expire_unconfirmed_among(
             json!({}),
         )?;
     }
-    Ok(stale.len())
+    Ok(())
 }
 
 /// Deletes applications whose alias was never confirmed once they have been closed for
@@ -333,35 +364,47 @@ pub fn submit(
             alias_confirmed: false,
         },
     );
+    // The links and both mails are made before the write transaction too, which then only
+    // stores them.
+    let status_token = accounts::session::new_token();
+    let link =
+        application::ConfirmationLink::new(db::now(), chrono::Duration::days(CONFIRMATION_DAYS));
+    let mails = [
+        confirmation_mail(
+            ctx,
+            &new.org_name,
+            &new.security_alias,
+            &link,
+            Some(&status_token),
+        )?,
+        ctx.mailer
+            .render(
+                "application_received",
+                &new.rep_email,
+                json!({
+                    "org_name": new.org_name,
+                    "rep_name": new.rep_name,
+                    "alias": new.security_alias,
+                    "status_url": ctx.url(&format!("/apply/status/{status_token}")),
+                    "failing": failing(&results),
+                }),
+            )
+            .map_err(MailError::from)?,
+    ];
     let result = db::write_transaction(conn, |conn| {
-        expire_unconfirmed_among(conn, Some(&new.org_domains), db::now())?;
-        if let Some(open) = application::open_for_domains(conn, &new.org_domains, None)? {
-            return Err(FlowError::AlreadyOpen(open.primary_domain.to_string()));
+        if let Some(open) = open_on_domains(conn, &new.org_domains, db::now())? {
+            return Err(FlowError::AlreadyOpen(open.to_string()));
         }
-        let status_token = accounts::session::new_token();
         let id = application::insert(conn, new, &accounts::session::token_hash(&status_token))?;
-        let app = load(conn, id)?;
-        application::store_checks(conn, id, &results)?;
-        send_confirmation(conn, ctx, &app, Some(&status_token))?;
-        ctx.mailer.enqueue(
-            conn,
-            "application_received",
-            &app.rep_email,
-            json!({
-                "org_name": app.org_name,
-                "rep_name": app.rep_name,
-                "alias": app.security_alias,
-                "status_url": ctx.url(&format!("/apply/status/{status_token}")),
-                "failing": failing(&results),
-            }),
-            None,
-        )?;
+        application::insert_checks(conn, id, &results)?;
+        application::insert_confirmation(conn, id, &link)?;
+        ctx.mailer.enqueue_many(conn, &mails)?;
         audit::record(
             conn,
-            &app.rep_email,
+            &new.rep_email,
             "application.submitted",
             &app_subject(id),
-            json!({ "org": app.org_name, "domains": new.org_domains, "ip": ip }),
+            json!({ "org": new.org_name, "domains": new.org_domains, "ip": ip }),
         )?;
         Ok(Submitted {
             application_id: id,
