@@ -781,6 +781,7 @@ impl Application {
         let delivery = delivery(&ctx, &pool, &transport);
         let mut workers = spawn_workers(&settings, &delivery, &stopped, "serve");
         workers.push(spawn_scheduler(&pool, ctx.clone(), stopped.clone()));
+        workers.extend(spawn_checkpointer(&pool, &settings, stopped.clone()));
         let state = web::Data::new(AppState {
             pages: Pages::new(&settings),
             second_factor: SecretBox::new(key.master()),
@@ -965,6 +966,30 @@ pub fn spawn_scheduler(
             }
         }
     })
+}
+
+/// On SQLite, checkpoints the write-ahead log every [`db::CHECKPOINT_INTERVAL`] until stopped,
+/// off every request's path (see [`db::checkpoint`]). Nothing on PostgreSQL.
+pub fn spawn_checkpointer(
+    pool: &DbPool,
+    settings: &Settings,
+    mut stopped: watch::Receiver<bool>,
+) -> Option<JoinHandle<()>> {
+    if !matches!(settings.database_url, crate::config::DatabaseUrl::Sqlite(_)) {
+        return None;
+    }
+    let pool = pool.clone();
+    Some(tokio::spawn(async move {
+        while !*stopped.borrow() {
+            if let Err(error) = db::run(&pool, db::checkpoint).await {
+                tracing::warn!(%error, "Checkpointing the SQLite log failed; it will try again.");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(db::CHECKPOINT_INTERVAL) => {}
+                _ = stopped.changed() => {}
+            }
+        }
+    }))
 }
 
 /// Signals the workers and waits for them to hand back unsent work.

@@ -157,6 +157,55 @@ async fn readyz_is_503_when_postgresql_goes_away() {
     assert_eq!(app.get("/healthz").await.status(), 200);
 }
 
+/// On SQLite, a commit no longer copies the write-ahead log into the database file itself
+/// (that stalled every other writer behind it): the running service does it in the background.
+/// What a request wrote reaches the database file on its own, well before the log would have
+/// grown to the size at which a commit copies it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_writes_reach_the_database_file_from_the_background() {
+    let app = TestApp::spawn(Backend::Sqlite)
+        .await
+        .expect("SQLite needs nothing started");
+    app.add_account(
+        "checkpointed@example.org",
+        "Checkpointed",
+        &[edl::accounts::Role::Reviewer],
+        "a long enough password",
+    )
+    .await;
+    let file = app.db.folder().join("edl.sqlite3");
+    crate::helpers::eventually(
+        std::time::Duration::from_secs(10),
+        "the new account in the database file itself, without its log",
+        || {
+            let file = file.clone();
+            async move {
+                // A copy of the database file alone: SQLite reads only what was checkpointed.
+                let copy = tempfile::tempdir().expect("temporary folder");
+                let path = copy.path().join("copy.sqlite3");
+                std::fs::copy(&file, &path).expect("copy the database file");
+                use diesel::{Connection, RunQueryDsl};
+                let mut conn =
+                    diesel::SqliteConnection::establish(path.to_str().expect("UTF-8 path"))
+                        .expect("open the copy");
+                #[derive(diesel::QueryableByName)]
+                struct Count {
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    n: i64,
+                }
+                // Before any checkpoint the file holds no tables at all yet.
+                let found = diesel::sql_query(
+                    "SELECT COUNT(*) AS n FROM accounts WHERE email = 'checkpointed@example.org'",
+                )
+                .get_result::<Count>(&mut conn)
+                .ok();
+                found.is_some_and(|c| c.n == 1).then_some(())
+            }
+        },
+    )
+    .await;
+}
+
 async fn unknown_addresses_get_a_readable_404_page(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;

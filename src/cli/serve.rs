@@ -53,6 +53,11 @@ pub async fn worker(settings: Settings) -> Result<(), String> {
     warn_about_the_security_contact(&ctx.settings.security_contact);
     let delivery = startup::delivery(&ctx, &pool, &transport);
     let mut workers = startup::spawn_workers(&ctx.settings, &delivery, &stopped, "worker");
+    workers.extend(startup::spawn_checkpointer(
+        &pool,
+        &ctx.settings,
+        stopped.clone(),
+    ));
     workers.push(startup::spawn_scheduler(&pool, ctx, stopped.clone()));
     shutdown_signal().await;
     tracing::info!("Stopping: finishing the messages in hand.");

@@ -54,9 +54,26 @@ pub struct ConnectionManager {
 /// Pragmas every SQLite connection needs: concurrent readers with one writer (WAL), waiting
 /// for the writer lock instead of failing at once, and enforced foreign keys.
 /// The busy timeout comes first, so that switching to WAL waits for another connection instead
-/// of failing.
+/// of failing. A commit copies the write-ahead log back into the database (a checkpoint, with
+/// its flush to disk) only once the log has grown past 16,000 pages (64 MiB): the long-lived
+/// processes checkpoint in the background ([`checkpoint`]) long before, so a checkpoint never
+/// runs inside a request's transaction while every other writer waits for it; short commands
+/// checkpoint when they close the database.
 const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
+     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 16000;";
+
+/// How often the long-lived processes checkpoint SQLite's write-ahead log.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Copies what SQLite's write-ahead log holds back into the database, without waiting for
+/// readers or taking the writers' turn (a passive checkpoint): writes go on meanwhile. Nothing
+/// to do on PostgreSQL.
+pub fn checkpoint(conn: &mut DbConnection) -> Result<(), DbError> {
+    if let DbConnection::Sqlite(sq) = conn {
+        sq.batch_execute("PRAGMA wal_checkpoint(PASSIVE)")?;
+    }
+    Ok(())
+}
 
 impl ConnectionManager {
     pub fn new(url: DatabaseUrl) -> Self {
