@@ -10,7 +10,8 @@
 //! with 20,000 unconfirmed applications stored.
 //!
 //! Run: `cargo bench --bench apply_load` (options: `-- --clients N --seconds S --prefill K
-//! --postgres postgres://USER@HOST/DB`; with `--postgres`, the run uses a database created from
+//! --pool P` (connections in the pool, 16 by default)
+//! `--postgres postgres://USER@HOST/DB`; with `--postgres`, the run uses a database created from
 //! that URL and dropped after).
 
 #![allow(clippy::expect_used, reason = "a benchmark stops at its first failure")]
@@ -28,6 +29,7 @@ struct Args {
     clients: usize,
     seconds: u64,
     prefill: usize,
+    pool: u64,
     postgres: Option<String>,
 }
 
@@ -36,6 +38,7 @@ fn args() -> Args {
         clients: 64,
         seconds: 30,
         prefill: 0,
+        pool: 16,
         postgres: None,
     };
     let argv: Vec<String> = std::env::args().collect();
@@ -47,6 +50,7 @@ fn args() -> Args {
             ("--clients", Some(v)) => out.clients = v as usize,
             ("--seconds", Some(v)) => out.seconds = v,
             ("--prefill", Some(v)) => out.prefill = v as usize,
+            ("--pool", Some(v)) => out.pool = v,
             ("--postgres", _) => out.postgres = value.cloned(),
             _ => {}
         }
@@ -249,13 +253,14 @@ async fn main() {
     };
     let data = dir.path().display().to_string();
     let mail = dir.path().join("mail").display().to_string();
+    let pool = args.pool.to_string();
     let settings = Settings::from_vars([
         ("EDL_DATABASE_URL", database_url.as_str()),
         ("EDL_DATA_DIR", data.as_str()),
         ("EDL_MAIL_DIR", mail.as_str()),
         ("EDL_BIND", "127.0.0.1:0"),
         ("EDL_PUBLIC_POST_RATE_LIMIT", "100000000/1m"),
-        ("EDL_DATABASE_POOL_SIZE", "16"),
+        ("EDL_DATABASE_POOL_SIZE", pool.as_str()),
         // The confirmation mail is queued with each application; sending it is not measured.
         ("EDL_OUTBOX_WORKERS", "0"),
     ])
