@@ -24,8 +24,26 @@ pub enum DbConnection {
     Sqlite(diesel::SqliteConnection),
 }
 
-pub type DbPool = Pool<ConnectionManager>;
+/// The connection pool, with turns to take a connection handed out in the order they are
+/// asked for. r2d2's own wait lets a newcomer take a connection that has just been returned
+/// ahead of those already waiting, so under load a few requests waited many times longer
+/// than the rest; the turns are a first-come first-served semaphore of as many permits as
+/// connections, waited for without holding a thread. Cheap to clone.
+#[derive(Clone)]
+pub struct DbPool {
+    connections: Pool<ConnectionManager>,
+    turns: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
 pub type PooledDb = PooledConnection<ConnectionManager>;
+
+impl DbPool {
+    /// A connection within `timeout`, outside the turns: for a probe, which must answer
+    /// quickly and may say the pool is exhausted. Everything else goes through [`run`].
+    pub fn get_timeout(&self, timeout: Duration) -> Result<PooledDb, r2d2::PoolError> {
+        self.connections.get_timeout(timeout)
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -131,11 +149,16 @@ pub fn connect(settings: &Settings) -> Result<DbPool, DbError> {
     // One connection first: its error says what is wrong, where the pool's would only time out.
     let first = manager.establish()?;
     drop(first);
-    let pool = Pool::builder()
+    let connections = Pool::builder()
         .max_size(settings.database_pool_size)
         .connection_timeout(Duration::from_secs(10))
         .build(manager)?;
-    Ok(pool)
+    Ok(DbPool {
+        turns: std::sync::Arc::new(tokio::sync::Semaphore::new(
+            settings.database_pool_size as usize,
+        )),
+        connections,
+    })
 }
 
 /// Applies every pending migration of the connection's backend; returns how many ran.
@@ -167,9 +190,17 @@ where
     E: From<DbError> + Send + 'static,
     F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
 {
-    let pool = pool.clone();
+    // The semaphore is never closed; its error cannot happen.
+    let turn = pool
+        .turns
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| DbError::Task(e.to_string()))?;
+    let connections = pool.connections.clone();
     tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get().map_err(DbError::from)?;
+        let _turn = turn;
+        let mut conn = connections.get().map_err(DbError::from)?;
         work(&mut conn)
     })
     .await
@@ -206,14 +237,15 @@ pub fn migrate_locked(conn: &mut DbConnection) -> Result<usize, DbError> {
 /// made a write wait many times longer than the one before it took, and give up after the
 /// timeout with an error. Write transactions of this process take their turn here instead, in
 /// the order they ask; SQLite's own wait is left to settle with other processes.
-static SQLITE_WRITERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// The lock hands over in the order writers asked (a fair mutex): with an ordinary one, a
+/// writer that had just finished could take it again ahead of those waiting, and a few waited
+/// many turns.
+static SQLITE_WRITERS: parking_lot::FairMutex<()> = parking_lot::const_fair_mutex(());
 
 /// This process's turn to open a write transaction on SQLite (see [`SQLITE_WRITERS`]), held
 /// until the transaction ends. Not re-entrant: never ask for it while holding it.
-pub fn sqlite_write_turn() -> std::sync::MutexGuard<'static, ()> {
-    SQLITE_WRITERS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+pub fn sqlite_write_turn() -> parking_lot::FairMutexGuard<'static, ()> {
+    SQLITE_WRITERS.lock()
 }
 
 /// A transaction for work that writes. On SQLite it waits for this process's turn to write
