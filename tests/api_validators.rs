@@ -173,6 +173,9 @@ async fn an_api_fuzzer_finds_no_server_error_and_no_answer_outside_the_document(
         .arg(&report)
         .env("SCHEMATHESIS_HOOKS", "")
         .env("NO_COLOR", "1")
+        // It keeps a cache of what it found in its working folder: the test's, not the
+        // repository.
+        .current_dir(folder.path())
         .output()
         .await
         .expect("run schemathesis");
