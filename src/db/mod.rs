@@ -235,9 +235,10 @@ pub fn migrate_locked(conn: &mut DbConnection) -> Result<usize, DbError> {
 /// SQLite lets one connection write at a time, and a connection that finds the write lock
 /// taken sleeps and tries again in steps of up to 100 ms until the busy timeout. Under load that
 /// made a write wait many times longer than the one before it took, and give up after the
-/// timeout with an error. Write transactions of this process take their turn here instead, in
-/// the order they ask; SQLite's own wait is left to settle with other processes.
-/// The lock hands over in the order writers asked (a fair mutex): with an ordinary one, a
+/// timeout with an error. Write transactions of this process take their turn here instead;
+/// SQLite's own wait is left to settle with other processes.
+///
+/// The lock is fair: it goes to the writers in the order they asked. With an ordinary mutex, a
 /// writer that had just finished could take it again ahead of those waiting, and a few waited
 /// many turns.
 static SQLITE_WRITERS: parking_lot::FairMutex<()> = parking_lot::const_fair_mutex(());
