@@ -10,9 +10,9 @@
 //! with 20,000 unconfirmed applications stored.
 //!
 //! Run: `cargo bench --bench apply_load` (options: `-- --clients N --seconds S --prefill K
-//! --pool P` (connections in the pool, 16 by default)
-//! `--postgres postgres://USER@HOST/DB`; with `--postgres`, the run uses a database created from
-//! that URL and dropped after).
+//! --pool P --postgres postgres://USER@HOST/DB`; `--pool` is the number of connections, 16 by
+//! default; with `--postgres`, the run uses a database created from that URL and dropped
+//! after).
 
 #![allow(clippy::expect_used, reason = "a benchmark stops at its first failure")]
 
