@@ -594,7 +594,10 @@ async fn run_mode(
 
     add_members(&pool, Arc::new(keys), ctx.policy.version).await;
     let (release_id, disclosure) = approved_release(&pool, &settings, Utc::now()).await;
+    // The service ticks at the early-disclosure moment and its workers send just after it:
+    // the clock moves there for the tick and the workers alike.
     let at = disclosure.max(Utc::now()) + chrono::Duration::minutes(1);
+    ctx.clock.advance(at - Utc::now());
 
     // (a) The tick that queues one row per member, then (b) delivery by the workers, which
     // start with the tick, as in the service.
@@ -613,7 +616,8 @@ async fn run_mode(
     let handles = edl::startup::spawn_workers(&settings, &delivery, &stopped, "bench");
     let tick_ctx = ctx.clone();
     let tick = on_db(&pool, move |c| {
-        distribution::distribute(c, &tick_ctx, at).map_err(|e| DbError::Task(e.to_string()))
+        let now = tick_ctx.clock.now();
+        distribution::distribute(c, &tick_ctx, now).map_err(|e| DbError::Task(e.to_string()))
     })
     .await;
     ctx.mailer.wake_workers();

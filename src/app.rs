@@ -1,6 +1,7 @@
 //! The workflow context: what every workflow of the service needs besides a database
-//! connection (settings, the embargo policy, the mailer, the link signer and the clock). Built
-//! once at start and shared by the web handlers, the scheduler and the CLI.
+//! connection (settings, the embargo policy, the mailer, the link signer, the clock, and the
+//! members' keys already judged). Built once at start and shared by the web handlers, the
+//! scheduler and the CLI.
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use crate::config::Settings;
 use crate::links::LinkSigner;
 use crate::mail::Mailer;
 use crate::membership::policy::{Policy, PolicyError};
+use crate::openpgp::member_key::Judgements;
 
 #[derive(Clone)]
 pub struct Context {
@@ -17,6 +19,9 @@ pub struct Context {
     pub mailer: Mailer,
     pub links: LinkSigner,
     pub clock: Clock,
+    /// Members' keys found usable, shared by the mailing and the workers of this process, so a
+    /// key judged when its mail is queued is not verified again when the mail leaves.
+    pub keys: Arc<Judgements>,
     /// Wakes the scheduler before its next tick, e.g. when an approval makes a mailing due.
     scheduler: Arc<tokio::sync::Notify>,
     base_url: String,
@@ -36,6 +41,7 @@ impl Context {
             mailer,
             links: LinkSigner::new(link_key),
             clock,
+            keys: Arc::new(Judgements::default()),
             scheduler: Arc::new(tokio::sync::Notify::new()),
         })
     }

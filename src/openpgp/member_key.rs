@@ -95,6 +95,84 @@ pub fn usable(armored: &str, alias: &str, now: DateTime<Utc>) -> Result<UsableKe
     })
 }
 
+/// How many judgements [`Judgements`] keeps before it starts again from none: well above the
+/// largest list it serves, and a few megabytes at most.
+const REMEMBERED_KEYS: usize = 100_000;
+
+/// Keys already found usable, so that the same key is not verified again for every message.
+///
+/// The mailing judges each member's key when it queues the mail, and the worker again just
+/// before the message leaves; verifying the signatures is most of that work. Whether a key is
+/// usable depends only on its text, the alias and the time, and for a given text and alias the
+/// answer can change with time only when the key, or the subkey chosen for encryption, expires.
+/// So a key judged usable at one moment is usable, with the same subkey, at any later moment
+/// before that expiry: this remembers, per text and alias (by their SHA-256), when the key was
+/// judged, until when the answer holds, and the subkey. A changed key (a new subkey, a
+/// revocation) is a different text and is judged in full; so is any key at a moment before its
+/// judgement or at or after its expiry. Only usable keys are remembered: a refusal is judged
+/// again every time, so its sentences stay current.
+#[derive(Debug, Default)]
+pub struct Judgements {
+    usable: parking_lot::Mutex<std::collections::HashMap<[u8; 32], Remembered>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Remembered {
+    judged_at: DateTime<Utc>,
+    until: Option<DateTime<Utc>>,
+    encryption_subkey: Option<usize>,
+}
+
+impl Judgements {
+    /// [`usable`], without verifying again a key already found usable for this alias at an
+    /// earlier moment than `now` and whose expiry has not come.
+    pub fn usable(
+        &self,
+        armored: &str,
+        alias: &str,
+        now: DateTime<Utc>,
+    ) -> Result<UsableKey, String> {
+        let id = Self::id(armored, alias);
+        let known = self.usable.lock().get(&id).copied();
+        if let Some(known) = known.filter(|k| k.judged_at <= now && k.until.is_none_or(|u| now < u))
+        {
+            // The text was read before; reading it again only rebuilds the key rPGP encrypts to.
+            if let Ok(key) = read(armored, alias) {
+                return Ok(UsableKey {
+                    fingerprint: fingerprint(&key),
+                    key,
+                    expires_at: known.until,
+                    encryption_subkey: known.encryption_subkey,
+                });
+            }
+        }
+        let judged = usable(armored, alias, now)?;
+        let mut seen = self.usable.lock();
+        if seen.len() >= REMEMBERED_KEYS {
+            seen.clear();
+        }
+        seen.insert(
+            id,
+            Remembered {
+                judged_at: now,
+                until: judged.expires_at,
+                encryption_subkey: judged.encryption_subkey,
+            },
+        );
+        Ok(judged)
+    }
+
+    fn id(armored: &str, alias: &str) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        // The alias's length first, so no alias and key text run together ambiguously.
+        hash.update((alias.len() as u64).to_be_bytes());
+        hash.update(alias.as_bytes());
+        hash.update(armored.trim().as_bytes());
+        hash.finalize().into()
+    }
+}
+
 /// What the member pages and reminders show of a stored key, usable or not: its fingerprint
 /// and when it stops (or stopped) being usable for encryption: the primary key's expiry or its
 /// encryption subkey's, whichever is earlier, also when that is past. `None` for a key that
@@ -337,6 +415,92 @@ fn uid_address(uid: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .expect("a moment")
+            .to_utc()
+    }
+
+    #[test]
+    fn a_remembered_key_answers_as_a_fresh_judgement_until_it_expires() {
+        let vendor = include_str!("../../data/testdata/vendor-psirt.asc");
+        let alias = "security@vendor.example";
+        let judgements = Judgements::default();
+        let first = judgements
+            .usable(vendor, alias, at("2026-06-01T00:00:00Z"))
+            .expect("usable in 2026");
+        let again = judgements
+            .usable(vendor, alias, at("2026-12-31T23:59:59Z"))
+            .expect("still usable the second before it expires");
+        let fresh = usable(vendor, alias, at("2026-12-31T23:59:59Z")).expect("usable");
+        for key in [&first, &again] {
+            assert_eq!(key.fingerprint, fresh.fingerprint);
+            assert_eq!(key.expires_at, fresh.expires_at);
+            assert_eq!(key.encryption_subkey, fresh.encryption_subkey);
+        }
+        assert!(matches!(again.encryption_key(), EncryptTo::Subkey(_)));
+        // The expiry (2027-01-01) is judged again, not taken from memory.
+        let expired = judgements
+            .usable(vendor, alias, at("2027-01-01T00:00:00Z"))
+            .expect_err("expired at midnight");
+        assert!(expired.contains("expired on 2027-01-01"), "{expired}");
+    }
+
+    #[test]
+    fn a_remembered_key_is_bound_to_its_alias_and_its_text() {
+        let vendor = include_str!("../../data/testdata/vendor-psirt.asc");
+        let now = at("2026-06-01T00:00:00Z");
+        let judgements = Judgements::default();
+        judgements
+            .usable(vendor, "security@vendor.example", now)
+            .expect("usable");
+        let other = judgements
+            .usable(vendor, "security@attacker.example", now)
+            .expect_err("the same key does not serve another alias");
+        assert!(other.contains("No user ID of the key names security@attacker.example"));
+        // A text that differs (here a signature byte) is not the remembered key.
+        let mut tampered = vendor.to_owned();
+        let line = tampered.lines().nth(5).expect("an armored line").to_owned();
+        let changed: String = line
+            .chars()
+            .map(|c| if c == 'A' { 'B' } else { c })
+            .collect();
+        assert_ne!(line, changed, "the line has an A to change");
+        tampered = tampered.replacen(&line, &changed, 1);
+        assert!(
+            judgements
+                .usable(&tampered, "security@vendor.example", now)
+                .is_err(),
+            "a changed key is judged in full and refused"
+        );
+    }
+
+    #[test]
+    fn an_encryption_subkey_that_lapses_after_its_judgement_is_refused() {
+        // Primary valid until 2027-01-01; the encryption subkey only until 2025-01-02.
+        let stale = include_str!("../../data/testdata/stale-encryption-subkey.asc");
+        let alias = "security@stale-subkey.example";
+        let judgements = Judgements::default();
+        let early = judgements
+            .usable(stale, alias, at("2025-01-01T12:00:00Z"))
+            .expect("usable while its subkey is");
+        assert_eq!(early.expires_at, Some(at("2025-01-02T00:00:00Z")));
+        let later = judgements
+            .usable(stale, alias, at("2026-03-01T00:00:00Z"))
+            .expect_err("the subkey has lapsed");
+        assert!(
+            later.contains("encryption subkey expired on 2025-01-02"),
+            "{later}"
+        );
+        // Refusals are not remembered: the same answer, judged again.
+        assert_eq!(
+            judgements
+                .usable(stale, alias, at("2026-03-02T00:00:00Z"))
+                .err(),
+            usable(stale, alias, at("2026-03-02T00:00:00Z")).err()
+        );
+    }
 
     #[test]
     fn a_key_whose_encryption_subkey_lapsed_shows_when_it_stopped_working() {

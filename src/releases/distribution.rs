@@ -22,7 +22,7 @@ use crate::domain::{MemberStatus, OutboxStatus};
 use crate::mail::outbox::OutboxRow;
 use crate::mail::transport::Seal;
 use crate::mail::worker::Verdict;
-use crate::openpgp::member_key::{self, UsableKey};
+use crate::openpgp::member_key::{Judgements, UsableKey};
 use crate::releases::calendar::Moment;
 use crate::releases::release::{
     advisories_of, find, patches_of, pending_ids, subject, Release, ReleaseError,
@@ -53,18 +53,20 @@ pub enum KeySeal {
 
 /// Whether embargoed mail to a member with `key` (armored, if any) at `alias` can be sent at
 /// `now`, and sealed how. The key is judged now, not when the member applied: a key that has
-/// expired or been revoked since is refused.
+/// expired or been revoked since is refused. `judgements` spares verifying again a key found
+/// usable before and not expired since (see [`Judgements`]).
 pub fn member_seal(
     encryption: Encryption,
     key: Option<&str>,
     alias: &str,
     now: DateTime<Utc>,
+    judgements: &Judgements,
 ) -> KeySeal {
     if encryption == Encryption::Off {
         return KeySeal::Clear;
     }
     let usable = match key.map(str::trim).filter(|k| !k.is_empty()) {
-        Some(armored) => member_key::usable(armored, alias, now),
+        Some(armored) => judgements.usable(armored, alias, now),
         None => Err("No OpenPGP key is on record for this member.".to_owned()),
     };
     match (usable, encryption) {
@@ -306,9 +308,13 @@ fn mail_members(
             if has_revision.contains(&member_id) {
                 continue;
             }
-            if let KeySeal::Withhold(why) =
-                member_seal(ctx.settings.encryption, key.as_deref(), &alias, now)
-            {
+            if let KeySeal::Withhold(why) = member_seal(
+                ctx.settings.encryption,
+                key.as_deref(),
+                &alias,
+                now,
+                &ctx.keys,
+            ) {
                 no_key.push((member_id, alias, org_name, why));
                 continue;
             }
@@ -603,6 +609,8 @@ pub fn ledger(
         .into_iter()
         .map(|(id, alias, key)| (id, (alias, key)))
         .collect();
+    // A page judges each of its members' keys once; nothing is kept beyond the page.
+    let judgements = Judgements::default();
     let lines = rows
         .into_iter()
         .map(
@@ -617,7 +625,13 @@ pub fn ledger(
                         return "The mailing followed once the key worked.".to_owned();
                     }
                     let (alias, key) = keys.get(&member).cloned().unwrap_or_default();
-                    match member_seal(Encryption::Required, key.as_deref(), &alias, now) {
+                    match member_seal(
+                        Encryption::Required,
+                        key.as_deref(),
+                        &alias,
+                        now,
+                        &judgements,
+                    ) {
                         KeySeal::Withhold(why) => why,
                         _ => "The key works now; the mailing goes out at the next run.".to_owned(),
                     }
@@ -796,6 +810,7 @@ pub fn before_send(
             key.as_deref(),
             &alias,
             now.and_utc(),
+            &ctx.keys,
         ) {
             KeySeal::Encrypt(key) => {
                 seals[i] = Seal::Encrypted {
