@@ -25,6 +25,7 @@ on_both_backends!(
     reviewers_are_reminded_of_applications_that_wait,
     the_honeypot_keeps_bots_out,
     a_refused_security_token_keeps_the_application_form,
+    an_application_meets_only_the_members_on_its_domains_and_its_voucher,
 );
 
 /// A complete, valid application for an organisation on `domain`.
@@ -1134,4 +1135,136 @@ async fn unconfirmed_applications_are_deleted_after_their_retention(backend: Bac
         })
         .await;
     assert_eq!(purged, 1);
+}
+
+/// The checks of an application look only at the members on its domains (the same domain, a
+/// parent of one, a subdomain of one) and at its voucher, not at the whole list; near misses
+/// (a longer name ending in the same letters, a removed member) are not clashes.
+async fn an_application_meets_only_the_members_on_its_domains_and_its_voucher(backend: Backend) {
+    use edl::domain::{MemberStatus, OrgDomain, SecurityAlias};
+    let Some(app) = spawn(backend, &[]).await else {
+        return;
+    };
+    for (org, domain, status) in [
+        ("Member", "member.example", "active"),
+        ("Near miss", "xmember.example", "active"),
+        ("Deep", "deep.parent.example", "active"),
+        ("Not a child", "notparent.example", "active"),
+        ("Gone", "gone.parent.example", "removed"),
+        ("Paused", "paused.example", "suspended"),
+        ("Voucher", "voucher.example", "active"),
+    ] {
+        app.add_member(org, domain, status, 1).await;
+    }
+    for i in 0..40 {
+        app.add_member(
+            &format!("Other {i}"),
+            &format!("other{i}.example"),
+            "active",
+            1,
+        )
+        .await;
+    }
+    let found = |domains: &[&str], voucher: Option<&str>| {
+        let domains: Vec<OrgDomain> = domains
+            .iter()
+            .map(|d| OrgDomain::parse(d).expect("domain"))
+            .collect();
+        let voucher = voucher.map(|v| SecurityAlias::parse(v).expect("alias"));
+        let app = &app;
+        async move {
+            let mut rows = app
+                .with_db(move |c| {
+                    edl::membership::members::on_domains_or_alias(c, &domains, voucher.as_ref())
+                })
+                .await
+                .into_iter()
+                .map(|(domain, _, status)| (domain.as_str().to_owned(), status))
+                .collect::<Vec<_>>();
+            rows.sort_by(|a, b| a.0.cmp(&b.0));
+            rows
+        }
+    };
+    assert_eq!(
+        found(
+            &["sub.member.example", "parent.example", "fresh.example"],
+            Some("security@voucher.example")
+        )
+        .await,
+        vec![
+            ("deep.parent.example".to_owned(), MemberStatus::Active),
+            ("member.example".to_owned(), MemberStatus::Active),
+            ("voucher.example".to_owned(), MemberStatus::Active),
+        ]
+    );
+    assert_eq!(
+        found(&["fresh.example"], Some("security@gone.parent.example")).await,
+        vec![],
+        "a removed member neither holds its domain nor vouches"
+    );
+    assert_eq!(
+        found(&["paused.example"], None).await,
+        vec![("paused.example".to_owned(), MemberStatus::Suspended)],
+        "a suspended member still holds its domain"
+    );
+
+    // Through the form: a subdomain of a member is refused outright; a parent of one is taken,
+    // and its scorecard names the member it overlaps; a suspended member does not vouch.
+    let vendor = Browser::open(&app).await;
+    let refused = post_fields(&vendor, "/apply", &application("Sub", "sub.member.example")).await;
+    assert_eq!(refused.status(), 409);
+    let mut parent = application("Parent", "parent.example");
+    parent.push((
+        "voucher_alias".to_owned(),
+        "security@paused.example".to_owned(),
+    ));
+    apply(&vendor, &parent).await;
+    let mut vouched = application("Fresh", "fresh.example");
+    vouched.push((
+        "voucher_alias".to_owned(),
+        "security@voucher.example".to_owned(),
+    ));
+    apply(&vendor, &vouched).await;
+    let reasons = |domain: &'static str| {
+        let app = &app;
+        async move {
+            app.with_db(move |c| {
+                use edl::db::schema::criteria_results;
+                Ok(criteria_results::table
+                    .inner_join(applications::table)
+                    .filter(applications::primary_domain.eq(domain))
+                    .select((criteria_results::check_key, criteria_results::reason))
+                    .load::<(String, String)>(c)?)
+            })
+            .await
+        }
+    };
+    let parent_checks = reasons("parent.example").await;
+    let reason = |checks: &[(String, String)], key: &str| {
+        checks
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, r)| r.clone())
+            .unwrap_or_else(|| panic!("no {key} check in {checks:?}"))
+    };
+    let overlap = reason(&parent_checks, "not-already-member");
+    assert!(
+        overlap.contains("overlaps the member domain deep.parent.example")
+            && !overlap.contains("notparent")
+            && !overlap.contains("gone.parent"),
+        "{overlap}"
+    );
+    assert!(
+        reason(&parent_checks, "voucher").contains("is not the alias of a current member"),
+        "{parent_checks:?}"
+    );
+    let fresh_checks = reasons("fresh.example").await;
+    assert!(
+        reason(&fresh_checks, "not-already-member").starts_with("None of the organisation"),
+        "{fresh_checks:?}"
+    );
+    assert!(
+        reason(&fresh_checks, "voucher").contains("Vouched for by security@voucher.example"),
+        "{fresh_checks:?}"
+    );
 }

@@ -15,6 +15,14 @@ pub const ESCAPE: char = '\\';
 /// A LIKE pattern that finds `term` anywhere, in lower case, with the wildcards `%` and `_`
 /// and the escape character itself taken literally.
 pub fn contains(term: &str) -> String {
+    let mut pattern = ends_with(term);
+    pattern.push('%');
+    pattern
+}
+
+/// A LIKE pattern that finds text ending in `term`, in lower case, with the wildcards taken
+/// literally as in [`contains`].
+pub fn ends_with(term: &str) -> String {
     let mut pattern = String::with_capacity(term.len() + 2);
     pattern.push('%');
     for c in term.to_lowercase().chars() {
@@ -23,7 +31,6 @@ pub fn contains(term: &str) -> String {
         }
         pattern.push(c);
     }
-    pattern.push('%');
     pattern
 }
 
@@ -36,6 +43,12 @@ mod tests {
         assert_eq!(contains("Acme"), "%acme%");
         assert_eq!(contains("100%_off"), "%100\\%\\_off%");
         assert_eq!(contains("a\\b"), "%a\\\\b%");
+    }
+
+    #[test]
+    fn a_suffix_takes_wildcards_literally() {
+        assert_eq!(ends_with(".Example.com"), "%.example.com");
+        assert_eq!(ends_with("a_b%"), "%a\\_b\\%");
     }
 
     #[test]

@@ -161,17 +161,51 @@ pub fn active(conn: &mut DbConnection) -> Result<Vec<Member>, DbError> {
 
 /// (org domain, alias, status) of every member not removed: what a new application is
 /// checked against (its domains must be no member's; a voucher must be an active member).
-pub fn current_domains_and_aliases(
+/// What the membership checks of one application need to know of the members still on the
+/// list (active or suspended): those whose domain is one of `domains`, a parent of one or a
+/// subdomain of one, and the one whose alias is `voucher`. Read without reading every member:
+/// the parents are looked up by the domains' index, and only the subdomains are found by a
+/// filter over the table, in the database.
+pub fn on_domains_or_alias(
     conn: &mut DbConnection,
+    domains: &[OrgDomain],
+    voucher: Option<&SecurityAlias>,
 ) -> Result<Vec<(OrgDomain, SecurityAlias, MemberStatus)>, DbError> {
-    Ok(members::table
-        .filter(members::status.ne(MemberStatus::Removed))
+    use crate::db::search::{ends_with, ESCAPE};
+    // Each domain and every parent of it: a.b.example, b.example, example.
+    let mut names: Vec<&str> = Vec::new();
+    for domain in domains {
+        let mut name = domain.as_str();
+        names.push(name);
+        while let Some((_, parent)) = name.split_once('.') {
+            names.push(parent);
+            name = parent;
+        }
+    }
+    let mut query = members::table
+        .filter(members::org_domain.eq_any(names))
+        .into_boxed();
+    for domain in domains {
+        query = query.or_filter(
+            members::org_domain
+                .like(ends_with(&format!(".{domain}")))
+                .escape(ESCAPE),
+        );
+    }
+    if let Some(voucher) = voucher {
+        query = query.or_filter(members::security_alias.eq(voucher));
+    }
+    let rows: Vec<(OrgDomain, SecurityAlias, MemberStatus)> = query
         .select((
             members::org_domain,
             members::security_alias,
             members::status,
         ))
-        .load(conn)?)
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, _, status)| *status != MemberStatus::Removed)
+        .collect())
 }
 
 pub fn set_status(

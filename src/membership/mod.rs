@@ -75,7 +75,7 @@ pub fn run_checks(
     ctx: &Context,
     app: &Application,
 ) -> Result<Vec<CheckResult>, DbError> {
-    let facts = MemberFacts::read(conn)?;
+    let facts = MemberFacts::read(conn, app.domains(), app.voucher_alias.as_ref())?;
     let input = CheckInput {
         org_domains: app.domains(),
         alias: Ok(app.security_alias.clone()),
@@ -105,14 +105,20 @@ struct MemberFacts {
 }
 
 impl MemberFacts {
-    fn read(conn: &mut DbConnection) -> Result<Self, DbError> {
+    /// The members an application on `domains`, vouched for by `voucher`, could clash with or
+    /// name: not the whole list, which the checks would only filter down to these.
+    fn read(
+        conn: &mut DbConnection,
+        domains: &[crate::domain::OrgDomain],
+        voucher: Option<&crate::domain::SecurityAlias>,
+    ) -> Result<Self, DbError> {
         let mut facts = Self {
             domains: Vec::new(),
             aliases: Vec::new(),
         };
         // Members still on the list (active or suspended) hold their domains; only active
         // ones may vouch.
-        for (domain, alias, status) in members::current_domains_and_aliases(conn)? {
+        for (domain, alias, status) in members::on_domains_or_alias(conn, domains, voucher)? {
             if status == MemberStatus::Active {
                 facts.aliases.push((alias, domain.clone()));
             }
@@ -363,10 +369,11 @@ pub fn submit(
     new: &NewApplication,
     ip: Option<&str>,
 ) -> Result<Submitted, FlowError> {
-    // The checks read every member's domains and aliases and parse the key: done before the
-    // write transaction, which then only writes, so submissions do not queue behind that work.
-    // (A member approved for the same domain in between is seen by the reviewers' checks.)
-    let facts = MemberFacts::read(conn)?;
+    // The checks read the members on these domains and the voucher's, and parse the key: done
+    // before the write transaction, which then only writes, so submissions do not queue behind
+    // that work. (A member approved for the same domain in between is seen by the reviewers'
+    // checks.)
+    let facts = MemberFacts::read(conn, &new.org_domains, new.voucher_alias.as_ref())?;
     if let Some(domain) = facts.member_domain(&new.org_domains) {
         return Err(FlowError::AlreadyMember(domain.to_string()));
     }
@@ -460,7 +467,9 @@ pub fn edit(
         if !before.status().is_open() {
             return Err(FlowError::Decided);
         }
-        if let Some(domain) = MemberFacts::read(conn)?.member_domain(&new.org_domains) {
+        if let Some(domain) =
+            MemberFacts::read(conn, &new.org_domains, None)?.member_domain(&new.org_domains)
+        {
             return Err(FlowError::AlreadyMember(domain.to_string()));
         }
         if let Some(open) = application::open_for_domains(conn, &new.org_domains, Some(id))? {
