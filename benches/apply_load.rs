@@ -4,13 +4,15 @@
 //! as a reference measured in the same run, has N clients ask `GET /healthz` as fast as they
 //! can for S seconds; then the same N clients each fetch the form once (for its CSRF token) and
 //! post complete applications, each for a domain of its own, for S seconds. With `--prefill
-//! K`, K applications are posted first and left unconfirmed, as bots would leave them. Prints
+//! K`, K applications are posted first and left unconfirmed, as bots would leave them; with
+//! `--members M`, M active members are stored before the run, so the checks have a list to
+//! look at. Prints
 //! requests per second, p50 and p99 latency and the answers by status for both, and the ratio.
 //! Targets (issue 13): at least 500 applications/s, p99 under 100 ms, no 5xx, and no slower
 //! with 20,000 unconfirmed applications stored.
 //!
 //! Run: `cargo bench --bench apply_load` (options: `-- --clients N --seconds S --prefill K
-//! --pool P --postgres postgres://USER@HOST/DB`; `--pool` is the number of connections, 16 by
+//! --members M --pool P --postgres postgres://USER@HOST/DB`; `--pool` is the number of connections, 16 by
 //! default; with `--postgres`, the run uses a database created from that URL and dropped
 //! after).
 
@@ -29,6 +31,7 @@ struct Args {
     clients: usize,
     seconds: u64,
     prefill: usize,
+    members: usize,
     pool: u64,
     postgres: Option<String>,
 }
@@ -38,6 +41,7 @@ fn args() -> Args {
         clients: 64,
         seconds: 30,
         prefill: 0,
+        members: 0,
         pool: 16,
         postgres: None,
     };
@@ -50,6 +54,7 @@ fn args() -> Args {
             ("--clients", Some(v)) => out.clients = v as usize,
             ("--seconds", Some(v)) => out.seconds = v,
             ("--prefill", Some(v)) => out.prefill = v as usize,
+            ("--members", Some(v)) => out.members = v as usize,
             ("--pool", Some(v)) => out.pool = v,
             ("--postgres", _) => out.postgres = value.cloned(),
             _ => {}
@@ -199,6 +204,42 @@ where
     all
 }
 
+/// Stores `n` active members, each on a domain and with an alias of its own, in one
+/// transaction.
+fn store_members(settings: &Settings, n: usize) {
+    use diesel::ExpressionMethods;
+    use edl::db::schema::members;
+    use edl::domain::{MemberStatus, OrgDomain, SecurityAlias};
+    let pool = edl::db::connect(settings).expect("the database");
+    let mut conn = pool
+        .get_timeout(Duration::from_secs(10))
+        .expect("a connection");
+    let now = edl::db::now();
+    edl::db::write_transaction(&mut conn, |c| {
+        for i in 0..n {
+            let domain = OrgDomain::parse(&format!("member{i}.list.example")).expect("domain");
+            let alias =
+                SecurityAlias::parse(&format!("security@member{i}.list.example")).expect("alias");
+            diesel::insert_into(members::table)
+                .values((
+                    members::org_name.eq(format!("Member {i}")),
+                    members::org_domain.eq(&domain),
+                    members::security_alias.eq(&alias),
+                    members::policy_version.eq(1),
+                    members::status.eq(MemberStatus::Active),
+                    members::joined_at.eq(now),
+                    members::last_reviewed_at.eq(now),
+                    members::next_review_due.eq(now + chrono::Duration::days(365)),
+                    members::created_at.eq(now),
+                    members::updated_at.eq(now),
+                ))
+                .execute(c)?;
+        }
+        Ok::<_, diesel::result::Error>(())
+    })
+    .expect("members stored");
+}
+
 /// When a client stops: at a moment, or after a number of requests.
 #[derive(Clone)]
 enum Until {
@@ -266,7 +307,7 @@ async fn main() {
     ])
     .expect("settings");
     let app = Application::build(
-        settings,
+        settings.clone(),
         Options {
             handle_signals: false,
             ..Options::default()
@@ -274,6 +315,9 @@ async fn main() {
     )
     .await
     .expect("the service starts");
+    if args.members > 0 {
+        store_members(&settings, args.members);
+    }
     let base = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
@@ -283,8 +327,8 @@ async fn main() {
         "SQLite"
     };
     println!(
-        "{backend}, {} clients, {} s per phase, {} unconfirmed applications stored first",
-        args.clients, args.seconds, args.prefill
+        "{backend}, {} clients, {} s per phase, {} unconfirmed applications stored first, {} members",
+        args.clients, args.seconds, args.prefill, args.members
     );
 
     // The reference: the cheapest route of the same server, under the same clients.
