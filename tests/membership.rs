@@ -26,6 +26,7 @@ on_both_backends!(
     the_honeypot_keeps_bots_out,
     a_refused_security_token_keeps_the_application_form,
     an_application_meets_only_the_members_on_its_domains_and_its_voucher,
+    applications_for_one_domain_at_the_same_moment_keep_one,
 );
 
 /// A complete, valid application for an organisation on `domain`.
@@ -1267,4 +1268,48 @@ async fn an_application_meets_only_the_members_on_its_domains_and_its_voucher(ba
         reason(&fresh_checks, "voucher").contains("Vouched for by security@voucher.example"),
         "{fresh_checks:?}"
     );
+}
+
+/// Eight vendors submit for one domain at the same moment: one application is kept, every
+/// other submission is told one is already open (by the check before the write, or by the
+/// index when two pass it together), and none fails with a server error.
+async fn applications_for_one_domain_at_the_same_moment_keep_one(backend: Backend) {
+    let Some(app) = spawn(backend, &[]).await else {
+        return;
+    };
+    let fields = application("Race Inc", "race.example");
+    let mut vendors = tokio::task::JoinSet::new();
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(8));
+    for _ in 0..8 {
+        let browser = Browser::open(&app).await;
+        let (fields, start) = (fields.clone(), start.clone());
+        vendors.spawn(async move {
+            start.wait().await;
+            let answer = post_fields(&browser, "/apply", &fields).await;
+            let status = answer.status().as_u16();
+            (status, answer.text().await.expect("page"))
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(done) = vendors.join_next().await {
+        let (status, page) = done.expect("a vendor");
+        if status == 409 {
+            assert!(
+                page.contains("An application for race.example is already open"),
+                "{page}"
+            );
+        }
+        statuses.push(status);
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [303, 409, 409, 409, 409, 409, 409, 409]);
+    let stored = app
+        .with_db(|c| {
+            Ok(applications::table
+                .filter(applications::primary_domain.eq("race.example"))
+                .count()
+                .get_result::<i64>(c)?)
+        })
+        .await;
+    assert_eq!(stored, 1);
 }

@@ -59,14 +59,22 @@ fn app_subject(id: i64) -> String {
     format!("application:{id}")
 }
 
-fn is_unique_violation(error: &FlowError) -> bool {
-    matches!(
-        error,
-        FlowError::Db(DbError::Query(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _
-        )))
-    )
+/// Whether `error` is the index that keeps one open application per domain
+/// (`applications_one_open_per_domain`) refusing a second one. Any other unique violation in a
+/// submission is a fault, not an answer for the applicant.
+fn is_already_open(error: &FlowError) -> bool {
+    let FlowError::Db(DbError::Query(diesel::result::Error::DatabaseError(
+        diesel::result::DatabaseErrorKind::UniqueViolation,
+        info,
+    ))) = error
+    else {
+        return false;
+    };
+    // PostgreSQL names the index; SQLite names the column it guards.
+    info.constraint_name() == Some("applications_one_open_per_domain")
+        || info
+            .message()
+            .contains("UNIQUE constraint failed: applications.primary_domain")
 }
 
 /// Runs every membership check on an application and stores the results.
@@ -446,7 +454,7 @@ pub fn submit(
     });
     match result {
         // Two submissions for one domain at the same moment: the index keeps one.
-        Err(error) if is_unique_violation(&error) => {
+        Err(error) if is_already_open(&error) => {
             Err(FlowError::AlreadyOpen(new.primary_domain().to_string()))
         }
         other => other,
@@ -1151,4 +1159,71 @@ pub fn run_jobs(
         Ok::<_, FlowError>(())
     })?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error};
+
+    struct Refusal {
+        message: &'static str,
+        constraint: Option<&'static str>,
+    }
+
+    impl DatabaseErrorInformation for Refusal {
+        fn message(&self) -> &str {
+            self.message
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            None
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            self.constraint
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    fn unique(message: &'static str, constraint: Option<&'static str>) -> FlowError {
+        FlowError::Db(DbError::Query(Error::DatabaseError(
+            DatabaseErrorKind::UniqueViolation,
+            Box::new(Refusal {
+                message,
+                constraint,
+            }),
+        )))
+    }
+
+    #[test]
+    fn only_the_one_open_per_domain_index_means_already_open() {
+        // As PostgreSQL and SQLite word it.
+        assert!(is_already_open(&unique(
+            "duplicate key value violates unique constraint \"applications_one_open_per_domain\"",
+            Some("applications_one_open_per_domain"),
+        )));
+        assert!(is_already_open(&unique(
+            "UNIQUE constraint failed: applications.primary_domain",
+            None,
+        )));
+        // Another index of the same transaction is a fault, not an answer for the applicant.
+        assert!(!is_already_open(&unique(
+            "duplicate key value violates unique constraint \"outbox_message_id_key\"",
+            Some("outbox_message_id_key"),
+        )));
+        assert!(!is_already_open(&unique(
+            "UNIQUE constraint failed: confirmation_tokens.token_hash",
+            None,
+        )));
+    }
 }
