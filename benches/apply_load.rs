@@ -27,6 +27,9 @@ use diesel::{Connection, RunQueryDsl};
 use edl::config::Settings;
 use edl::startup::{Application, Options};
 
+#[path = "support/mod.rs"]
+mod support;
+
 struct Args {
     clients: usize,
     seconds: u64,
@@ -207,9 +210,6 @@ where
 /// Stores `n` active members, each on a domain and with an alias of its own, in one
 /// transaction.
 fn store_members(settings: &Settings, n: usize) {
-    use diesel::ExpressionMethods;
-    use edl::db::schema::members;
-    use edl::domain::{MemberStatus, OrgDomain, SecurityAlias};
     let pool = edl::db::connect(settings).expect("the database");
     let mut conn = pool
         .get_timeout(Duration::from_secs(10))
@@ -217,23 +217,7 @@ fn store_members(settings: &Settings, n: usize) {
     let now = edl::db::now();
     edl::db::write_transaction(&mut conn, |c| {
         for i in 0..n {
-            let domain = OrgDomain::parse(&format!("member{i}.list.example")).expect("domain");
-            let alias =
-                SecurityAlias::parse(&format!("security@member{i}.list.example")).expect("alias");
-            diesel::insert_into(members::table)
-                .values((
-                    members::org_name.eq(format!("Member {i}")),
-                    members::org_domain.eq(&domain),
-                    members::security_alias.eq(&alias),
-                    members::policy_version.eq(1),
-                    members::status.eq(MemberStatus::Active),
-                    members::joined_at.eq(now),
-                    members::last_reviewed_at.eq(now),
-                    members::next_review_due.eq(now + chrono::Duration::days(365)),
-                    members::created_at.eq(now),
-                    members::updated_at.eq(now),
-                ))
-                .execute(c)?;
+            support::insert_member(c, i, &format!("member{i}.list.example"), 1, now)?;
         }
         Ok::<_, diesel::result::Error>(())
     })

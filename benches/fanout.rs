@@ -42,7 +42,7 @@ use edl::clock::Clock;
 use edl::config::{Encryption, Settings};
 use edl::db::schema::{members, outbox};
 use edl::db::{self, DbConnection, DbError, DbPool};
-use edl::domain::{MemberStatus, OrgDomain, OutboxStatus, ReleaseKind, SecurityAlias};
+use edl::domain::{OutboxStatus, ReleaseKind};
 use edl::mail::outbox::OutboxRow;
 use edl::mail::transport::{build_message, Attachment, Envelope, Seal};
 use edl::mail::Mailer;
@@ -50,6 +50,9 @@ use edl::openpgp::member_key;
 use edl::releases::approval;
 use edl::releases::distribution::{self, EMBARGOED, ENCRYPTED_SUBJECT};
 use edl::releases::release::{self, Actor, AdvisoryForm, Plan, Upload};
+
+#[path = "support/mod.rs"]
+mod support;
 
 const PATCH: &str = "From 1111111111111111111111111111111111111111 Mon Sep 17 00:00:00 2001
 From: Pat Maintainer <pat@project.example>
@@ -406,25 +409,7 @@ async fn add_members(pool: &DbPool, keys: Arc<Vec<String>>, policy_version: i32)
         db::write_transaction(conn, |conn| {
             let now = db::now();
             for (i, key) in keys.iter().enumerate() {
-                let domain_text = domain_of(i);
-                let domain = OrgDomain::parse(&domain_text).expect("a domain");
-                let alias =
-                    SecurityAlias::parse(&format!("security@{domain_text}")).expect("an alias");
-                let id: i64 = diesel::insert_into(members::table)
-                    .values((
-                        members::org_name.eq(format!("Org {i}")),
-                        members::org_domain.eq(&domain),
-                        members::security_alias.eq(&alias),
-                        members::policy_version.eq(policy_version),
-                        members::status.eq(MemberStatus::Active),
-                        members::joined_at.eq(now),
-                        members::last_reviewed_at.eq(now),
-                        members::next_review_due.eq(now + chrono::Duration::days(365)),
-                        members::created_at.eq(now),
-                        members::updated_at.eq(now),
-                    ))
-                    .returning(members::id)
-                    .get_result(conn)?;
+                let id = support::insert_member(conn, i, &domain_of(i), policy_version, now)?;
                 edl::membership::members::set_key(conn, id, Some(key))?;
             }
             Ok::<_, DbError>(())
