@@ -27,6 +27,7 @@ on_both_backends!(
     smtp_451_is_retried_and_550_is_failed_with_its_reason,
     a_server_that_keeps_deferring_is_given_up_after_max_attempts,
     concurrent_workers_send_each_message_exactly_once,
+    a_long_batch_is_sent_once_and_every_delivery_recorded,
     mail_enqueued_in_a_rolled_back_transaction_is_never_sent,
     a_dedupe_key_makes_the_second_enqueue_a_no_op,
     without_smtp_mail_is_written_as_eml_files,
@@ -339,6 +340,55 @@ async fn concurrent_workers_send_each_message_exactly_once(backend: Backend) {
         .await
         .iter()
         .all(|r| r.status == SENT && r.attempts == 1));
+}
+
+/// Deliveries are recorded several to a statement, during the batch and at its end: none may
+/// be left unrecorded (and sent again later) or recorded twice.
+async fn a_long_batch_is_sent_once_and_every_delivery_recorded(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let Some(app) = app_with_smtp(
+        backend,
+        &smtp,
+        &[
+            ("EDL_OUTBOX_WORKERS", "0"),
+            ("EDL_OUTBOX_BATCH_SIZE", "100"),
+        ],
+    )
+    .await
+    else {
+        return;
+    };
+    let recipients: Vec<String> = (0..45)
+        .map(|i| format!("security@member{i}.example"))
+        .collect();
+    let refs: Vec<&str> = recipients.iter().map(String::as_str).collect();
+    app.enqueue_test_mail(&refs).await;
+    let transport = Transport::smtp(
+        &edl::config::Secret::new(smtp.url()),
+        Duration::from_secs(5),
+    )
+    .expect("transport");
+    let worker = app.worker("worker-long", transport);
+
+    let pass = worker.pass(None).await.expect("pass");
+    assert_eq!((pass.claimed, pass.sent), (45, 45));
+    let rows = app.outbox_rows().await;
+    assert_eq!(rows.len(), 45);
+    for row in &rows {
+        assert_eq!(row.status, SENT, "row {} left unrecorded", row.id);
+        assert_eq!(row.attempts, 1);
+        assert!(row.sent_at.is_some() && row.lease_until.is_none());
+    }
+    // Nothing is left for a second pass, so nothing is sent twice.
+    assert_eq!(worker.pass(None).await.expect("pass").claimed, 0);
+    let mut to: Vec<String> = smtp
+        .received()
+        .iter()
+        .map(|m| m.header("To").expect("to"))
+        .collect();
+    to.sort();
+    to.dedup();
+    assert_eq!((smtp.received().len(), to.len()), (45, 45));
 }
 
 async fn mail_enqueued_in_a_rolled_back_transaction_is_never_sent(backend: Backend) {

@@ -461,25 +461,35 @@ pub fn claim_one(
     ))
 }
 
-/// Records a delivery. Returns false when the worker no longer held the lease.
+/// Records deliveries, several in one statement: each row still leased to `worker` is marked
+/// sent at `now`. Returns the ids recorded; an id missing from them was no longer this
+/// worker's (its lease ran out and another worker took it over).
 pub fn mark_sent(
     conn: &mut DbConnection,
-    id: i64,
+    ids: &[i64],
     worker: &str,
     encrypted: bool,
     now: NaiveDateTime,
-) -> Result<bool, DbError> {
-    let n = diesel::update(held!(id, worker))
-        .set((
-            outbox::status.eq(Sent),
-            outbox::encrypted.eq(Some(encrypted)),
-            outbox::sent_at.eq(Some(now)),
-            outbox::lease_until.eq(None::<NaiveDateTime>),
-            outbox::last_error.eq(None::<String>),
-            outbox::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok(n == 1)
+) -> Result<Vec<i64>, DbError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(diesel::update(
+        outbox::table
+            .filter(outbox::id.eq_any(ids))
+            .filter(outbox::leased_by.eq(worker))
+            .filter(outbox::status.eq(Sending)),
+    )
+    .set((
+        outbox::status.eq(Sent),
+        outbox::encrypted.eq(Some(encrypted)),
+        outbox::sent_at.eq(Some(now)),
+        outbox::lease_until.eq(None::<NaiveDateTime>),
+        outbox::last_error.eq(None::<String>),
+        outbox::updated_at.eq(now),
+    ))
+    .returning(outbox::id)
+    .get_results(conn)?)
 }
 
 /// Puts a row back in the queue to be tried again at `next_attempt_at`.

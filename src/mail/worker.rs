@@ -49,6 +49,15 @@ pub type SendGuard = Arc<
 /// revoked key stops its mail within this time even behind a slow server.
 const CHECK_FRESH_FOR: Duration = Duration::from_secs(1);
 
+/// Sent messages are recorded several to a statement: once this many wait for their record,
+/// or once the oldest of them left this long ago, they are recorded before the next message is
+/// sent, and all of them before the batch ends or is handed back. One statement a message cost
+/// more database work than sealing the message did. The price is the window after a crash: the
+/// messages that left in it (at most this many, within this time, per worker) were not yet
+/// recorded and are sent again when their lease ends, where a record a message left one.
+const RECORD_SENT_EVERY: usize = 16;
+const RECORD_SENT_WITHIN: Duration = Duration::from_millis(100);
+
 /// What every worker of a process shares.
 #[derive(Clone)]
 pub struct Delivery {
@@ -190,6 +199,7 @@ impl Worker {
             ..Pass::default()
         };
         let mut leased_at = std::time::Instant::now();
+        let mut unrecorded = Unrecorded::default();
         // The last check: when it ran, the row it started at, a verdict per row from there.
         let mut checked: Option<(std::time::Instant, usize, Vec<Verdict>)> = None;
         // Rows another worker took over (their lease ran out): not ours to send.
@@ -198,6 +208,7 @@ impl Worker {
             let row = &rows[i];
             let paused = self.pause.until(self.clock.now_naive()).is_some();
             if paused || shutdown.is_some_and(|s| *s.borrow()) {
+                self.record_sent(&mut unrecorded, leased_at).await?;
                 // Hand the rest back untried (their attempts uncounted): on shutdown for
                 // another worker, while paused for after the pause.
                 let rest: Vec<i64> = rows[i..]
@@ -251,13 +262,24 @@ impl Worker {
                 .map_or(Verdict::Unchecked, |v| {
                     std::mem::replace(v, Verdict::Unchecked)
                 });
+            if unrecorded.oldest_elapsed() >= RECORD_SENT_WITHIN {
+                // Before a send that may wait on a slow server, not after it.
+                self.record_sent(&mut unrecorded, leased_at).await?;
+            }
             match self.deliver(row, verdict).await {
-                Outcome::Sent => pass.sent += 1,
-                Outcome::Retry => pass.retried += 1,
-                Outcome::Failed => pass.failed += 1,
-                Outcome::Held => pass.held += 1,
+                (Outcome::Sent, encrypted) => {
+                    pass.sent += 1;
+                    unrecorded.push(row.id, encrypted);
+                }
+                (Outcome::Retry, _) => pass.retried += 1,
+                (Outcome::Failed, _) => pass.failed += 1,
+                (Outcome::Held, _) => pass.held += 1,
+            }
+            if unrecorded.len() >= RECORD_SENT_EVERY {
+                self.record_sent(&mut unrecorded, leased_at).await?;
             }
         }
+        self.record_sent(&mut unrecorded, leased_at).await?;
         Ok(pass)
     }
 
@@ -280,13 +302,22 @@ impl Worker {
                     .await
                     .pop()
                     .unwrap_or(Verdict::Unchecked);
-                Ok(Some(self.deliver(&row, verdict).await))
+                let (outcome, encrypted) = self.deliver(&row, verdict).await;
+                if outcome == Outcome::Sent {
+                    let mut unrecorded = Unrecorded::default();
+                    unrecorded.push(row.id, encrypted);
+                    self.record_sent(&mut unrecorded, std::time::Instant::now())
+                        .await?;
+                }
+                Ok(Some(outcome))
             }
             None => Ok(None),
         }
     }
 
-    async fn deliver(&self, row: &OutboxRow, verdict: Verdict) -> Outcome {
+    /// Sends one row and records any outcome but a delivery, which it leaves to the caller
+    /// ([`Self::record_sent`]): the outcome, and whether the message left encrypted.
+    async fn deliver(&self, row: &OutboxRow, verdict: Verdict) -> (Outcome, bool) {
         let attempts = u32::try_from(row.attempts).unwrap_or(u32::MAX);
         let recipient = mask_address(&row.recipient);
         if attempts > self.settings.max_attempts {
@@ -294,25 +325,25 @@ impl Worker {
             let reason = format!("gave up after {} attempts without a reply", attempts - 1);
             self.record(row.id, Record::Failed(reason.clone())).await;
             tracing::error!(outbox_id = row.id, %recipient, reason = %mask_addresses(&reason), "Mail marked failed.");
-            return Outcome::Failed;
+            return (Outcome::Failed, false);
         }
         let (attachments, seal) = match verdict {
             Verdict::Send { attachments, seal } => (attachments, seal),
             Verdict::Hold(reason) => {
                 self.record(row.id, Record::Held(reason.clone())).await;
                 tracing::info!(outbox_id = row.id, %recipient, reason = %mask_addresses(&reason), "Mail held back.");
-                return Outcome::Held;
+                return (Outcome::Held, false);
             }
             Verdict::Refuse(reason) => {
                 self.record(row.id, Record::Failed(reason.clone())).await;
                 tracing::error!(outbox_id = row.id, %recipient, reason = %mask_addresses(&reason), "Mail refused.");
-                return Outcome::Failed;
+                return (Outcome::Failed, false);
             }
             Verdict::Unchecked => {
                 let next = self.clock.now_naive() + chrono::Duration::seconds(30);
                 let reason = "the check before sending could not run".to_owned();
                 self.record(row.id, Record::Retry(reason, next)).await;
-                return Outcome::Retry;
+                return (Outcome::Retry, false);
             }
         };
         let envelope = Envelope {
@@ -332,9 +363,8 @@ impl Worker {
         {
             Ok(()) => {
                 self.pause.server_back();
-                self.record(row.id, Record::Sent { encrypted }).await;
                 tracing::info!(outbox_id = row.id, template = %row.template, %recipient, attempt = attempts, "Mail sent.");
-                Outcome::Sent
+                (Outcome::Sent, encrypted)
             }
             Err(SendError::Unreachable(reason)) if attempts < self.settings.max_attempts => {
                 let until = self
@@ -342,7 +372,7 @@ impl Worker {
                     .server_gone(self.clock.now_naive(), &self.settings);
                 tracing::warn!(outbox_id = row.id, %recipient, attempt = attempts, reason = %mask_addresses(&reason), resume_at = %until, "The mail server cannot be reached; every worker waits before trying again.");
                 self.record(row.id, Record::Retry(reason, until)).await;
-                Outcome::Retry
+                (Outcome::Retry, false)
             }
             Err(SendError::Transient(reason)) if attempts < self.settings.max_attempts => {
                 let delay =
@@ -351,7 +381,7 @@ impl Worker {
                     + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::minutes(1));
                 tracing::warn!(outbox_id = row.id, %recipient, attempt = attempts, reason = %mask_addresses(&reason), retry_in = ?delay, "Mail delivery failed; it will be retried.");
                 self.record(row.id, Record::Retry(reason, next)).await;
-                Outcome::Retry
+                (Outcome::Retry, false)
             }
             Err(error) => {
                 let reason = match error {
@@ -362,7 +392,7 @@ impl Worker {
                 };
                 tracing::error!(outbox_id = row.id, %recipient, attempt = attempts, reason = %mask_addresses(&reason), "Mail marked failed.");
                 self.record(row.id, Record::Failed(reason)).await;
-                Outcome::Failed
+                (Outcome::Failed, false)
             }
         }
     }
@@ -382,6 +412,57 @@ impl Worker {
         }
     }
 
+    /// Records the deliveries waiting in `unrecorded`, trying again until their lease would end
+    /// (it was taken or last renewed at `leased_at`): losing the record would mean they are sent
+    /// again when it expires, so the database gets every chance to come back meanwhile. If it
+    /// does not, the error ends the pass, so no more mail leaves whose delivery could not be
+    /// recorded.
+    async fn record_sent(
+        &self,
+        unrecorded: &mut Unrecorded,
+        leased_at: std::time::Instant,
+    ) -> Result<(), DbError> {
+        let sent = std::mem::take(unrecorded);
+        let give_up = leased_at + self.settings.lease;
+        for encrypted in [true, false] {
+            let ids: Vec<i64> = sent
+                .sent
+                .iter()
+                .filter(|(_, e)| *e == encrypted)
+                .map(|(id, _)| *id)
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            for attempt in 1u32.. {
+                let (name, now, asked) = (self.name.clone(), self.clock.now_naive(), ids.clone());
+                let result = db::run(&self.pool, move |conn| {
+                    outbox::mark_sent(conn, &asked, &name, encrypted, now)
+                })
+                .await;
+                match result {
+                    Ok(recorded) => {
+                        if recorded.len() < ids.len() {
+                            tracing::warn!(worker = %self.name, rows = ids.len() - recorded.len(), "Outbox rows were no longer leased to this worker; their delivery was not recorded.");
+                        }
+                        break;
+                    }
+                    Err(error) => {
+                        let wait =
+                            (Duration::from_millis(200) * attempt).min(Duration::from_secs(5));
+                        if std::time::Instant::now() + wait >= give_up {
+                            tracing::error!(worker = %self.name, rows = ids.len(), %error, "Could not record deliveries; their rows will be claimed again when their lease expires.");
+                            return Err(error);
+                        }
+                        tracing::warn!(worker = %self.name, rows = ids.len(), attempt, %error, "Could not record deliveries; trying again.");
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Writes an outcome, trying again until the row's lease would end: after a send, losing
     /// the record would mean the row is sent again when its lease expires, so the database
     /// gets every chance to come back while the row is still this worker's.
@@ -391,7 +472,6 @@ impl Worker {
             let (name, record_now, now) =
                 (self.name.clone(), record.clone(), self.clock.now_naive());
             let result = db::run(&self.pool, move |conn| match record_now {
-                Record::Sent { encrypted } => outbox::mark_sent(conn, id, &name, encrypted, now),
                 Record::Retry(reason, next) => {
                     outbox::mark_retry(conn, id, &name, &reason, next, now)
                 }
@@ -419,9 +499,32 @@ impl Worker {
     }
 }
 
+/// Messages that have left and wait for their record ([`RECORD_SENT_EVERY`]): each id, with
+/// whether it left encrypted, and when the first of them left.
+#[derive(Debug, Default)]
+struct Unrecorded {
+    sent: Vec<(i64, bool)>,
+    since: Option<std::time::Instant>,
+}
+
+impl Unrecorded {
+    fn push(&mut self, id: i64, encrypted: bool) {
+        self.since.get_or_insert_with(std::time::Instant::now);
+        self.sent.push((id, encrypted));
+    }
+
+    fn len(&self) -> usize {
+        self.sent.len()
+    }
+
+    /// How long the oldest has waited; zero when none does.
+    fn oldest_elapsed(&self) -> Duration {
+        self.since.map_or(Duration::ZERO, |at| at.elapsed())
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Record {
-    Sent { encrypted: bool },
     Retry(String, NaiveDateTime),
     Failed(String),
     Held(String),
