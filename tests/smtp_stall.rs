@@ -23,6 +23,7 @@ on_both_backends!(
     a_server_that_never_answers_the_data,
     while_the_server_is_down_the_workers_wait_together,
     sigterm_stops_the_service_within_the_smtp_deadline,
+    a_stalled_send_does_not_hold_back_the_record_of_the_mail_before_it,
     messages_share_a_connection,
     a_connection_the_server_closed_while_idle_is_replaced,
 );
@@ -332,6 +333,78 @@ async fn a_connection_the_server_closed_while_idle_is_replaced(backend: Backend)
 }
 
 /// A mail server and an app that sends only when a test runs a worker's pass itself.
+/// Deliveries are recorded several at a time; a message that left just before the server
+/// stalled is recorded while the next one waits, not when that wait ends: a crash during the
+/// wait must not send it again.
+async fn a_stalled_send_does_not_hold_back_the_record_of_the_mail_before_it(backend: Backend) {
+    let Some((smtp, app)) = without_workers(backend).await else {
+        return;
+    };
+    let ids = app
+        .enqueue_test_mail(&["security@vendor.example", "psirt@other.example"])
+        .await;
+    let deadline = Duration::from_secs(5);
+    let transport =
+        Transport::smtp(&edl::config::Secret::new(smtp.url()), deadline).expect("transport");
+    let worker = app.worker("slow", transport);
+    smtp.stall_data_after(Some(1));
+    let started = std::time::Instant::now();
+    let stalled = worker.clone();
+    let pass = tokio::spawn(async move { stalled.pass(None).await });
+
+    crate::helpers::eventually(HUNG, "the second message to stall", || async {
+        (smtp.stalled_sessions() == 1).then_some(())
+    })
+    .await;
+    let first = crate::helpers::eventually(
+        Duration::from_secs(2),
+        "the first delivery to be recorded while the second waits",
+        || async {
+            let rows = app.outbox_rows().await;
+            rows.into_iter()
+                .find(|r| r.id == ids[0] && r.status == OutboxStatus::Sent)
+        },
+    )
+    .await;
+    assert!(
+        started.elapsed() < deadline && !pass.is_finished(),
+        "the first delivery was recorded only when the stalled send ended"
+    );
+    assert!(first.sent_at.is_some());
+    assert_eq!(smtp.received().len(), 1);
+
+    let pass = tokio::time::timeout(HUNG, pass)
+        .await
+        .expect("the pass ends at the deadline")
+        .expect("the pass task")
+        .expect("pass");
+    assert_eq!((pass.claimed, pass.sent, pass.retried), (2, 1, 1));
+    let second = app
+        .outbox_rows()
+        .await
+        .into_iter()
+        .find(|r| r.id == ids[1])
+        .expect("the second row");
+    assert_eq!(second.status, OutboxStatus::Queued);
+
+    // Once the server answers again, only the second message goes out.
+    smtp.stall_data_after(None);
+    app.advance(chrono::Duration::minutes(30));
+    let pass = tokio::time::timeout(HUNG, worker.pass(None))
+        .await
+        .expect("a pass against a server that answers")
+        .expect("pass");
+    assert_eq!((pass.claimed, pass.sent), (1, 1));
+    let mut copies: HashMap<String, usize> = HashMap::new();
+    for message in smtp.received() {
+        *copies
+            .entry(message.header("Message-ID").expect("id"))
+            .or_default() += 1;
+    }
+    assert_eq!(copies.len(), 2, "{copies:?}");
+    assert!(copies.values().all(|n| *n == 1), "{copies:?}");
+}
+
 async fn without_workers(backend: Backend) -> Option<(SmtpServer, TestApp)> {
     let smtp = SmtpServer::start().await;
     let url = smtp.url();

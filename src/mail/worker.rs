@@ -50,8 +50,8 @@ pub type SendGuard = Arc<
 const CHECK_FRESH_FOR: Duration = Duration::from_secs(1);
 
 /// Sent messages are recorded several to a statement: once this many wait for their record,
-/// or once the oldest of them left this long ago, they are recorded before the next message is
-/// sent, and all of them before the batch ends or is handed back. One statement a message cost
+/// or once the oldest of them left this long ago (while the next message is being sent, if
+/// that takes longer), and all of them before the batch ends or is handed back. One statement a message cost
 /// more database work than sealing the message did. The price is the window after a crash: the
 /// messages that left in it (at most this many, within this time, per worker) were not yet
 /// recorded and are sent again when their lease ends, where a record a message left one.
@@ -263,10 +263,29 @@ impl Worker {
                     std::mem::replace(v, Verdict::Unchecked)
                 });
             if unrecorded.oldest_elapsed() >= RECORD_SENT_WITHIN {
-                // Before a send that may wait on a slow server, not after it.
                 self.record_sent(&mut unrecorded, leased_at).await?;
             }
-            match self.deliver(row, verdict).await {
+            // A send that takes longer than the rest of the window (a slow or stalled server)
+            // does not hold back the record of those that left before it: they are recorded
+            // while it waits.
+            let send = self.deliver(row, verdict);
+            tokio::pin!(send);
+            let mut recorded = Ok(());
+            let delivered = if unrecorded.is_empty() {
+                send.await
+            } else {
+                let window = RECORD_SENT_WITHIN.saturating_sub(unrecorded.oldest_elapsed());
+                tokio::select! {
+                    delivered = &mut send => delivered,
+                    () = tokio::time::sleep(window) => {
+                        let (record, delivered) =
+                            tokio::join!(self.record_sent(&mut unrecorded, leased_at), &mut send);
+                        recorded = record;
+                        delivered
+                    }
+                }
+            };
+            match delivered {
                 (Outcome::Sent, encrypted) => {
                     pass.sent += 1;
                     unrecorded.push(row.id, encrypted);
@@ -275,6 +294,7 @@ impl Worker {
                 (Outcome::Failed, _) => pass.failed += 1,
                 (Outcome::Held, _) => pass.held += 1,
             }
+            recorded?;
             if unrecorded.len() >= RECORD_SENT_EVERY {
                 self.record_sent(&mut unrecorded, leased_at).await?;
             }
@@ -515,6 +535,10 @@ impl Unrecorded {
 
     fn len(&self) -> usize {
         self.sent.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.sent.is_empty()
     }
 
     /// How long the oldest has waited; zero when none does.

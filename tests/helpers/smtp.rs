@@ -118,6 +118,8 @@ struct Behaviour {
     sessions: usize,
     /// Hang up, without a word, after each message taken.
     hang_up_after_each: bool,
+    /// Once this many messages are taken, never answer the end of DATA again.
+    stall_data_after: Option<usize>,
 }
 
 /// Where a stalled server stops answering. A silent session keeps its connection open,
@@ -224,6 +226,13 @@ impl SmtpServer {
         self.state.lock().expect("state").silence = at;
     }
 
+    /// Takes `n` more messages normally, then reads every later message whole and never
+    /// answers it, on open connections and new ones alike; `None` answers normally again.
+    pub fn stall_data_after(&self, n: Option<usize>) {
+        let mut state = self.state.lock().expect("state");
+        state.stall_data_after = n.map(|n| state.received.len() + n);
+    }
+
     pub fn refuse_recipient(&self, address: &str, reply: &str) {
         let mut state = self.state.lock().expect("state");
         state
@@ -326,7 +335,13 @@ async fn session(stream: TcpStream, state: Arc<Mutex<Behaviour>>) {
                 };
                 data.extend_from_slice(content);
             }
-            if silence == Some(Silence::EndOfData) {
+            let stall = {
+                let state = state.lock().expect("state");
+                state
+                    .stall_data_after
+                    .is_some_and(|n| state.received.len() >= n)
+            };
+            if silence == Some(Silence::EndOfData) || stall {
                 state.lock().expect("state").stalled += 1;
                 let mut sink = Vec::new();
                 let _ = reader.read_to_end(&mut sink).await;
