@@ -51,10 +51,11 @@ const CHECK_FRESH_FOR: Duration = Duration::from_secs(1);
 
 /// Sent messages are recorded several to a statement: once this many wait for their record,
 /// or once the oldest of them left this long ago (while the next message is being sent, if
-/// that takes longer), and all of them before the batch ends or is handed back. One statement a message cost
-/// more database work than sealing the message did. The price is the window after a crash: the
-/// messages that left in it (at most this many, within this time, per worker) were not yet
-/// recorded and are sent again when their lease ends, where a record a message left one.
+/// that takes longer), and all of them before the batch ends, is handed back or has its lease
+/// renewed. One statement a message cost more database work than sealing the message did.
+/// The price is the window after a crash: the messages that left in it (at most this many,
+/// within this time, per worker) were not yet recorded and are sent again when their lease
+/// ends, where a record a message left one.
 const RECORD_SENT_EVERY: usize = 16;
 const RECORD_SENT_WITHIN: Duration = Duration::from_millis(100);
 
@@ -222,6 +223,8 @@ impl Worker {
                 break;
             }
             if leased_at.elapsed() > self.settings.lease / 2 {
+                // What was sent under the lease that is ending is recorded under it.
+                self.record_sent(&mut unrecorded, leased_at).await?;
                 // Half the lease is gone: extend it for the rest of the batch at once, so a
                 // long batch behind a slow server never outlives it.
                 let rest: Vec<i64> = rows[i..]
