@@ -110,15 +110,7 @@ async fn stalls_then_recovers(backend: Backend, silence: Silence) {
         "{silence:?}"
     );
     assert_eq!(rows.len(), ids.len());
-    // Exactly one copy of each message.
-    let mut copies: HashMap<String, usize> = HashMap::new();
-    for message in smtp.received() {
-        *copies
-            .entry(message.header("Message-ID").expect("id"))
-            .or_default() += 1;
-    }
-    assert_eq!(copies.len(), 2, "{copies:?}");
-    assert!(copies.values().all(|n| *n == 1), "{copies:?}");
+    each_received_once(&smtp, 2);
 }
 
 /// A mail server that is gone (connections refused): one message finds out, the workers pause
@@ -395,13 +387,18 @@ async fn a_stalled_send_does_not_hold_back_the_record_of_the_mail_before_it(back
         .expect("a pass against a server that answers")
         .expect("pass");
     assert_eq!((pass.claimed, pass.sent), (1, 1));
+    each_received_once(&smtp, 2);
+}
+
+/// The server took `messages` messages, one copy of each.
+fn each_received_once(smtp: &SmtpServer, messages: usize) {
     let mut copies: HashMap<String, usize> = HashMap::new();
     for message in smtp.received() {
         *copies
             .entry(message.header("Message-ID").expect("id"))
             .or_default() += 1;
     }
-    assert_eq!(copies.len(), 2, "{copies:?}");
+    assert_eq!(copies.len(), messages, "{copies:?}");
     assert!(copies.values().all(|n| *n == 1), "{copies:?}");
 }
 

@@ -400,6 +400,17 @@ macro_rules! held {
     };
 }
 
+/// The rows among `ids` that `worker` still holds: renewals, deliveries and hand-backs of a
+/// batch only touch these.
+macro_rules! held_of {
+    ($ids:expr, $worker:expr) => {
+        outbox::table
+            .filter(outbox::id.eq_any($ids))
+            .filter(outbox::leased_by.eq($worker))
+            .filter(outbox::status.eq(Sending))
+    };
+}
+
 /// Extends the lease on rows of a batch still to be sent, so a long batch behind a slow
 /// server never outlives its lease. Returns the ids that are still this worker's.
 pub fn renew(
@@ -411,18 +422,13 @@ pub fn renew(
 ) -> Result<Vec<i64>, DbError> {
     let lease_until =
         now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(5));
-    Ok(diesel::update(
-        outbox::table
-            .filter(outbox::id.eq_any(ids))
-            .filter(outbox::leased_by.eq(worker))
-            .filter(outbox::status.eq(Sending)),
-    )
-    .set((
-        outbox::lease_until.eq(Some(lease_until)),
-        outbox::updated_at.eq(now),
-    ))
-    .returning(outbox::id)
-    .get_results(conn)?)
+    Ok(diesel::update(held_of!(ids, worker))
+        .set((
+            outbox::lease_until.eq(Some(lease_until)),
+            outbox::updated_at.eq(now),
+        ))
+        .returning(outbox::id)
+        .get_results(conn)?)
 }
 
 /// Claims one given row if it is due: for sending a single message at once (`edl mail test`).
@@ -474,22 +480,17 @@ pub fn mark_sent(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(diesel::update(
-        outbox::table
-            .filter(outbox::id.eq_any(ids))
-            .filter(outbox::leased_by.eq(worker))
-            .filter(outbox::status.eq(Sending)),
-    )
-    .set((
-        outbox::status.eq(Sent),
-        outbox::encrypted.eq(Some(encrypted)),
-        outbox::sent_at.eq(Some(now)),
-        outbox::lease_until.eq(None::<NaiveDateTime>),
-        outbox::last_error.eq(None::<String>),
-        outbox::updated_at.eq(now),
-    ))
-    .returning(outbox::id)
-    .get_results(conn)?)
+    Ok(diesel::update(held_of!(ids, worker))
+        .set((
+            outbox::status.eq(Sent),
+            outbox::encrypted.eq(Some(encrypted)),
+            outbox::sent_at.eq(Some(now)),
+            outbox::lease_until.eq(None::<NaiveDateTime>),
+            outbox::last_error.eq(None::<String>),
+            outbox::updated_at.eq(now),
+        ))
+        .returning(outbox::id)
+        .get_results(conn)?)
 }
 
 /// Puts a row back in the queue to be tried again at `next_attempt_at`.
@@ -555,19 +556,14 @@ pub fn mark_held(
 
 /// Hands claimed but unsent rows back at shutdown, without counting an attempt.
 pub fn release(conn: &mut DbConnection, ids: &[i64], worker: &str) -> Result<usize, DbError> {
-    let n = diesel::update(
-        outbox::table
-            .filter(outbox::id.eq_any(ids))
-            .filter(outbox::leased_by.eq(worker))
-            .filter(outbox::status.eq(Sending)),
-    )
-    .set((
-        outbox::status.eq(Queued),
-        outbox::attempts.eq(outbox::attempts - 1),
-        outbox::lease_until.eq(None::<NaiveDateTime>),
-        outbox::leased_by.eq(None::<String>),
-    ))
-    .execute(conn)?;
+    let n = diesel::update(held_of!(ids, worker))
+        .set((
+            outbox::status.eq(Queued),
+            outbox::attempts.eq(outbox::attempts - 1),
+            outbox::lease_until.eq(None::<NaiveDateTime>),
+            outbox::leased_by.eq(None::<String>),
+        ))
+        .execute(conn)?;
     Ok(n)
 }
 
