@@ -44,6 +44,24 @@ async fn app_with_smtp(
     TestApp::spawn_with(backend, &vars, None).await
 }
 
+/// One test message to each of `n` members' aliases.
+async fn enqueue_for_members(app: &TestApp, n: usize) {
+    let recipients: Vec<String> = (0..n)
+        .map(|i| format!("security@member{i}.example"))
+        .collect();
+    let refs: Vec<&str> = recipients.iter().map(String::as_str).collect();
+    app.enqueue_test_mail(&refs).await;
+}
+
+/// An SMTP transport to the test server, with a 5 s deadline.
+fn transport_to(smtp: &SmtpServer) -> Transport {
+    Transport::smtp(
+        &edl::config::Secret::new(smtp.url()),
+        Duration::from_secs(5),
+    )
+    .expect("transport")
+}
+
 async fn queued_mail_is_delivered_over_smtp(backend: Backend) {
     let smtp = SmtpServer::start().await;
     let Some(app) = app_with_smtp(backend, &smtp, &[]).await else {
@@ -179,11 +197,7 @@ async fn a_row_whose_worker_died_is_sent_after_its_lease_expires(backend: Backen
     assert_eq!(claimed.iter().map(|r| r.id).collect::<Vec<_>>(), ids);
     assert_eq!(claimed[0].status, SENDING);
 
-    let transport = Transport::smtp(
-        &edl::config::Secret::new(smtp.url()),
-        Duration::from_secs(5),
-    )
-    .expect("transport");
+    let transport = transport_to(&smtp);
     let survivor = app.worker("survivor", transport);
     // While the lease holds, nobody else may take the row.
     let pass = survivor.pass(None).await.expect("pass");
@@ -293,17 +307,9 @@ async fn concurrent_workers_send_each_message_exactly_once(backend: Backend) {
     else {
         return;
     };
-    let recipients: Vec<String> = (0..40)
-        .map(|i| format!("security@member{i}.example"))
-        .collect();
-    let refs: Vec<&str> = recipients.iter().map(String::as_str).collect();
-    app.enqueue_test_mail(&refs).await;
+    enqueue_for_members(&app, 40).await;
 
-    let transport = Transport::smtp(
-        &edl::config::Secret::new(smtp.url()),
-        Duration::from_secs(5),
-    )
-    .expect("transport");
+    let transport = transport_to(&smtp);
     let workers: Vec<Worker> = (0..4)
         .map(|i| app.worker(&format!("worker-{i}"), transport.clone()))
         .collect();
@@ -358,16 +364,8 @@ async fn a_long_batch_is_sent_once_and_every_delivery_recorded(backend: Backend)
     else {
         return;
     };
-    let recipients: Vec<String> = (0..45)
-        .map(|i| format!("security@member{i}.example"))
-        .collect();
-    let refs: Vec<&str> = recipients.iter().map(String::as_str).collect();
-    app.enqueue_test_mail(&refs).await;
-    let transport = Transport::smtp(
-        &edl::config::Secret::new(smtp.url()),
-        Duration::from_secs(5),
-    )
-    .expect("transport");
+    enqueue_for_members(&app, 45).await;
+    let transport = transport_to(&smtp);
     let worker = app.worker("worker-long", transport);
 
     let pass = worker.pass(None).await.expect("pass");

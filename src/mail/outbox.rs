@@ -390,22 +390,12 @@ pub fn claim(
     Ok(rows)
 }
 
-/// The row `id` while `worker` still holds its lease: outcomes are only recorded through this.
+/// The rows `which` picks (`outbox::id.eq(id)`, `outbox::id.eq_any(ids)`) while `worker`
+/// still holds their lease: outcomes, renewals and hand-backs only touch these.
 macro_rules! held {
-    ($id:expr, $worker:expr) => {
+    ($which:expr, $worker:expr) => {
         outbox::table
-            .filter(outbox::id.eq($id))
-            .filter(outbox::leased_by.eq($worker))
-            .filter(outbox::status.eq(Sending))
-    };
-}
-
-/// The rows among `ids` that `worker` still holds: renewals, deliveries and hand-backs of a
-/// batch only touch these.
-macro_rules! held_of {
-    ($ids:expr, $worker:expr) => {
-        outbox::table
-            .filter(outbox::id.eq_any($ids))
+            .filter($which)
             .filter(outbox::leased_by.eq($worker))
             .filter(outbox::status.eq(Sending))
     };
@@ -422,7 +412,7 @@ pub fn renew(
 ) -> Result<Vec<i64>, DbError> {
     let lease_until =
         now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(5));
-    Ok(diesel::update(held_of!(ids, worker))
+    Ok(diesel::update(held!(outbox::id.eq_any(ids), worker))
         .set((
             outbox::lease_until.eq(Some(lease_until)),
             outbox::updated_at.eq(now),
@@ -480,7 +470,7 @@ pub fn mark_sent(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(diesel::update(held_of!(ids, worker))
+    Ok(diesel::update(held!(outbox::id.eq_any(ids), worker))
         .set((
             outbox::status.eq(Sent),
             outbox::encrypted.eq(Some(encrypted)),
@@ -502,7 +492,7 @@ pub fn mark_retry(
     next_attempt_at: NaiveDateTime,
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
-    let n = diesel::update(held!(id, worker))
+    let n = diesel::update(held!(outbox::id.eq(id), worker))
         .set((
             outbox::status.eq(Queued),
             outbox::next_attempt_at.eq(next_attempt_at),
@@ -523,7 +513,7 @@ pub fn mark_failed(
     reason: &str,
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
-    let n = diesel::update(held!(id, worker))
+    let n = diesel::update(held!(outbox::id.eq(id), worker))
         .set((
             outbox::status.eq(Failed),
             outbox::lease_until.eq(None::<NaiveDateTime>),
@@ -543,7 +533,7 @@ pub fn mark_held(
     reason: &str,
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
-    let n = diesel::update(held!(id, worker))
+    let n = diesel::update(held!(outbox::id.eq(id), worker))
         .set((
             outbox::status.eq(Held),
             outbox::lease_until.eq(None::<NaiveDateTime>),
@@ -556,7 +546,7 @@ pub fn mark_held(
 
 /// Hands claimed but unsent rows back at shutdown, without counting an attempt.
 pub fn release(conn: &mut DbConnection, ids: &[i64], worker: &str) -> Result<usize, DbError> {
-    let n = diesel::update(held_of!(ids, worker))
+    let n = diesel::update(held!(outbox::id.eq_any(ids), worker))
         .set((
             outbox::status.eq(Queued),
             outbox::attempts.eq(outbox::attempts - 1),
