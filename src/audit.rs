@@ -52,23 +52,64 @@ pub fn entry_hash(
     subject: &str,
     details: &str,
 ) -> String {
-    let time = occurred_at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string();
-    let canonical = serde_json::json!([prev_hash, seq, time, actor, action, subject, details]);
-    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+    let prev = serde_json::Value::from(prev_hash);
+    let canonical = format!(
+        "[{prev},{seq},{}",
+        chain_tail(occurred_at, actor, action, subject, details)
+    );
+    hex::encode(Sha256::digest(canonical.as_bytes()))
 }
 
-/// Appends an entry. Call it inside the transaction of the change it records (on SQLite a
-/// [`crate::db::write_transaction`], which already serialises writers).
+/// The part of an entry's hashed array that does not depend on its place in the chain: every
+/// element after `seq`, and the closing bracket. PostgreSQL stores it with an entry it links
+/// at commit (see [`record`]) and puts the head's hash and the next `seq` in front.
+fn chain_tail(
+    occurred_at: NaiveDateTime,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    details: &str,
+) -> String {
+    let time = occurred_at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string();
+    let fields = serde_json::json!([time, actor, action, subject, details]).to_string();
+    // A JSON array's text always starts with its one-byte bracket.
+    fields[1..].to_owned()
+}
+
+/// Appends an entry. Call it inside the transaction of the change it records.
+///
+/// The chain grows one entry at a time, in the order the transactions commit. On SQLite a
+/// [`crate::db::write_transaction`] already holds the only write lock, so the entry is linked
+/// as it is written. On PostgreSQL it is written unlinked, with its [`chain_tail`], and a
+/// deferred trigger links it during COMMIT under the chain's lock (migration
+/// `audit_chain_at_commit`): the lock is then held only for work inside the server, not over
+/// round trips to this process. Until its transaction commits, the entry's `seq` and `hash`
+/// are placeholders; nobody else sees it before then.
 pub fn record(
     conn: &mut DbConnection,
     actor: &str,
     action: &str,
     subject: &str,
     details: serde_json::Value,
-) -> Result<Entry, DbError> {
+) -> Result<(), DbError> {
+    let occurred_at = crate::db::now();
+    let details = details.to_string();
     if let DbConnection::Postgresql(pg) = conn {
-        // One writer at a time extends the chain; the lock is released at commit.
-        diesel::sql_query("SELECT pg_advisory_xact_lock(237165001)").execute(pg)?;
+        use diesel::sql_types::{Text, Timestamp};
+        diesel::sql_query(
+            "INSERT INTO audit_log \
+             (seq, occurred_at, actor, action, subject, details, prev_hash, hash, chain_tail) \
+             SELECT -n, $1, $2, $3, $4, $5, '', 'unlinked ' || n, $6 \
+             FROM (SELECT nextval('audit_log_unlinked') AS n) AS unlinked",
+        )
+        .bind::<Timestamp, _>(occurred_at)
+        .bind::<Text, _>(actor)
+        .bind::<Text, _>(action)
+        .bind::<Text, _>(subject)
+        .bind::<Text, _>(&details)
+        .bind::<Text, _>(chain_tail(occurred_at, actor, action, subject, &details))
+        .execute(pg)?;
+        return Ok(());
     }
     let last: Option<(i64, String)> = audit_log::table
         .order(audit_log::seq.desc())
@@ -79,8 +120,6 @@ pub fn record(
         Some((seq, hash)) => (seq + 1, hash),
         None => (1, GENESIS.to_owned()),
     };
-    let occurred_at = crate::db::now();
-    let details = details.to_string();
     let hash = entry_hash(
         &prev_hash,
         seq,
@@ -90,7 +129,7 @@ pub fn record(
         subject,
         &details,
     );
-    Ok(diesel::insert_into(audit_log::table)
+    diesel::insert_into(audit_log::table)
         .values(NewEntry {
             seq,
             occurred_at,
@@ -101,8 +140,8 @@ pub fn record(
             prev_hash: &prev_hash,
             hash: &hash,
         })
-        .returning(audit_log::all_columns)
-        .get_result::<Entry>(conn)?)
+        .execute(conn)?;
+    Ok(())
 }
 
 /// The outcome of walking the chain.
@@ -342,5 +381,32 @@ mod tests {
             entry_hash(GENESIS, 1, t, "ab", "c", "s", "{}"),
             entry_hash(GENESIS, 1, t, "a", "bc", "s", "{}")
         );
+    }
+
+    /// The hash is SHA-256 of the whole array as compact JSON, however it is put together:
+    /// the split that lets PostgreSQL add the head at commit changes no hash.
+    #[test]
+    fn the_hash_is_of_the_whole_array_as_compact_json() {
+        let t = chrono::NaiveDate::from_ymd_opt(2028, 2, 29)
+            .and_then(|d| d.and_hms_micro_opt(23, 59, 59, 7))
+            .expect("time");
+        let odd = "quote \" backslash \\ newline \n tab \t bell \u{7} unit \u{1f} \
+                   del \u{7f} line \u{2028} é 漢 🦀 </script>";
+        for (prev, seq) in [(GENESIS, 1), ("ab\"c", 42), (odd, i64::MAX)] {
+            let whole = serde_json::json!([
+                prev,
+                seq,
+                "2028-02-29T23:59:59.000007",
+                odd,
+                "act",
+                "subject:1",
+                odd
+            ])
+            .to_string();
+            assert_eq!(
+                entry_hash(prev, seq, t, odd, "act", "subject:1", odd),
+                hex::encode(Sha256::digest(whole.as_bytes()))
+            );
+        }
     }
 }

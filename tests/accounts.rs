@@ -13,6 +13,7 @@ const PASSWORD: &str = "tangerine-kettle-orbit-42";
 
 on_both_backends!(
     an_admin_created_by_the_cli_signs_in_sees_admin_and_signs_out,
+    the_audit_chain_stays_whole_when_many_write_at_once,
     a_wrong_password_and_an_unknown_email_look_the_same,
     repeated_failures_lock_an_address_whether_or_not_it_exists,
     the_per_ip_limit_answers_429_with_retry_after,
@@ -682,6 +683,92 @@ async fn an_altered_audit_entry_is_found(backend: Backend) {
             assert!(reason.contains("entry 3 is missing"), "{reason}")
         }
         other => panic!("the deletion was not noticed: {other:?}"),
+    }
+}
+
+/// Many transactions write audit entries at once, and some roll back. The chain has no gap
+/// and no fork, each transaction's entries sit next to each other in the order written, what
+/// was rolled back is not there, and every hash checks, whatever the text holds. (On
+/// PostgreSQL the server links entries at commit; the service's own check reads them.)
+async fn the_audit_chain_stays_whole_when_many_write_at_once(backend: Backend) {
+    const WRITERS: usize = 24;
+    const ODD: &str = "quote \" backslash \\ newline \n tab \t bell \u{7} unit \u{1f} \
+                       del \u{7f} line \u{2028} é 漢 🦀 </script>";
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let before = app
+        .with_db(|c| Ok(audit_log::table.count().get_result::<i64>(c)?))
+        .await;
+    let rolled_back = |i: usize| i % 4 == 3;
+    let writers = (0..WRITERS).map(|i| {
+        let pool = app.pool.clone();
+        tokio::spawn(async move {
+            edl::db::run(&pool, move |c| {
+                edl::db::write_transaction(c, |c| {
+                    for action in ["test.first", "test.second"] {
+                        audit::record(
+                            c,
+                            &format!("writer-{i}@example.org"),
+                            action,
+                            &format!("writer:{i} {ODD}"),
+                            serde_json::json!({ "writer": i, "text": ODD }),
+                        )?;
+                    }
+                    if rolled_back(i) {
+                        return Err(diesel::result::Error::RollbackTransaction.into());
+                    }
+                    Ok(())
+                })
+            })
+            .await
+        })
+    });
+    for (i, writer) in futures_util::future::join_all(writers)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let result: Result<(), edl::db::DbError> = writer.expect("the writer finished");
+        assert_eq!(result.is_err(), rolled_back(i), "writer {i}: {result:?}");
+    }
+
+    let committed = (0..WRITERS).filter(|i| !rolled_back(*i)).count() as i64;
+    let verification = app.with_db(audit::verify).await;
+    let total = before + 2 * committed;
+    assert!(
+        matches!(verification, Verification::Intact { entries, .. } if entries == total),
+        "{verification:?}"
+    );
+    let entries: Vec<audit::Entry> = app
+        .with_db(|c| {
+            Ok(audit_log::table
+                .order(audit_log::seq)
+                .select(audit::Entry::as_select())
+                .load(c)?)
+        })
+        .await;
+    let seqs: Vec<i64> = entries.iter().map(|e| e.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=total).collect::<Vec<_>>(),
+        "no gap, no placeholder"
+    );
+    for i in 0..WRITERS {
+        let actor = format!("writer-{i}@example.org");
+        let mine: Vec<&audit::Entry> = entries.iter().filter(|e| e.actor == actor).collect();
+        if rolled_back(i) {
+            assert!(mine.is_empty(), "writer {i} rolled back: {mine:?}");
+            continue;
+        }
+        assert_eq!(mine.len(), 2, "writer {i}");
+        assert_eq!(mine[0].action, "test.first");
+        assert_eq!(mine[1].action, "test.second");
+        assert_eq!(mine[1].seq, mine[0].seq + 1, "one transaction, one run");
+        assert_eq!(mine[1].prev_hash, mine[0].hash);
+        let details: serde_json::Value = serde_json::from_str(&mine[0].details).expect("JSON");
+        assert_eq!(details["text"], ODD);
+        assert_eq!(mine[0].subject, format!("writer:{i} {ODD}"));
     }
 }
 
