@@ -25,6 +25,11 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
     let app = Application::build(settings, Options::default())
         .await
         .map_err(|e| e.to_string())?;
+    // The web server listens for signals only once it is first polled, below; the mail workers
+    // already run. Listened for from here, a SIGTERM in between stops the service as
+    // gracefully as one later. (Before here, a signal stops the process at once, as it should
+    // while start-up may wait on the database and nothing has been sent.)
+    let stop = stop_requested();
     warn_about_the_security_contact(&contact);
     if let Some(folder) = mail_dir {
         tracing::info!(folder = %folder.display(), "No SMTP server is configured: mail is written as .eml files. Set EDL_SMTP_URL to send it.");
@@ -35,8 +40,15 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
     if admins == 0 {
         tracing::warn!("No admin account exists yet. Create one with: printf '%s\\n' 'A-LONG-PASSPHRASE' | edl user add --email you@example.org --name 'Your Name' --role admin --password-stdin");
     }
+    let handle = app.handle();
+    let stopper = tokio::spawn(async move {
+        stop.await;
+        handle.stop(true).await;
+    });
     tracing::info!(%base_url, port = app.port(), database = %backend, "Listening.");
-    app.run_until_stopped().await.map_err(|e| e.to_string())
+    let result = app.run_until_stopped().await;
+    stopper.abort();
+    result.map_err(|e| e.to_string())
 }
 
 pub async fn worker(settings: Settings) -> Result<(), String> {
@@ -51,6 +63,8 @@ pub async fn worker(settings: Settings) -> Result<(), String> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let ctx = super::context(&settings, Clock::system())?;
     warn_about_the_security_contact(&ctx.settings.security_contact);
+    // From the moment the workers start, a signal lets them finish what they hold.
+    let stop_asked = stop_requested();
     let delivery = startup::delivery(&ctx, &pool, &transport);
     let mut workers = startup::spawn_workers(&ctx.settings, &delivery, &stopped, "worker");
     workers.extend(startup::spawn_checkpointer(
@@ -59,7 +73,7 @@ pub async fn worker(settings: Settings) -> Result<(), String> {
         stopped.clone(),
     ));
     workers.push(startup::spawn_scheduler(&pool, ctx, stopped.clone()));
-    shutdown_signal().await;
+    stop_asked.await;
     tracing::info!("Stopping: finishing the messages in hand.");
     startup::stop_workers(&stop, workers).await;
     Ok(())
@@ -85,24 +99,32 @@ pub fn check_config(settings: &Settings, raw: &RawSettings) -> Result<(), String
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Listens for SIGINT and SIGTERM from the moment it is called (so none sent before the
+/// returned future is first awaited is missed); the future completes at the first of them.
+fn stop_requested() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
