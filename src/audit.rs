@@ -41,6 +41,15 @@ struct NewEntry<'a> {
     hash: &'a str,
 }
 
+/// What PostgreSQL answers for an entry written unlinked ([`crate::db::KeptPrepared`] is read
+/// back, never executed by reference).
+#[derive(QueryableByName)]
+struct Written {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    #[allow(dead_code)]
+    id: i64,
+}
+
 /// The hash of an entry: SHA-256 over a JSON array of the previous hash and every field, so
 /// no two different entries serialise alike.
 pub fn entry_hash(
@@ -96,19 +105,22 @@ pub fn record(
     let details = details.to_string();
     if let DbConnection::Postgresql(pg) = conn {
         use diesel::sql_types::{Text, Timestamp};
-        diesel::sql_query(
-            "INSERT INTO audit_log \
-             (seq, occurred_at, actor, action, subject, details, prev_hash, hash, chain_tail) \
-             SELECT -n, $1, $2, $3, $4, $5, '', 'unlinked ' || n, $6 \
-             FROM (SELECT nextval('audit_log_unlinked') AS n) AS unlinked",
+        crate::db::kept_prepared(
+            diesel::sql_query(
+                "INSERT INTO audit_log \
+                 (seq, occurred_at, actor, action, subject, details, prev_hash, hash, chain_tail) \
+                 SELECT -n, $1, $2, $3, $4, $5, '', 'unlinked ' || n, $6 \
+                 FROM (SELECT nextval('audit_log_unlinked') AS n) AS unlinked \
+                 RETURNING id",
+            )
+            .bind::<Timestamp, _>(occurred_at)
+            .bind::<Text, _>(actor)
+            .bind::<Text, _>(action)
+            .bind::<Text, _>(subject)
+            .bind::<Text, _>(&details)
+            .bind::<Text, _>(chain_tail(occurred_at, actor, action, subject, &details)),
         )
-        .bind::<Timestamp, _>(occurred_at)
-        .bind::<Text, _>(actor)
-        .bind::<Text, _>(action)
-        .bind::<Text, _>(subject)
-        .bind::<Text, _>(&details)
-        .bind::<Text, _>(chain_tail(occurred_at, actor, action, subject, &details))
-        .execute(pg)?;
+        .get_result::<Written>(pg)?;
         return Ok(());
     }
     let last: Option<(i64, String)> = audit_log::table
@@ -129,18 +141,17 @@ pub fn record(
         subject,
         &details,
     );
-    diesel::insert_into(audit_log::table)
-        .values(NewEntry {
-            seq,
-            occurred_at,
-            actor,
-            action,
-            subject,
-            details: &details,
-            prev_hash: &prev_hash,
-            hash: &hash,
-        })
-        .execute(conn)?;
+    crate::db::kept_prepared(diesel::insert_into(audit_log::table).values(NewEntry {
+        seq,
+        occurred_at,
+        actor,
+        action,
+        subject,
+        details: &details,
+        prev_hash: &prev_hash,
+        hash: &hash,
+    }))
+    .execute(conn)?;
     Ok(())
 }
 

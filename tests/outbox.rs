@@ -28,6 +28,7 @@ on_both_backends!(
     a_server_that_keeps_deferring_is_given_up_after_max_attempts,
     concurrent_workers_send_each_message_exactly_once,
     a_long_batch_is_sent_once_and_every_delivery_recorded,
+    one_requests_inserts_are_kept_prepared,
     mail_enqueued_in_a_rolled_back_transaction_is_never_sent,
     a_dedupe_key_makes_the_second_enqueue_a_no_op,
     without_smtp_mail_is_written_as_eml_files,
@@ -350,6 +351,102 @@ async fn concurrent_workers_send_each_message_exactly_once(backend: Backend) {
 
 /// Deliveries are recorded several to a statement, during the batch and at its end: none may
 /// be left unrecorded (and sent again later) or recorded twice.
+/// On PostgreSQL the inserts every request makes are kept prepared: the mail of one request
+/// and an audit entry are one prepared statement each, however often they run, and what each
+/// call stores is its own. A mailing's larger chunk is not kept: its statement would be one
+/// more per row count. (SQLite lists no statements; there the same calls must store what they
+/// are given.)
+async fn one_requests_inserts_are_kept_prepared(backend: Backend) {
+    use diesel::prelude::*;
+    use edl::db::schema::{audit_log, outbox as outbox_table, outbox_bodies};
+    #[derive(QueryableByName)]
+    struct Prepared {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        statement: String,
+    }
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let mailer = app.state.mailer.clone();
+    let (prepared, bodies) = app
+        .with_db(move |c| {
+            let mails = |round: usize, n: usize| -> Vec<outbox::NewMail> {
+                (0..n)
+                    .map(|i| {
+                        mailer
+                            .render(
+                                "test_message",
+                                &format!("r{round}m{i}@vendor.example"),
+                                serde_json::json!({ "requested_by": format!("round {round}") }),
+                            )
+                            .expect("the test message renders")
+                    })
+                    .collect()
+            };
+            for round in 0..3 {
+                let added = mailer.enqueue_many(c, &mails(round, 2)).expect("queued");
+                assert_eq!(added, 2);
+                edl::audit::record(
+                    c,
+                    "t@example.org",
+                    "test.kept",
+                    &format!("round:{round}"),
+                    serde_json::json!({}),
+                )?;
+            }
+            assert_eq!(mailer.enqueue_many(c, &mails(9, 9)).expect("queued"), 9);
+            let prepared = match c {
+                db::DbConnection::Postgresql(pg) => Some(
+                    diesel::sql_query("SELECT statement FROM pg_prepared_statements")
+                        .load::<Prepared>(pg)?
+                        .into_iter()
+                        .map(|p| p.statement)
+                        .collect::<Vec<_>>(),
+                ),
+                db::DbConnection::Sqlite(_) => None,
+            };
+            let bodies: Vec<(String, String)> = outbox_table::table
+                .inner_join(outbox_bodies::table)
+                .order(outbox_table::id)
+                .select((outbox_table::recipient, outbox_bodies::body_text))
+                .load(c)?;
+            let audited: i64 = audit_log::table
+                .filter(audit_log::action.eq("test.kept"))
+                .count()
+                .get_result(c)?;
+            assert_eq!(audited, 3);
+            Ok((prepared, bodies))
+        })
+        .await;
+    // Each row has its own body: a kept statement binds each call's values.
+    assert_eq!(bodies.len(), 15);
+    for (recipient, body) in &bodies {
+        let round = &recipient[1..2];
+        assert!(
+            body.contains(&format!("round {round}")),
+            "{recipient}: {body}"
+        );
+    }
+    let Some(prepared) = prepared else {
+        return;
+    };
+    let kept = |start: &str| -> Vec<&String> {
+        prepared.iter().filter(|s| s.starts_with(start)).collect()
+    };
+    assert_eq!(kept("INSERT INTO audit_log").len(), 1, "{prepared:#?}");
+    let rows = |statement: &str| statement.matches("), (").count() + 1;
+    let outbox_rows: Vec<usize> = kept("INSERT INTO \"outbox\"")
+        .iter()
+        .map(|s| rows(s))
+        .collect();
+    assert_eq!(outbox_rows, [2], "{prepared:#?}");
+    let body_rows: Vec<usize> = kept("INSERT INTO \"outbox_bodies\"")
+        .iter()
+        .map(|s| rows(s))
+        .collect();
+    assert_eq!(body_rows, [2], "{prepared:#?}");
+}
+
 async fn a_long_batch_is_sent_once_and_every_delivery_recorded(backend: Backend) {
     let smtp = SmtpServer::start().await;
     let Some(app) = app_with_smtp(

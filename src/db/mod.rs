@@ -24,6 +24,66 @@ pub enum DbConnection {
     Sqlite(diesel::SqliteConnection),
 }
 
+/// A statement kept prepared on its connection, keyed by its exact SQL text and bind types.
+///
+/// diesel keeps none of its inserts or raw queries prepared: an insert may render `DEFAULT`
+/// for a missing value, so one Rust type can stand for several texts. A hot insert was
+/// therefore parsed and planned on every call. Keyed by its text, each shape of a statement is
+/// a prepared statement of its own, which is always correct; what it costs is one prepared
+/// statement per shape per connection. So keep only statements with few shapes (not an
+/// insert of any number of rows), and not a query whose best plan depends on its values (see
+/// `membership::open_on_domains`).
+///
+/// On a concrete connection, read the statement's result (`load`, `get_result`, with
+/// `RETURNING` for an insert) rather than `execute` it: diesel executes by reference, and a
+/// reference does not pass on that the statement may be kept. Through [`DbConnection`] both
+/// work.
+pub struct KeptPrepared<Q> {
+    query: Q,
+    keep: bool,
+}
+
+/// Keeps `query` prepared ([`KeptPrepared`]).
+pub fn kept_prepared<Q>(query: Q) -> KeptPrepared<Q> {
+    KeptPrepared { query, keep: true }
+}
+
+/// Keeps `query` prepared ([`KeptPrepared`]) if `keep`, else leaves it to diesel: for a
+/// multi-row insert, kept only at the few row counts that recur.
+pub fn kept_prepared_if<Q>(keep: bool, query: Q) -> KeptPrepared<Q> {
+    KeptPrepared { query, keep }
+}
+
+impl<Q, DB> diesel::query_builder::QueryFragment<DB> for KeptPrepared<Q>
+where
+    DB: diesel::backend::Backend,
+    Q: diesel::query_builder::QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, pass: diesel::query_builder::AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        self.query.walk_ast(pass)
+    }
+
+    fn is_safe_to_cache_prepared(&self, backend: &DB) -> QueryResult<bool> {
+        if self.keep {
+            Ok(true)
+        } else {
+            self.query.is_safe_to_cache_prepared(backend)
+        }
+    }
+}
+
+impl<Q> diesel::query_builder::QueryId for KeptPrepared<Q> {
+    type QueryId = ();
+    // No id of its type: the cache then keys the statement by its SQL text.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for KeptPrepared<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q, Conn> RunQueryDsl<Conn> for KeptPrepared<Q> {}
+
 /// The connection pool, with turns to take a connection handed out in the order they are
 /// asked for. r2d2's own wait lets a newcomer take a connection that has just been returned
 /// ahead of those already waiting, so under load a few requests waited many times longer

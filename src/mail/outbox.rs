@@ -167,6 +167,11 @@ fn insert_row(
     Ok(id)
 }
 
+/// Up to this many rows, an insert into the outbox is kept prepared on PostgreSQL
+/// ([`crate::db::KeptPrepared`]): one request's mail recurs at these counts, a mailing's chunks
+/// do not.
+const KEPT_PREPARED_ROWS: usize = 8;
+
 /// Adds mails to the outbox inside the caller's transaction, which must keep another writer
 /// from adding the same dedupe keys meanwhile (a lock on what the mails are about): one read of
 /// the keys already present, then the new rows, their bodies and their attachment rows, in a
@@ -226,13 +231,17 @@ pub fn enqueue_many(
             let mut ids = Vec::with_capacity(rows.len());
             for (rows, mails) in rows.chunks(500).zip(new.chunks(500)) {
                 // Matched by Message-ID, which is unique, not by the order rows come back in.
-                let returned: std::collections::HashMap<String, i64> =
+                // A few rows (one request's mail) make a statement that recurs: kept prepared.
+                let few = rows.len() <= KEPT_PREPARED_ROWS;
+                let returned: std::collections::HashMap<String, i64> = crate::db::kept_prepared_if(
+                    few,
                     diesel::insert_into(outbox::table)
                         .values(rows)
-                        .returning((outbox::message_id, outbox::id))
-                        .get_results::<(String, i64)>(pg)?
-                        .into_iter()
-                        .collect();
+                        .returning((outbox::message_id, outbox::id)),
+                )
+                .get_results::<(String, i64)>(pg)?
+                .into_iter()
+                .collect();
                 let chunk_ids: Vec<i64> = rows
                     .iter()
                     .map(|r| returned.get(r.message_id).copied())
@@ -249,9 +258,13 @@ pub fn enqueue_many(
                         )
                     })
                     .collect();
-                diesel::insert_into(outbox_bodies::table)
-                    .values(&bodies)
-                    .execute(pg)?;
+                crate::db::kept_prepared_if(
+                    few,
+                    diesel::insert_into(outbox_bodies::table)
+                        .values(&bodies)
+                        .returning(outbox_bodies::outbox_id),
+                )
+                .load::<i64>(pg)?;
                 ids.extend(chunk_ids);
             }
             ids

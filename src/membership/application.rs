@@ -491,15 +491,17 @@ pub fn insert(
     status_token_hash: &str,
 ) -> Result<i64, DbError> {
     let now = db::now();
-    Ok(diesel::insert_into(applications::table)
-        .values((
-            answers(new),
-            applications::status.eq(ApplicationStatus::AwaitingConfirmation),
-            applications::status_token_hash.eq(status_token_hash),
-            applications::created_at.eq(now),
-        ))
-        .returning(applications::id)
-        .get_result(conn)?)
+    Ok(db::kept_prepared(
+        diesel::insert_into(applications::table)
+            .values((
+                answers(new),
+                applications::status.eq(ApplicationStatus::AwaitingConfirmation),
+                applications::status_token_hash.eq(status_token_hash),
+                applications::created_at.eq(now),
+            ))
+            .returning(applications::id),
+    )
+    .get_result(conn)?)
 }
 
 pub fn update_answers(
@@ -646,9 +648,12 @@ pub fn insert_checks(
         })
         .collect();
     // One statement for all of them; the enum connection cannot say that to both backends.
+    // An application has the same checks each time, so PostgreSQL keeps the statement.
     let insert = diesel::insert_into(criteria_results::table).values(&rows);
     match conn {
-        DbConnection::Postgresql(pg) => insert.execute(pg)?,
+        DbConnection::Postgresql(pg) => db::kept_prepared(insert.returning(criteria_results::id))
+            .load::<i64>(pg)?
+            .len(),
         DbConnection::Sqlite(sq) => insert.execute(sq)?,
     };
     Ok(())
@@ -716,14 +721,13 @@ pub fn insert_confirmation(
     application_id: i64,
     link: &ConfirmationLink,
 ) -> Result<(), DbError> {
-    diesel::insert_into(confirmation_tokens::table)
-        .values((
-            confirmation_tokens::application_id.eq(application_id),
-            confirmation_tokens::token_hash.eq(crate::accounts::session::token_hash(&link.token)),
-            confirmation_tokens::expires_at.eq(link.expires_at),
-            confirmation_tokens::created_at.eq(link.created_at),
-        ))
-        .execute(conn)?;
+    db::kept_prepared(diesel::insert_into(confirmation_tokens::table).values((
+        confirmation_tokens::application_id.eq(application_id),
+        confirmation_tokens::token_hash.eq(crate::accounts::session::token_hash(&link.token)),
+        confirmation_tokens::expires_at.eq(link.expires_at),
+        confirmation_tokens::created_at.eq(link.created_at),
+    )))
+    .execute(conn)?;
     Ok(())
 }
 
