@@ -247,6 +247,20 @@ fn walk(conn: &mut DbConnection, from_seq: i64, prev: String) -> Result<Verifica
             .select(Entry::as_select())
             .load(conn)?;
         if page.is_empty() {
+            // Every stored entry is in the chain: one never linked (a `seq` below 1, as
+            // PostgreSQL writes it until its commit links it) would otherwise go unchecked.
+            let unlinked: Option<(i64, i64)> = audit_log::table
+                .filter(audit_log::seq.lt(1))
+                .select((audit_log::seq, audit_log::id))
+                .first(conn)
+                .optional()?;
+            if let Some((seq, id)) = unlinked {
+                return Ok(Verification::Broken {
+                    seq,
+                    id,
+                    reason: "it was never linked into the chain".to_owned(),
+                });
+            }
             return Ok(Verification::Intact {
                 entries: expected_seq - 1,
                 last_hash: expected_prev,

@@ -770,6 +770,34 @@ async fn the_audit_chain_stays_whole_when_many_write_at_once(backend: Backend) {
         assert_eq!(details["text"], ODD);
         assert_eq!(mine[0].subject, format!("writer:{i} {ODD}"));
     }
+
+    // An entry stored outside the chain (as PostgreSQL writes one before its commit links
+    // it) is found, not skipped.
+    let last = entries.last().expect("entries").clone();
+    app.with_db(move |c| {
+        diesel::insert_into(audit_log::table)
+            .values((
+                audit_log::seq.eq(-7),
+                audit_log::occurred_at.eq(last.occurred_at),
+                audit_log::actor.eq("someone@example.org"),
+                audit_log::action.eq("test.unlinked"),
+                audit_log::subject.eq("nothing"),
+                audit_log::details.eq("{}"),
+                audit_log::prev_hash.eq(""),
+                audit_log::hash.eq("unlinked by hand"),
+            ))
+            .execute(c)?;
+        Ok(())
+    })
+    .await;
+    match app.with_db(audit::verify).await {
+        Verification::Broken {
+            seq: -7, reason, ..
+        } => {
+            assert!(reason.contains("never linked"), "{reason}")
+        }
+        other => panic!("the unlinked entry was not noticed: {other:?}"),
+    }
 }
 
 async fn admins_create_accounts_and_get_a_temporary_password(backend: Backend) {

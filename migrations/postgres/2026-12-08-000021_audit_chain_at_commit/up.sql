@@ -25,7 +25,7 @@ BEGIN
         FROM audit_log WHERE seq > 0 ORDER BY seq DESC LIMIT 1;
     IF NOT FOUND THEN
         head_seq := 0;
-        head_hash := repeat('0', 64);
+        head_hash := repeat('0', 64);  -- audit::GENESIS
     END IF;
     UPDATE audit_log
         SET seq = head_seq + 1,
